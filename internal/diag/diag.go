@@ -1,0 +1,90 @@
+// Package diag owns Berth's catalogue of documented error codes and the one error type
+// that carries a code, a message, the target it is about and nested details.
+package diag
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Code is a documented Azure Machine Learning error code.
+type Code string
+
+// Documented codes Berth produces.
+const (
+	BadArgument                Code = "BadArgument"
+	ResourceNotReady           Code = "ResourceNotReady"
+	ResourceNotFound           Code = "ResourceNotFound"
+	OperationCanceled          Code = "OperationCanceled"
+	InternalServerError        Code = "InternalServerError"
+	UserScriptImportError      Code = "UserScriptImportError"
+	UserScriptInitFailed       Code = "UserScriptInitFailed"
+	UserScriptFunctionNotFound Code = "UserScriptFunctionNotFound"
+	EndpointNotFound           Code = "EndpointNotFound"
+	EndpointAlreadyExists      Code = "EndpointAlreadyExists"
+	DeploymentNotFound         Code = "DeploymentNotFound"
+	DeploymentAlreadyExists    Code = "DeploymentAlreadyExists"
+	Unauthorized               Code = "Unauthorized"
+	Conflict                   Code = "Conflict"
+	DeploymentCrashLoopBackOff Code = "DeploymentCrashLoopBackOff"
+)
+
+// Error is an error with a documented code. It marshals to the control-plane JSON shape
+// {"code","message","target","details"} (wrapped in {"error": ...} on the wire).
+type Error struct {
+	Code    Code     `json:"code"`
+	Message string   `json:"message"`
+	Target  string   `json:"target,omitempty"`
+	Details []*Error `json:"details,omitempty"`
+}
+
+// Error returns the message, prefixed by the code.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(string(e.Code))
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	for _, d := range e.Details {
+		if d.Message != "" && !strings.Contains(e.Message, d.Message) {
+			b.WriteString("\n  - ")
+			if d.Target != "" {
+				b.WriteString(d.Target)
+				b.WriteString(": ")
+			}
+			b.WriteString(d.Message)
+		}
+	}
+	return b.String()
+}
+
+// New returns an Error with a formatted message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// As returns the *Error in err's chain, or nil.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// HTTPStatus is the status the control plane answers with for the code.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case BadArgument:
+		return http.StatusBadRequest
+	case Unauthorized:
+		return http.StatusUnauthorized
+	case ResourceNotFound, EndpointNotFound, DeploymentNotFound:
+		return http.StatusNotFound
+	case EndpointAlreadyExists, DeploymentAlreadyExists, Conflict, OperationCanceled:
+		return http.StatusConflict
+	default:
+		return http.StatusInternalServerError
+	}
+}
