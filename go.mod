@@ -3,11 +3,9 @@ module github.com/berthml/berth
 go 1.26.8
 
 require (
-	github.com/google/go-cmp v0.7.0
 	github.com/google/uuid v1.6.0
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
-	golang.org/x/sync v0.24.0
 	modernc.org/sqlite v1.61.1
 )
 

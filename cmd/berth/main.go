@@ -1,2 +1,24 @@
+// Command berth deploys and serves Azure ML style online endpoints on one machine.
 package main
-func main(){}
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/berthml/berth/internal/cli"
+	"github.com/berthml/berth/internal/inference"
+	"github.com/berthml/berth/internal/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
+	err := root.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		cli.PrintError(os.Stderr, err)
+		os.Exit(cli.ExitCode(err))
+	}
+}

@@ -1,0 +1,127 @@
+// Package archive owns the artifact upload format: a deterministic tar stream of a
+// folder's contents (or of one file), so the same tree always has the same digest.
+package archive
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// WriteTar writes a deterministic tar of path to w: a folder's contents with relative
+// names in sorted order, or a single file as one entry named by its base name. Times,
+// owners and permission bits other than the executable bit are left out, so the bytes
+// depend only on names, contents and executability.
+func WriteTar(w io.Writer, path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	if !info.IsDir() {
+		if err := addFile(tw, path, filepath.Base(path), info); err != nil {
+			return err
+		}
+		return tw.Close()
+	}
+	var names []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == path {
+			return nil
+		}
+		if d.Name() == "__pycache__" && d.IsDir() {
+			return filepath.SkipDir
+		}
+		rel, err := filepath.Rel(path, p)
+		if err != nil {
+			return err
+		}
+		names = append(names, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		full := filepath.Join(path, filepath.FromSlash(name))
+		info, err := os.Lstat(full)
+		if err != nil {
+			return err
+		}
+		switch {
+		case info.IsDir():
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
+		case info.Mode()&fs.ModeSymlink != 0:
+			// Follow links: the server gets the content the user sees.
+			target, err := os.Stat(full)
+			if err != nil {
+				return fmt.Errorf("%s: broken link: %w", full, err)
+			}
+			if target.IsDir() {
+				return fmt.Errorf("%s: links to folders are not supported; copy the folder instead", full)
+			}
+			if err := addFile(tw, full, name, target); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if err := addFile(tw, full, name, info); err != nil {
+				return err
+			}
+		}
+	}
+	return tw.Close()
+}
+
+func addFile(tw *tar.Writer, full, name string, info fs.FileInfo) error {
+	mode := int64(0o644)
+	if info.Mode()&0o111 != 0 {
+		mode = 0o755
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: info.Size(), Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	f, err := os.Open(full)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(tw, f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", full, err)
+	}
+	if n != info.Size() {
+		return fmt.Errorf("%s changed while it was read", full)
+	}
+	return nil
+}
+
+// Digest returns "sha256:<hex>" of the bytes WriteTar writes for path.
+func Digest(path string) (string, error) {
+	h := sha256.New()
+	if err := WriteTar(h, path); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// CheckName rejects an entry name that could escape the folder it is extracted into.
+func CheckName(name string) error {
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
+	if name == "" || strings.HasPrefix(name, "/") || clean == ".." || strings.HasPrefix(clean, "../") || filepath.IsAbs(name) {
+		return fmt.Errorf("entry %q: absolute paths and .. are not allowed", name)
+	}
+	return nil
+}

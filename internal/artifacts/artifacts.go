@@ -1,0 +1,230 @@
+// Package artifacts owns the content-addressed store of uploaded model and code
+// folders: immutable trees under <root>/sha256/<hex>/, copied into each instance.
+package artifacts
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berthml/berth/internal/artifacts/archive"
+)
+
+// ErrNotFound is returned for a digest the store does not hold.
+var ErrNotFound = errors.New("artifact not found")
+
+// Store keeps artifacts under one root folder.
+type Store struct {
+	root string
+}
+
+// Open returns the store rooted at root, creating it.
+func Open(root string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Join(root, "sha256"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	return &Store{root: root}, nil
+}
+
+func (s *Store) dir(digest string) (string, error) {
+	hexPart, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexPart) != 64 {
+		return "", fmt.Errorf("artifact digest %q: want sha256:<64 hex digits>", digest)
+	}
+	if _, err := hex.DecodeString(hexPart); err != nil {
+		return "", fmt.Errorf("artifact digest %q: %w", digest, err)
+	}
+	return filepath.Join(s.root, "sha256", hexPart), nil
+}
+
+// Has reports whether the artifact is stored.
+func (s *Store) Has(digest string) bool {
+	d, err := s.dir(digest)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(d)
+	return err == nil
+}
+
+// Path returns the folder of a stored artifact.
+func (s *Store) Path(digest string) (string, error) {
+	d, err := s.dir(digest)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(d); err != nil {
+		return "", fmt.Errorf("%s: %w", digest, ErrNotFound)
+	}
+	return d, nil
+}
+
+// Put reads a tar stream (plain or gzip), extracts it and returns its digest (of the
+// stream as received) and size. A stream already stored is not extracted again.
+func (s *Store) Put(r io.Reader) (string, int64, error) {
+	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "upload-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.RemoveAll(tmp)
+	h := sha256.New()
+	counter := &countWriter{}
+	br := bufio.NewReader(io.TeeReader(r, io.MultiWriter(h, counter)))
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return "", 0, fmt.Errorf("read gzip: %w", err)
+		}
+		src = gz
+	}
+	if err := extract(tar.NewReader(src), tmp); err != nil {
+		return "", 0, err
+	}
+	// Drain what the tar reader left (padding) so the digest covers the whole stream.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return "", 0, err
+	}
+	digest := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	final, _ := s.dir(digest)
+	if _, err := os.Stat(final); err == nil {
+		return digest, counter.n, nil
+	}
+	if err := makeReadOnly(tmp); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if _, statErr := os.Stat(final); statErr == nil {
+			return digest, counter.n, nil // stored meanwhile by a concurrent upload
+		}
+		return "", 0, err
+	}
+	return digest, counter.n, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func extract(tr *tar.Reader, dst string) error {
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read tar: %w", err)
+		}
+		if err := archive.CheckName(hdr.Name); err != nil {
+			return err
+		}
+		target := filepath.Join(dst, filepath.FromSlash(hdr.Name))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			if hdr.Mode&0o111 != 0 {
+				mode = 0o755
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return fmt.Errorf("entry %q: %w", hdr.Name, err)
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("entry %q: only files and folders are accepted (type %q)", hdr.Name, string(hdr.Typeflag))
+		}
+	}
+}
+
+func makeReadOnly(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chmod(p, info.Mode().Perm()&^0o222)
+	})
+}
+
+// CopyTo copies a stored artifact's tree into dst (created), owner-writable, and
+// returns how many files and bytes it copied.
+func (s *Store) CopyTo(digest, dst string) (files int, bytes int64, err error) {
+	src, err := s.Path(digest)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm()|0o200)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(out, in)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		files++
+		bytes += n
+		return err
+	})
+	return files, bytes, err
+}
+
+// Delete removes a stored artifact.
+func (s *Store) Delete(digest string) error {
+	d, err := s.Path(digest)
+	if err != nil {
+		return err
+	}
+	filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+		if err == nil {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(d)
+}

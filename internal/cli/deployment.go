@@ -1,0 +1,327 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berthml/berth/internal/artifacts/archive"
+	"github.com/berthml/berth/internal/client"
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/wire"
+)
+
+var deploymentColumns = []string{"name", "endpoint_name", "provisioning_state", "instance_count", "instance_type"}
+
+func newDeploymentCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "online-deployment",
+		Short: "Manage online deployments (az ml online-deployment)",
+	}
+	cmd.AddCommand(deploymentPut(g, true), deploymentPut(g, false), deploymentShow(g), deploymentList(g),
+		deploymentDelete(g), deploymentLogs(g))
+	return cmd
+}
+
+// deploymentPut is `create` (create=true) or `update`.
+func deploymentPut(g *globals, create bool) *cobra.Command {
+	var file, name, endpoint string
+	var sets []string
+	var allTraffic, noWait bool
+	verb, short := "update", "Update a deployment from its YAML: new instances replace the old once ready"
+	if create {
+		verb, short = "create", "Create a deployment from its YAML and wait until it is Succeeded or Failed"
+	}
+	cmd := &cobra.Command{
+		Use:   verb,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allTraffic && noWait {
+				return diag.New(diag.BadArgument, "--all-traffic waits for the deployment to succeed, so it cannot be combined with --no-wait")
+			}
+			d, err := spec.LoadDeployment(file, nameSets(sets, "name", name, "endpoint_name", endpoint))
+			if err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			// Fail fast on a missing endpoint, before uploading anything.
+			if _, _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
+				return err
+			}
+			put, err := upload(ctx, c, d, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			var out json.RawMessage
+			if create {
+				out, err = c.CreateDeployment(ctx, d.EndpointName, put)
+			} else {
+				out, err = c.UpdateDeployment(ctx, d.EndpointName, d.Name, put)
+			}
+			if err != nil {
+				return err
+			}
+			if !noWait {
+				if out, err = wait(ctx, c, d.EndpointName, d.Name, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+			}
+			if allTraffic {
+				if _, err := c.UpdateEndpoint(ctx, d.EndpointName, wire.EndpointUpdate{Traffic: map[string]int{d.Name: 100}}); err != nil {
+					return fmt.Errorf("deployment succeeded but setting its traffic to 100%% failed: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Set traffic of endpoint %s to %s=100\n", d.EndpointName, d.Name)
+			}
+			return g.print(cmd.OutOrStdout(), out, deploymentColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "deployment YAML file")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name (overrides the file)")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (overrides the file)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for the deployment")
+	cmd.Flags().Bool("skip-script-validation", false, "accepted for az compatibility")
+	if create {
+		cmd.Flags().BoolVar(&allTraffic, "all-traffic", false, "send 100% of the endpoint's traffic to this deployment once it succeeds")
+	}
+	cmd.MarkFlagRequired("file")
+	return cmd
+}
+
+// upload sends the model and code folders to the server unless it already has them,
+// and returns the deployment with the digests it will run.
+func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress io.Writer) (wire.DeploymentPut, error) {
+	var put wire.DeploymentPut
+	one := func(what, path string) (string, error) {
+		digest, err := archive.Digest(path)
+		if err != nil {
+			return "", fmt.Errorf("read %s %s: %w", what, path, err)
+		}
+		if ok, err := c.HasArtifact(ctx, digest); err != nil {
+			return "", err
+		} else if ok {
+			fmt.Fprintf(progress, "Using %s %s (already uploaded as %s)\n", what, path, short(digest))
+			return digest, nil
+		}
+		fmt.Fprintf(progress, "Uploading %s %s ...", what, path)
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(archive.WriteTar(pw, path)) }()
+		a, err := c.UploadArtifact(ctx, pr)
+		pr.Close()
+		if err != nil {
+			fmt.Fprintln(progress)
+			return "", fmt.Errorf("upload %s %s: %w", what, path, err)
+		}
+		fmt.Fprintf(progress, " %s, %s\n", humanBytes(a.Size), short(a.Digest))
+		return a.Digest, nil
+	}
+	var err error
+	if d.Model != nil && !d.Model.IsRef() && d.Model.Path != "" {
+		if put.ModelArtifact, err = one("model", d.Model.Path); err != nil {
+			return put, err
+		}
+	}
+	if d.CodeConfiguration != nil && d.CodeConfiguration.Code != "" {
+		if put.CodeArtifact, err = one("code", d.CodeConfiguration.Code); err != nil {
+			return put, err
+		}
+	}
+	put.Spec, err = json.Marshal(d)
+	return put, err
+}
+
+func short(digest string) string {
+	if i := strings.IndexByte(digest, ':'); i >= 0 && len(digest) > i+13 {
+		return digest[:i+13]
+	}
+	return digest
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// wait polls the deployment until it is Succeeded or Failed, printing progress, and
+// returns its final view; a Failed deployment is returned as its error.
+func wait(ctx context.Context, c *client.Client, endpoint, name string, progress io.Writer) (json.RawMessage, error) {
+	start := time.Now()
+	last := ""
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		raw, err := c.GetDeployment(ctx, endpoint, name)
+		if err != nil {
+			return nil, err
+		}
+		var v struct {
+			ProvisioningState string      `json:"provisioning_state"`
+			Error             *wire.Error `json:"error"`
+			Instances         []wire.Instance
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		line := v.ProvisioningState
+		if len(v.Instances) > 0 {
+			parts := make([]string, len(v.Instances))
+			for i, in := range v.Instances {
+				parts[i] = fmt.Sprintf("instance %d %s", in.Index, in.State)
+			}
+			line += " (" + strings.Join(parts, ", ") + ")"
+		}
+		if line != last {
+			fmt.Fprintf(progress, "[%5.1fs] deployment %s/%s: %s\n", time.Since(start).Seconds(), endpoint, name, line)
+			last = line
+		}
+		switch v.ProvisioningState {
+		case "Succeeded":
+			return raw, nil
+		case "Failed":
+			if v.Error != nil {
+				return nil, client.FromWire(v.Error)
+			}
+			return nil, diag.New(diag.ResourceNotReady, "deployment %s failed", name)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func deploymentShow(g *globals) *cobra.Command {
+	var name, endpoint string
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show a deployment, with its state and error",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			raw, err := c.GetDeployment(cmd.Context(), endpoint, name)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), raw, deploymentColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("endpoint-name")
+	return cmd
+}
+
+func deploymentList(g *globals) *cobra.Command {
+	var endpoint string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List an endpoint's deployments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			raw, err := c.ListDeployments(cmd.Context(), endpoint)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), raw, deploymentColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.MarkFlagRequired("endpoint-name")
+	return cmd
+}
+
+func deploymentDelete(g *globals) *cobra.Command {
+	var name, endpoint string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a deployment (it must have no traffic)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := confirm(cmd, yes, fmt.Sprintf("Delete deployment %q of endpoint %q?", name, endpoint)); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteDeployment(cmd.Context(), endpoint, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Deleted deployment %s/%s\n", endpoint, name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().Bool("no-wait", false, "accepted for az compatibility")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("endpoint-name")
+	return cmd
+}
+
+func deploymentLogs(g *globals) *cobra.Command {
+	var name, endpoint, container string
+	var lines int
+	cmd := &cobra.Command{
+		Use:   "get-logs",
+		Short: "Print the tail of a deployment's inference-server or storage-initializer log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ct string
+			switch container {
+			case "", "inference-server":
+				ct = "InferenceServer"
+			case "storage-initializer":
+				ct = "StorageInitializer"
+			default:
+				return diag.New(diag.BadArgument, "--container %q: use inference-server or storage-initializer", container)
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			data, err := c.GetLogs(cmd.Context(), endpoint, name, wire.GetLogs{Tail: lines, ContainerType: ct})
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().IntVarP(&lines, "lines", "l", 5000, "how many of the last lines to print")
+	cmd.Flags().StringVarP(&container, "container", "c", "inference-server", "inference-server or storage-initializer")
+	cmd.MarkFlagRequired("name")
+	cmd.MarkFlagRequired("endpoint-name")
+	return cmd
+}

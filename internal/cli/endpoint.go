@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/wire"
+)
+
+var endpointColumns = []string{"name", "provisioning_state", "auth_mode", "traffic", "scoring_uri"}
+
+func newEndpointCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "online-endpoint",
+		Short: "Manage online endpoints (az ml online-endpoint)",
+	}
+	cmd.AddCommand(
+		endpointCreate(g), endpointUpdate(g), endpointShow(g), endpointList(g), endpointDelete(g),
+		endpointInvoke(g), endpointCredentials(g), endpointRegenerate(g),
+	)
+	return cmd
+}
+
+// nameSets turns -n/-e overrides into --set entries applied after the user's own.
+func nameSets(sets []string, pairs ...string) []string {
+	out := append([]string{}, sets...)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			out = append(out, pairs[i]+"="+pairs[i+1])
+		}
+	}
+	return out
+}
+
+func endpointCreate(g *globals) *cobra.Command {
+	var file, name, authMode string
+	var sets []string
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create an endpoint from endpoint.yml",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ep *spec.Endpoint
+			var err error
+			s := nameSets(sets, "name", name, "auth_mode", authMode)
+			if file != "" {
+				ep, err = spec.LoadEndpoint(file, s)
+			} else {
+				ep, err = spec.DecodeEndpoint("command line", []byte("{}"), s)
+			}
+			if err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			out, err := c.CreateEndpoint(cmd.Context(), ep)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), out, endpointColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name (overrides the file)")
+	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	return cmd
+}
+
+func endpointUpdate(g *globals) *cobra.Command {
+	var file, name, traffic, mirror string
+	var sets []string
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Update an endpoint: its spec, --traffic or --mirror-traffic",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var u wire.EndpointUpdate
+			if file != "" || len(sets) > 0 {
+				var ep *spec.Endpoint
+				var err error
+				s := nameSets(sets, "name", name)
+				if file != "" {
+					ep, err = spec.LoadEndpoint(file, s)
+				} else {
+					ep, err = spec.DecodeEndpoint("command line", []byte("{}"), s)
+				}
+				if err != nil {
+					return err
+				}
+				name = ep.Name
+				if u.Spec, err = json.Marshal(ep); err != nil {
+					return err
+				}
+			}
+			if name == "" {
+				return diag.New(diag.BadArgument, "--name is required (or -f with a file that names the endpoint)")
+			}
+			if cmd.Flags().Changed("traffic") {
+				t, err := spec.ParseTraffic(traffic)
+				if err != nil {
+					return err
+				}
+				if err := spec.ValidateTraffic(t); err != nil {
+					return err
+				}
+				u.Traffic = t
+			}
+			if cmd.Flags().Changed("mirror-traffic") {
+				m, err := spec.ParseTraffic(mirror)
+				if err != nil {
+					return err
+				}
+				u.MirrorTraffic = m
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			out, err := c.UpdateEndpoint(cmd.Context(), name, u)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), out, endpointColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	cmd.Flags().StringVarP(&traffic, "traffic", "r", "", `traffic split, e.g. "blue=90 green=10" (must sum to 0 or 100)`)
+	cmd.Flags().StringVar(&mirror, "mirror-traffic", "", `copy a share of live traffic to one deployment, e.g. "green=10"`)
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	return cmd
+}
+
+func requireName(cmd *cobra.Command, flag string) {
+	cmd.MarkFlagRequired(flag)
+}
+
+func endpointShow(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show an endpoint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			_, raw, err := c.GetEndpoint(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), raw, endpointColumns...)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	requireName(cmd, "name")
+	return cmd
+}
+
+func endpointList(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List endpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			raw, err := c.ListEndpoints(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.print(cmd.OutOrStdout(), raw, endpointColumns...)
+		},
+	}
+}
+
+// confirm asks on the terminal, or requires --yes when there is none.
+func confirm(cmd *cobra.Command, yes bool, question string) error {
+	if yes {
+		return nil
+	}
+	fi, err := os.Stdin.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return diag.New(diag.BadArgument, "%s: pass --yes to confirm (there is no terminal to ask)", question)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s (y/n): ", question)
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return fmt.Errorf("cancelled")
+	}
+	return nil
+}
+
+func endpointDelete(g *globals) *cobra.Command {
+	var name string
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete an endpoint and all its deployments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := confirm(cmd, yes, fmt.Sprintf("Delete endpoint %q and all its deployments?", name)); err != nil {
+				return err
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteEndpoint(cmd.Context(), name); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Deleted endpoint %s\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().Bool("no-wait", false, "accepted for az compatibility; deletion is quick locally")
+	requireName(cmd, "name")
+	return cmd
+}
+
+func endpointInvoke(g *globals) *cobra.Command {
+	var name, requestFile, deployment string
+	cmd := &cobra.Command{
+		Use:   "invoke",
+		Short: "Score a request file against an endpoint and print the response",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body, err := os.ReadFile(requestFile)
+			if err != nil {
+				return diag.New(diag.BadArgument, "--request-file: %v", err)
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			ep, _, err := c.GetEndpoint(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			keys, err := c.ListKeys(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			status, _, resp, err := c.Score(cmd.Context(), ep.ScoringURI, keys.PrimaryKey, deployment, body)
+			if err != nil {
+				return err
+			}
+			if status < 200 || status > 299 {
+				return fmt.Errorf("scoring %s answered %d: %s", ep.ScoringURI, status, strings.TrimSpace(string(resp)))
+			}
+			out := cmd.OutOrStdout()
+			out.Write(resp)
+			if len(resp) > 0 && resp[len(resp)-1] != '\n' {
+				io.WriteString(out, "\n")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	cmd.Flags().StringVarP(&requestFile, "request-file", "r", "", "JSON file with the request body")
+	cmd.Flags().StringVarP(&deployment, "deployment-name", "d", "", "send to this deployment, whatever the traffic split")
+	requireName(cmd, "name")
+	cmd.MarkFlagRequired("request-file")
+	return cmd
+}
+
+func endpointCredentials(g *globals) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "get-credentials",
+		Short: "Print the endpoint's keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			k, err := c.ListKeys(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(k)
+			return g.print(cmd.OutOrStdout(), raw)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	requireName(cmd, "name")
+	return cmd
+}
+
+func endpointRegenerate(g *globals) *cobra.Command {
+	var name, keyType string
+	cmd := &cobra.Command{
+		Use:   "regenerate-keys",
+		Short: "Replace the endpoint's primary or secondary key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			kt := strings.ToLower(keyType)
+			if kt != "primary" && kt != "secondary" {
+				return diag.New(diag.BadArgument, "--key-type %q: use primary or secondary", keyType)
+			}
+			c, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if _, err := c.RegenerateKeys(cmd.Context(), name, strings.ToUpper(kt[:1])+kt[1:]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Regenerated the %s key of endpoint %s\n", kt, name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	cmd.Flags().StringVar(&keyType, "key-type", "primary", "primary or secondary")
+	requireName(cmd, "name")
+	return cmd
+}

@@ -1,0 +1,532 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/logs"
+	"github.com/berthml/berth/internal/router/table"
+	"github.com/berthml/berth/internal/runtime"
+	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/store"
+	"github.com/berthml/berth/internal/supervise"
+)
+
+// Instance states shown by `online-deployment show`.
+const (
+	instStarting   = "Starting"
+	instReady      = "Ready"
+	instRestarting = "Restarting"
+	instStopped    = "Stopped"
+)
+
+// deploymentRun is the live side of one deployment: the instances serving now and the
+// ones being rolled out.
+type deploymentRun struct {
+	key deploymentKey
+
+	mu             sync.Mutex
+	current        []*instanceRun
+	pending        []*instanceRun
+	cancel         context.CancelFunc // cancels the rollout in progress
+	nextIndex      int
+	requestTimeout time.Duration
+}
+
+// instanceRun is one instance and the goroutine that keeps it running.
+type instanceRun struct {
+	index int
+	spec  runtime.InstanceSpec
+	entry *table.Instance // routing entry of the running process; new per start
+
+	mu       sync.Mutex
+	state    string
+	restarts int
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed to ask the keeper to stop the instance
+	done     chan struct{} // closed when the keeper has stopped it
+}
+
+func (ir *instanceRun) setState(s string) {
+	ir.mu.Lock()
+	ir.state = s
+	ir.mu.Unlock()
+}
+
+// readyEntry returns the routing entry of a ready instance, or nil.
+func (ir *instanceRun) readyEntry() *table.Instance {
+	ir.mu.Lock()
+	defer ir.mu.Unlock()
+	if ir.state != instReady {
+		return nil
+	}
+	return ir.entry
+}
+
+func (ir *instanceRun) requestStop() { ir.stopOnce.Do(func() { close(ir.stop) }) }
+
+// stopAll stops every instance of the run and waits for them.
+func (r *deploymentRun) stopAll(grace time.Duration) {
+	r.mu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	all := append(append([]*instanceRun{}, r.current...), r.pending...)
+	r.current, r.pending = nil, nil
+	r.mu.Unlock()
+	stopInstances(all)
+}
+
+func stopInstances(irs []*instanceRun) {
+	for _, ir := range irs {
+		ir.requestStop()
+	}
+	for _, ir := range irs {
+		<-ir.done
+	}
+}
+
+// InstanceStatus is the live state of one instance.
+type InstanceStatus struct {
+	Index    int
+	State    string
+	Address  string
+	Restarts int
+}
+
+// Instances returns the live state of the deployment's serving instances.
+func (c *Controller) Instances(endpoint, name string) []InstanceStatus {
+	c.mu.Lock()
+	r := c.runs[deploymentKey{endpoint, name}]
+	c.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	irs := append(append([]*instanceRun{}, r.current...), r.pending...)
+	r.mu.Unlock()
+	out := make([]InstanceStatus, 0, len(irs))
+	for _, ir := range irs {
+		ir.mu.Lock()
+		st := InstanceStatus{Index: ir.index, State: ir.state, Restarts: ir.restarts}
+		if ir.entry != nil {
+			st.Address = ir.entry.Addr
+		}
+		out = append(out, st)
+		ir.mu.Unlock()
+	}
+	return out
+}
+
+// Logs returns the last lines of a container log of the deployment (see LogPath);
+// nothing when no instance has written one yet.
+func (c *Controller) Logs(endpoint, name, container string, lines int) ([]byte, error) {
+	path := c.LogPath(endpoint, name, container)
+	if path == "" {
+		return nil, nil
+	}
+	return logs.Tail(path, lines)
+}
+
+// LogPath returns the log file of the deployment's newest instance for a container
+// ("inference-server" or "storage-initializer"), or "" when it has none.
+func (c *Controller) LogPath(endpoint, name, container string) string {
+	dir := filepath.Join(c.cfg.DataDir, "instances", endpoint, name)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	c.mu.Lock()
+	r := c.runs[deploymentKey{endpoint, name}]
+	c.mu.Unlock()
+	best := -1
+	if r != nil {
+		// Prefer the instance being rolled out (its log says why it is not ready yet),
+		// then the first serving one.
+		r.mu.Lock()
+		if len(r.pending) > 0 {
+			best = r.pending[0].index
+		} else if len(r.current) > 0 {
+			best = r.current[0].index
+		}
+		r.mu.Unlock()
+	}
+	if best < 0 {
+		for _, e := range entries {
+			if n, err := strconv.Atoi(e.Name()); err == nil && n > best {
+				best = n
+			}
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return filepath.Join(dir, strconv.Itoa(best), "logs", container+".log")
+}
+
+func (c *Controller) run(endpoint, name string) *deploymentRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := deploymentKey{endpoint, name}
+	r := c.runs[k]
+	if r == nil {
+		r = &deploymentRun{key: k}
+		// Continue numbering after instance folders left by an earlier server.
+		if entries, err := os.ReadDir(filepath.Join(c.cfg.DataDir, "instances", endpoint, name)); err == nil {
+			for _, e := range entries {
+				if n, err := strconv.Atoi(e.Name()); err == nil && n >= r.nextIndex {
+					r.nextIndex = n + 1
+				}
+			}
+		}
+		c.runs[k] = r
+	}
+	return r
+}
+
+// stopDeployment stops every instance of a deployment and forgets it.
+func (c *Controller) stopDeployment(endpoint, name string) {
+	c.mu.Lock()
+	k := deploymentKey{endpoint, name}
+	r := c.runs[k]
+	delete(c.runs, k)
+	c.mu.Unlock()
+	if r != nil {
+		r.stopAll(c.cfg.StopGrace)
+	}
+}
+
+// startProvision rolls the stored spec of a deployment out in the background,
+// cancelling a rollout of the same deployment still in progress.
+func (c *Controller) startProvision(endpoint, name string) {
+	r := c.run(endpoint, name)
+	r.mu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	r.cancel = cancel
+	r.mu.Unlock()
+	c.goBackground(func(context.Context) {
+		defer cancel()
+		c.provision(ctx, r)
+	})
+}
+
+// provision starts a new set of instances for the stored spec; once all are ready they
+// replace the serving set and the deployment is Succeeded. On failure the serving set
+// (if any) keeps serving and the deployment is Failed with the reason.
+func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
+	endpoint, name := r.key.endpoint, r.key.name
+	rec, err := c.cfg.Store.GetDeployment(ctx, endpoint, name)
+	if err != nil {
+		c.log.Warn("provision: read deployment", "endpoint", endpoint, "deployment", name, "err", err)
+		return
+	}
+	d, err := spec.DecodeDeployment("stored deployment "+endpoint+"/"+name, rec.Spec, nil)
+	if err != nil {
+		c.finish(ctx, rec, err)
+		return
+	}
+	count := max(d.InstanceCount, 1)
+	workers := 1
+	if v, ok := d.EnvironmentVariables["WORKER_COUNT"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			workers = n
+		}
+	}
+
+	fresh := make([]*instanceRun, 0, count)
+	r.mu.Lock()
+	for i := 0; i < count; i++ {
+		fresh = append(fresh, &instanceRun{index: r.nextIndex, state: instStarting, stop: make(chan struct{}), done: make(chan struct{})})
+		r.nextIndex++
+	}
+	r.pending = fresh
+	r.mu.Unlock()
+
+	results := make(chan error, count)
+	for _, ir := range fresh {
+		is, err := c.prepareInstance(rec, d, ir.index, workers)
+		ir.spec = is
+		if err != nil {
+			close(ir.done)
+			results <- err
+			continue
+		}
+		c.goBackground(func(life context.Context) { c.keep(life, r, ir, d, results) })
+	}
+	var firstErr error
+	for range fresh {
+		select {
+		case err := <-results:
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		case <-ctx.Done():
+			if firstErr == nil {
+				firstErr = ctx.Err()
+			}
+		}
+		if firstErr != nil {
+			break
+		}
+	}
+
+	r.mu.Lock()
+	if r.pending != nil && &r.pending[0] == &fresh[0] {
+		r.pending = nil
+	}
+	var old []*instanceRun
+	if firstErr == nil {
+		old, r.current = r.current, fresh
+		r.requestTimeout = time.Duration(d.RequestSettings.RequestTimeoutMs) * time.Millisecond
+	}
+	r.mu.Unlock()
+
+	if firstErr != nil {
+		stopInstances(fresh)
+		if errors.Is(firstErr, context.Canceled) {
+			return // superseded by a newer rollout or a delete
+		}
+		c.finish(ctx, rec, firstErr)
+		c.publish(ctx)
+		return
+	}
+	c.publish(ctx)
+	stopInstances(old)
+	c.finish(ctx, rec, nil)
+}
+
+// finish records the outcome of a rollout.
+func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure error) {
+	var raw json.RawMessage
+	state := StateSucceeded
+	if failure != nil {
+		state = StateFailed
+		de := diag.As(failure)
+		if de == nil {
+			de = &diag.Error{Code: diag.InternalServerError, Message: failure.Error()}
+		}
+		raw, _ = json.Marshal(de)
+		c.log.Info("deployment failed", "endpoint", rec.Endpoint, "deployment", rec.Name, "code", de.Code)
+	}
+	_, err := c.cfg.Store.UpdateDeployment(ctx, rec.Endpoint, rec.Name, func(r *store.Deployment) error {
+		r.State, r.Error = state, raw
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		c.log.Warn("record deployment state", "endpoint", rec.Endpoint, "deployment", rec.Name, "err", err)
+	}
+}
+
+// prepareInstance lays out an instance folder as Azure mounts it: the model under
+// azureml-models/ (AZUREML_MODEL_DIR), the code as the working directory, and logs/.
+func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, index, workers int) (runtime.InstanceSpec, error) {
+	dir := filepath.Join(c.cfg.DataDir, "instances", rec.Endpoint, rec.Name, strconv.Itoa(index))
+	is := runtime.InstanceSpec{
+		Endpoint: rec.Endpoint, Deployment: rec.Name, Index: index, Dir: dir,
+		CodeDir:     filepath.Join(dir, "code"),
+		ModelDir:    filepath.Join(dir, "azureml-models"),
+		WorkerCount: workers,
+		Python:      c.cfg.Python,
+		LogPath:     filepath.Join(dir, "logs", "inference-server.log"),
+		StatusFile:  filepath.Join(dir, "status.json"),
+		Env:         map[string]string{},
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return is, fmt.Errorf("clear instance folder: %w", err)
+	}
+	f, err := logs.OpenAppend(filepath.Join(dir, "logs", "storage-initializer.log"))
+	if err != nil {
+		return is, err
+	}
+	defer f.Close()
+	w := logs.NewTimestamped(f, c.cfg.Now)
+	fmt.Fprintf(w, "storage-initializer: preparing instance %d of deployment %s/%s in %s\n", index, rec.Endpoint, rec.Name, dir)
+	copyOne := func(what, digest, dst string) error {
+		start := time.Now()
+		files, size, err := c.cfg.Artifacts.CopyTo(digest, dst)
+		if err != nil {
+			fmt.Fprintf(w, "failed to copy %s %s to %s: %v\n", what, digest, dst, err)
+			return &diag.Error{Code: diag.BadArgument, Target: what,
+				Message: fmt.Sprintf("unable to download user %s %s: %v; deploy again so the CLI uploads it", what, digest, err)}
+		}
+		fmt.Fprintf(w, "copied %s %s to %s: %d files, %d bytes in %s\n", what, digest, dst, files, size, time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	if err := os.MkdirAll(is.ModelDir, 0o755); err != nil {
+		return is, err
+	}
+	if rec.ModelArtifact != "" {
+		if err := copyOne("model", rec.ModelArtifact, c.modelTarget(rec.ModelArtifact, d, is.ModelDir)); err != nil {
+			return is, err
+		}
+	} else {
+		fmt.Fprintf(w, "no model in the deployment spec: %s is empty\n", is.ModelDir)
+	}
+	if err := copyOne("code", rec.CodeArtifact, is.CodeDir); err != nil {
+		return is, err
+	}
+	is.EntryScript = filepath.Join(is.CodeDir, filepath.FromSlash(d.CodeConfiguration.ScoringScript))
+	if env := d.Environment; env != nil {
+		switch {
+		case env.Ref != "":
+			fmt.Fprintf(w, "environment %s is not built by Berth yet: score.py runs with the server's interpreter\n", env.Ref)
+		case env.CondaFile != nil || env.Image != "":
+			fmt.Fprintf(w, "environment (image %q, conda file) is not built by Berth yet: score.py runs with the server's interpreter\n", env.Image)
+		}
+	}
+	for k, v := range d.EnvironmentVariables {
+		is.Env[k] = v
+	}
+	is.Env["WORKER_COUNT"] = strconv.Itoa(workers)
+	fmt.Fprintf(w, "AZUREML_MODEL_DIR=%s\n", is.ModelDir)
+	fmt.Fprintf(w, "entry script %s, working directory %s, %d worker(s)\n", is.EntryScript, is.CodeDir, workers)
+	return is, nil
+}
+
+// keep starts the instance, reports its first readiness on first, and then keeps it
+// running: an instance that exits is taken out of routing and restarted with backoff.
+func (c *Controller) keep(life context.Context, r *deploymentRun, ir *instanceRun, d *spec.Deployment, first chan<- error) {
+	defer close(ir.done)
+	defer ir.setState(instStopped)
+	backoff := supervise.Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second, ResetAfter: time.Minute}
+	reported := false
+	for {
+		os.Remove(ir.spec.StatusFile)
+		inst, err := c.cfg.Runtime.Start(life, ir.spec)
+		if err == nil {
+			err = c.waitReady(life, ir, inst, d)
+		}
+		if err == nil {
+			ir.mu.Lock()
+			ir.entry = &table.Instance{Addr: inst.Addr()}
+			ir.state = instReady
+			ir.mu.Unlock()
+		}
+		if !reported {
+			reported = true
+			first <- err
+			if err != nil {
+				if inst != nil {
+					inst.Stop(c.cfg.StopGrace)
+				}
+				return
+			}
+		}
+		var ranFor time.Duration
+		if err == nil {
+			started := time.Now()
+			c.publish(life)
+			select {
+			case <-inst.Done():
+				ranFor = time.Since(started)
+				c.log.Warn("instance exited", "endpoint", r.key.endpoint, "deployment", r.key.name, "instance", ir.index, "err", inst.Err())
+			case <-ir.stop:
+				inst.Stop(c.cfg.StopGrace)
+				return
+			case <-life.Done():
+				inst.Stop(c.cfg.StopGrace)
+				return
+			}
+		} else if inst != nil {
+			inst.Stop(c.cfg.StopGrace)
+		}
+		ir.mu.Lock()
+		ir.state = instRestarting
+		ir.restarts++
+		ir.mu.Unlock()
+		c.publish(life)
+		delay := backoff.Next(ranFor)
+		select {
+		case <-time.After(delay):
+		case <-ir.stop:
+			return
+		case <-life.Done():
+			return
+		}
+	}
+}
+
+// waitReady polls the instance's liveness route until it answers 200, the instance
+// exits (its status file then says why), or the readiness budget runs out.
+func (c *Controller) waitReady(ctx context.Context, ir *instanceRun, inst runtime.Instance, d *spec.Deployment) error {
+	p := d.ReadinessProbe
+	budget := time.Duration(p.InitialDelay+p.Period*p.FailureThreshold) * time.Second
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	probe := &http.Client{Timeout: time.Duration(max(p.Timeout, 1)) * time.Second}
+	url := "http://" + inst.Addr() + "/"
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-inst.Done():
+			return c.startupError(ir, inst)
+		case <-deadline.C:
+			return &diag.Error{Code: diag.ResourceNotReady,
+				Message: fmt.Sprintf("instance %d of deployment %s/%s was not ready after %s (readiness_probe: initial_delay %ds + period %ds × failure_threshold %d): init() may be too slow; raise readiness_probe.failure_threshold or period, and check `berth online-deployment get-logs -e %s -n %s`",
+					ir.index, ir.spec.Endpoint, ir.spec.Deployment, budget, p.InitialDelay, p.Period, p.FailureThreshold, ir.spec.Endpoint, ir.spec.Deployment)}
+		case <-ir.stop:
+			return context.Canceled
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			resp, err := probe.Get(url)
+			if err != nil {
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+}
+
+// startupError explains why an instance exited before it was ready, in the child's own
+// words when it wrote a status file.
+func (c *Controller) startupError(ir *instanceRun, inst runtime.Instance) error {
+	e, n := ir.spec.Endpoint, ir.spec.Deployment
+	hint := fmt.Sprintf("see the full log with `berth online-deployment get-logs -e %s -n %s --lines 100`", e, n)
+	if data, err := os.ReadFile(ir.spec.StatusFile); err == nil {
+		var child diag.Error
+		if json.Unmarshal(data, &child) == nil && child.Code != "" {
+			return &diag.Error{Code: diag.ResourceNotReady, Target: n,
+				Message: fmt.Sprintf("deployment %s failed to start: %s: %s; %s", n, child.Code, child.Message, hint),
+				Details: []*diag.Error{&child}}
+		}
+	}
+	tail, _ := logs.Tail(ir.spec.LogPath, 10)
+	return &diag.Error{Code: diag.ResourceNotReady, Target: n,
+		Message: fmt.Sprintf("instance %d of deployment %s exited before it was ready (%v); last log lines:\n%s\n%s",
+			ir.index, n, inst.Err(), strings.TrimRight(string(tail), "\n"), hint)}
+}
+
+// modelTarget is where a model artifact goes under AZUREML_MODEL_DIR, as Azure lays it
+// out: a registered folder keeps its own name beneath the model dir
+// ($AZUREML_MODEL_DIR/model/x.pkl for path: ./model), a single file sits directly in it.
+func (c *Controller) modelTarget(digest string, d *spec.Deployment, modelDir string) string {
+	base := filepath.Base(filepath.Clean(d.Model.Path))
+	if root, err := c.cfg.Artifacts.Path(digest); err == nil {
+		entries, err := os.ReadDir(root)
+		if err == nil && len(entries) == 1 && entries[0].Name() == base && entries[0].Type().IsRegular() {
+			return modelDir
+		}
+	}
+	return filepath.Join(modelDir, base)
+}

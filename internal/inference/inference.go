@@ -1,0 +1,342 @@
+// Package inference owns the instance: the HTTP server that Azure's inference server
+// (azmlinfsrv) is, with probes and a pool of Python workers that run score.py.
+package inference
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/inference/python"
+	"github.com/berthml/berth/internal/logs"
+)
+
+// Version is sent as x-ms-server-version.
+const Version = "berth-inference/0.1"
+
+// Config configures one instance.
+type Config struct {
+	EntryScript string    // path to score.py (required)
+	ModelDir    string    // AZUREML_MODEL_DIR for the workers ("" = inherit)
+	Host        string    // default 0.0.0.0, like azmlinfsrv
+	Port        int       // default 5001
+	WorkerCount int       // default 1
+	Python      string    // interpreter, default python3
+	StatusFile  string    // where a startup failure is written as JSON, if set
+	Log         io.Writer // the inference-server log, default os.Stdout
+}
+
+func (c *Config) defaults() error {
+	if c.EntryScript == "" {
+		return errors.New("--entry_script is required: the path of your score.py")
+	}
+	abs, err := filepath.Abs(c.EntryScript)
+	if err != nil {
+		return err
+	}
+	c.EntryScript = abs
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("entry script: %w", err)
+	}
+	if c.ModelDir != "" {
+		if c.ModelDir, err = filepath.Abs(c.ModelDir); err != nil {
+			return err
+		}
+	}
+	if c.Host == "" {
+		c.Host = "0.0.0.0"
+	}
+	if c.Port == 0 {
+		c.Port = 5001
+	}
+	if c.WorkerCount <= 0 {
+		c.WorkerCount = 1
+	}
+	if c.Python == "" {
+		c.Python = "python3"
+	}
+	if c.Log == nil {
+		c.Log = os.Stdout
+	}
+	return nil
+}
+
+// workerEnv is the process environment plus the variables Azure sets for score.py.
+func (c *Config) workerEnv() []string {
+	env := os.Environ()
+	set := func(k, v string) { env = append(env, k+"="+v) }
+	if c.ModelDir != "" {
+		set("AZUREML_MODEL_DIR", c.ModelDir)
+	}
+	set("AZUREML_ENTRY_SCRIPT", filepath.Base(c.EntryScript))
+	if os.Getenv("AML_APP_ROOT") == "" {
+		set("AML_APP_ROOT", filepath.Dir(c.EntryScript))
+	}
+	set("WORKER_COUNT", strconv.Itoa(c.WorkerCount))
+	return env
+}
+
+// logger writes azmlinfsrv-style lines: "<UTC time> <L> [<pid>] <logger> - [<request-id>] <message>".
+type logger struct {
+	w   io.Writer
+	mu  sync.Mutex
+	pid int
+}
+
+func (l *logger) line(level byte, name, rid, msg string) {
+	if rid == "" {
+		rid = "00000000-0000-0000-0000-000000000000"
+	}
+	s := fmt.Sprintf("%s %c [%d] %s - [%s] %s\n", logs.Stamp(time.Now()), level, l.pid, name, rid, msg)
+	l.mu.Lock()
+	io.WriteString(l.w, s)
+	l.mu.Unlock()
+}
+
+func (l *logger) info(rid, msg string) { l.line('I', "azmlinfsrv", rid, msg) }
+func (l *logger) errorf(rid, format string, args ...any) {
+	l.line('E', "azmlinfsrv", rid, fmt.Sprintf(format, args...))
+}
+func (l *logger) access(rid, msg string) { l.line('I', "gunicorn.access", rid, msg) }
+
+// Serve runs the instance until ctx is cancelled or a worker fails to start, in which
+// case it returns the *diag.Error and writes it to cfg.StatusFile.
+func Serve(ctx context.Context, cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	log := &logger{w: cfg.Log, pid: os.Getpid()}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w (is another server using it? choose another with --port)", cfg.Port, err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	log.info("", "Azure ML Inferencing HTTP server (Berth) "+Version)
+	for _, kv := range [][2]string{
+		{"Entry Script Name", cfg.EntryScript}, {"Model Directory", cfg.ModelDir},
+		{"Worker Count", strconv.Itoa(cfg.WorkerCount)}, {"Server Port", strconv.Itoa(port)},
+		{"Python", cfg.Python},
+	} {
+		log.info("", fmt.Sprintf("%-18s %s", kv[0]+":", kv[1]))
+	}
+	log.info("", fmt.Sprintf("Routes: Liveness Probe: GET 127.0.0.1:%d/  Score: POST 127.0.0.1:%d/score", port, port))
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), ctx: pctx}
+	s := &instance{cfg: cfg, log: log, pool: p}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	// Start the workers together; the first failure stops the rest.
+	type started struct {
+		w   *worker
+		err error
+	}
+	results := make(chan started, cfg.WorkerCount)
+	for i := 0; i < cfg.WorkerCount; i++ {
+		go func() {
+			w, err := p.start()
+			results <- started{w, err}
+		}()
+	}
+	var startErr error
+	for i := 0; i < cfg.WorkerCount; i++ {
+		r := <-results
+		if r.err != nil {
+			if startErr == nil {
+				startErr = r.err
+			}
+			continue
+		}
+		p.idle <- r.w
+	}
+	if startErr != nil {
+		srv.Close()
+		<-errc
+		p.stop()
+		de := diag.As(startErr)
+		if de == nil {
+			de = &diag.Error{Code: diag.UserScriptImportError, Message: startErr.Error()}
+		}
+		log.errorf("", "%s: %s", de.Code, de.Message)
+		if cfg.StatusFile != "" {
+			if b, err := json.Marshal(de); err == nil {
+				os.WriteFile(cfg.StatusFile, b, 0o644)
+			}
+		}
+		return de
+	}
+	s.ready.Store(true)
+	log.info("", "Server is ready: all workers ran init()")
+
+	select {
+	case err := <-errc:
+		p.stop()
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShut()
+	srv.Shutdown(shut)
+	<-errc
+	cancel()
+	p.stop()
+	return nil
+}
+
+// instance is the HTTP side of an instance.
+type instance struct {
+	cfg   Config
+	log   *logger
+	pool  *pool
+	ready atomic.Bool
+}
+
+func writeMessage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+func (s *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/":
+		if !s.ready.Load() {
+			http.Error(w, "Not ready: workers are running init()", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Healthy")
+	case "/score":
+		s.score(w, r)
+	case "/swagger.json":
+		s.swagger(w, r)
+	default:
+		writeMessage(w, http.StatusNotFound, "no route "+r.URL.Path+": the routes are /, /score and /swagger.json")
+	}
+}
+
+func (s *instance) score(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := r.Header.Get("x-request-id")
+	client := r.Header.Get("x-ms-client-request-id")
+	if len(rid) > 100 || len(client) > 100 || len(r.Header.Get("x-ms-request-id")) > 100 {
+		writeMessage(w, http.StatusRequestHeaderFieldsTooLarge, "x-request-id, x-ms-request-id and x-ms-client-request-id must be at most 100 characters")
+		return
+	}
+	if rid == "" {
+		rid = uuid.NewString()
+	}
+	h := w.Header()
+	h.Set("x-request-id", rid)
+	h.Set("x-ms-request-id", rid)
+	if client != "" {
+		h.Set("x-ms-client-request-id", client)
+	}
+	h.Set("x-ms-server-version", Version)
+	status := s.run(w, r, rid)
+	s.log.access(rid, fmt.Sprintf("%s /score %d %.3fms", r.Method, status, float64(time.Since(start).Microseconds())/1000))
+}
+
+// run hands the request to a worker and writes its answer; it returns the status.
+func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
+	switch r.Method {
+	case http.MethodPost, http.MethodGet:
+	case http.MethodOptions:
+		w.WriteHeader(http.StatusOK)
+		return http.StatusOK
+	default:
+		writeMessage(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on /score: use GET or POST")
+		return http.StatusMethodNotAllowed
+	}
+	if !s.ready.Load() {
+		writeMessage(w, http.StatusServiceUnavailable, "the workers are still running init()")
+		return http.StatusServiceUnavailable
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return http.StatusBadRequest
+	}
+	headers := make(map[string]string, len(r.Header))
+	for k, v := range r.Header {
+		headers[k] = strings.Join(v, ", ")
+	}
+	fh, out, err := s.pool.do(r.Context(), requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
+	h := w.Header()
+	if err != nil {
+		h.Set("x-ms-run-function-failed", "True")
+		if errors.Is(err, errWorkerDied) {
+			s.log.errorf(rid, "%v; a new worker is starting", err)
+			writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
+			return http.StatusBadGateway
+		}
+		writeMessage(w, http.StatusServiceUnavailable, "no worker became free before the request ended: "+err.Error())
+		return http.StatusServiceUnavailable
+	}
+	for _, kv := range fh.Headers {
+		h.Add(kv[0], kv[1])
+	}
+	h.Set("x-ms-run-fn-exec-ms", strconv.FormatFloat(fh.Ms, 'f', 3, 64))
+	failed := "False"
+	if fh.Failed || fh.Status >= 500 {
+		failed = "True"
+	}
+	h.Set("x-ms-run-function-failed", failed)
+	w.WriteHeader(fh.Status)
+	w.Write(out)
+	return fh.Status
+}
+
+func (s *instance) swagger(w http.ResponseWriter, r *http.Request) {
+	version := r.URL.Query().Get("version")
+	names := map[string][]string{
+		"": {"swagger2.json", "swagger.json"}, "2": {"swagger2.json", "swagger.json"}, "2.0": {"swagger2.json", "swagger.json"},
+		"3": {"swagger3.json"}, "3.0": {"swagger3.json"}, "3.1": {"swagger3.1.json"},
+	}
+	files, ok := names[version]
+	if !ok {
+		writeMessage(w, http.StatusNotFound, "swagger version "+version+" is not supported: use 2, 3 or 3.1")
+		return
+	}
+	for _, f := range files {
+		if b, err := os.ReadFile(filepath.Join(filepath.Dir(s.cfg.EntryScript), f)); err == nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(b)
+			return
+		}
+	}
+	schema := map[string]any{"type": "object", "example": map[string]any{}}
+	paths := map[string]any{
+		"/":             map[string]any{"get": map[string]any{"description": "Liveness probe", "responses": map[string]any{"200": map[string]any{"description": "Healthy"}}}},
+		"/score":        map[string]any{"post": map[string]any{"description": "Run the model", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
+		"/swagger.json": map[string]any{"get": map[string]any{"description": "This document", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
+	}
+	var doc map[string]any
+	info := map[string]any{"title": "ML service", "version": "1.0"}
+	if strings.HasPrefix(version, "3") {
+		doc = map[string]any{"openapi": "3.0.1", "info": info, "paths": paths,
+			"components": map[string]any{"schemas": map[string]any{"ServiceInput": schema, "ServiceOutput": schema}}}
+	} else {
+		doc = map[string]any{"swagger": "2.0", "info": info, "schemes": []string{"https"}, "paths": paths,
+			"definitions": map[string]any{"ServiceInput": schema, "ServiceOutput": schema}}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(doc)
+}

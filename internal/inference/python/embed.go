@@ -1,0 +1,10 @@
+// Package python owns the stdlib-only Python worker that runs a scoring script, embedded
+// into the berth binary.
+package python
+
+import _ "embed"
+
+// Worker is the source of worker.py.
+//
+//go:embed worker.py
+var Worker string

@@ -1,0 +1,338 @@
+"""Berth's Python worker: imports a scoring script, calls init() once, then serves
+run() for requests framed on file descriptors 3 (in) and 4 (out).
+
+Frame: 4-byte big-endian length of a JSON header, the header, 4-byte big-endian
+length of the body, the body. Standard library only.
+"""
+import inspect
+import io
+import json
+import logging
+import os
+import struct
+import sys
+import time
+import traceback
+import types
+import importlib.util
+
+NO_REQUEST = "00000000-0000-0000-0000-000000000000"
+_current = {"rid": NO_REQUEST}
+_U32 = struct.Struct(">I")
+
+
+# ---- logging: "<UTC time> <L> [<pid>] <logger> - [<request-id>] <message>" ----------
+
+class _Formatter(logging.Formatter):
+    converter = time.gmtime
+    default_msec_format = "%s,%03d"
+
+    def format(self, record):
+        record.levelinitial = record.levelname[:1]
+        record.rid = _current["rid"]
+        return super().format(record)
+
+
+class _LineHandler(logging.StreamHandler):
+    """Writes each record with one write() so lines from workers never interleave."""
+
+    def emit(self, record):
+        try:
+            msg = self.format(record) + "\n"
+            os.write(2, msg.encode("utf-8", "replace"))
+        except Exception:
+            self.handleError(record)
+
+
+def _setup_logging():
+    handler = _LineHandler()
+    handler.setFormatter(_Formatter("%(asctime)s %(levelinitial)s [%(process)d] %(name)s - [%(rid)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    level = os.environ.get("AZUREML_LOG_LEVEL", "INFO").upper()
+    root.setLevel(getattr(logging, level, logging.INFO))
+    return logging.getLogger("azmlinfsrv")
+
+
+class _PrintToLog(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr: every complete line becomes a log record."""
+
+    def __init__(self, logger, level):
+        self._logger, self._level, self._buf = logger, level, ""
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        self._buf += s
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            self._logger.log(self._level, line)
+        return len(s)
+
+    def flush(self):
+        if self._buf:
+            self._logger.log(self._level, self._buf)
+            self._buf = ""
+
+
+# ---- the azureml.contrib.services shims ---------------------------------------------
+
+class AMLResponse:
+    """A response a scoring script returns to choose status, headers and body."""
+
+    def __init__(self, message, status_code=200, response_headers=None, json_str=False):
+        if json_str:
+            message = json.dumps(message)
+        if isinstance(message, str):
+            message = message.encode("utf-8")
+        elif message is None:
+            message = b""
+        elif not isinstance(message, (bytes, bytearray)):
+            message = json.dumps(message).encode("utf-8")
+        self.data = bytes(message)
+        self.status_code = int(status_code)
+        self.headers = dict(response_headers or {})
+
+    def get_data(self, as_text=False):
+        return self.data.decode("utf-8", "replace") if as_text else self.data
+
+
+class AMLRequest:
+    """The request handed to a @rawhttp run(): the parts of a Flask request scripts use."""
+
+    def __init__(self, method, path, query, headers, body):
+        from urllib.parse import parse_qs
+        self.method = method
+        self.path = path
+        self.query_string = query.encode("utf-8")
+        self.full_path = path + "?" + query
+        self.headers = _Headers(headers)
+        self.data = body
+        self.args = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        self.content_type = self.headers.get("Content-Type")
+        self.mimetype = (self.content_type or "").split(";")[0].strip()
+
+    def get_data(self, as_text=False, cache=True):
+        return self.data.decode("utf-8") if as_text else self.data
+
+    def get_json(self, force=False, silent=False, cache=True):
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            if silent:
+                return None
+            raise
+
+    @property
+    def json(self):
+        return self.get_json()
+
+
+class _Headers(dict):
+    """Case-insensitive header lookup."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self._lower = {k.lower(): v for k, v in items.items()}
+
+    def get(self, key, default=None):
+        return self._lower.get(key.lower(), default)
+
+    def __getitem__(self, key):
+        return self._lower[key.lower()]
+
+    def __contains__(self, key):
+        return key.lower() in self._lower
+
+
+def rawhttp(func):
+    """Marks run() as taking the raw request (AMLRequest)."""
+    func.__berth_rawhttp__ = True
+    return func
+
+
+def _install_shims():
+    req = types.ModuleType("aml_request")
+    req.AMLRequest, req.rawhttp = AMLRequest, rawhttp
+    resp = types.ModuleType("aml_response")
+    resp.AMLResponse = AMLResponse
+    for parent in ("azureml.contrib.services", "azureml_inference_server_http.api"):
+        parts = parent.split(".")
+        for i in range(1, len(parts) + 1):
+            name = ".".join(parts[:i])
+            if name not in sys.modules:
+                mod = types.ModuleType(name)
+                mod.__path__ = []
+                sys.modules[name] = mod
+            if i > 1:
+                setattr(sys.modules[".".join(parts[:i - 1])], parts[i - 1], sys.modules[name])
+        sys.modules[parent + ".aml_request"] = req
+        sys.modules[parent + ".aml_response"] = resp
+        setattr(sys.modules[parent], "aml_request", req)
+        setattr(sys.modules[parent], "aml_response", resp)
+
+
+# ---- framing ---------------------------------------------------------------------
+
+def _read_exact(f, n):
+    data = f.read(n)
+    if data is None or len(data) < n:
+        raise EOFError
+    return data
+
+
+def _read_frame(f):
+    (hlen,) = _U32.unpack(_read_exact(f, 4))
+    header = json.loads(_read_exact(f, hlen)) if hlen else {}
+    (blen,) = _U32.unpack(_read_exact(f, 4))
+    body = _read_exact(f, blen) if blen else b""
+    return header, body
+
+
+def _write_frame(f, header, body=b""):
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    f.write(b"".join((_U32.pack(len(h)), h, _U32.pack(len(body)), body)))
+    f.flush()
+
+
+# ---- startup -----------------------------------------------------------------------
+
+class StartupError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _describe(exc):
+    """The error in its own words: type, text, and where it happened."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({os.path.basename(exc.filename)}, line {exc.lineno})"
+    elif frames:
+        last = frames[-1]
+        where = f" ({os.path.basename(last.filename)}, line {last.lineno}, in {last.name})"
+    text = str(exc) if not isinstance(exc, SyntaxError) else (exc.msg or str(exc))
+    return f"{type(exc).__name__}: {text}{where}"
+
+
+def _load(entry, log):
+    script_dir = os.path.dirname(os.path.abspath(entry))
+    for p in (os.environ.get("AML_APP_ROOT"), script_dir, os.environ.get("AZUREML_SOURCE_DIRECTORY")):
+        if p and p not in sys.path:
+            sys.path.append(p)
+    name = os.path.splitext(os.path.basename(entry))[0]
+    try:
+        spec = importlib.util.spec_from_file_location(name, entry)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # any failure while importing the user's script
+        log.error("Failed to import %s:\n%s", entry, traceback.format_exc())
+        msg = f"{os.path.basename(entry)} failed to import: {_describe(exc)}"
+        if isinstance(exc, ImportError):
+            msg += (f". The interpreter was {sys.executable}: install the package for it, or choose another"
+                    " interpreter with `berth serve --python` or BERTH_PYTHON (Debian's packages live in /usr/bin/python3)")
+        raise StartupError("UserScriptImportError", msg)
+    missing = [f for f in ("init", "run") if not callable(getattr(module, f, None))]
+    if missing:
+        raise StartupError("UserScriptFunctionNotFound",
+                           f"{os.path.basename(entry)} does not define {' or '.join(m + '()' for m in missing)}: "
+                           "a scoring script needs both init() and run()")
+    return module
+
+
+def main():
+    entry = sys.argv[1]
+    log = _setup_logging()
+    printer = logging.getLogger("azmlinfsrv.print")
+    sys.stdout = _PrintToLog(printer, logging.INFO)
+    sys.stderr = _PrintToLog(printer, logging.ERROR)
+    _install_shims()
+    rin = open(3, "rb", buffering=1 << 16)
+    wout = open(4, "wb", buffering=1 << 16)
+    try:
+        module = _load(entry, log)
+        try:
+            module.init()
+        except BaseException as exc:
+            log.error("User's init function failed:\n%s", traceback.format_exc())
+            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
+    except StartupError as e:
+        _write_frame(wout, {"ready": False, "code": e.code, "message": e.message})
+        sys.stdout.flush()
+        sys.exit(3)
+    sys.stdout.flush()
+    run = module.run
+    raw = getattr(run, "__berth_rawhttp__", False)
+    try:
+        wants_headers = "request_headers" in inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        wants_headers = False
+    log.info("Worker with pid %d ready for serving traffic", os.getpid())
+    _write_frame(wout, {"ready": True, "pid": os.getpid()})
+    _serve(rin, wout, run, raw, wants_headers, log)
+
+
+def _query_json(query):
+    from urllib.parse import parse_qs
+    out = {}
+    for k, vals in parse_qs(query, keep_blank_values=True).items():
+        parsed = []
+        for v in vals:
+            try:
+                parsed.append(json.loads(v))
+            except ValueError:
+                parsed.append(v)
+        out[k] = parsed[0] if len(parsed) == 1 else parsed
+    return json.dumps(out)
+
+
+def _serve(rin, wout, run, raw, wants_headers, log):
+    json_headers = [["Content-Type", "application/json"]]
+    while True:
+        try:
+            req, body = _read_frame(rin)
+        except EOFError:
+            return
+        _current["rid"] = req.get("id", NO_REQUEST)
+        headers = req.get("h", {})
+        method, query = req.get("m", "POST"), req.get("q", "")
+        start = time.perf_counter()
+        try:
+            if raw:
+                result = run(AMLRequest(method, "/score", query, headers, body))
+            else:
+                if method == "GET":
+                    data = _query_json(query)
+                else:
+                    try:
+                        data = body.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        _write_frame(wout, {"s": 400, "h": json_headers},
+                                     json.dumps({"message": f"the request body is not valid UTF-8: {exc}"}).encode())
+                        continue
+                result = run(data, request_headers=headers) if wants_headers else run(data)
+            ms = (time.perf_counter() - start) * 1000
+            if isinstance(result, AMLResponse):
+                hdrs = []
+                for k, v in result.headers.items():
+                    for part in str(v).split(","):
+                        hdrs.append([k, part.strip()])
+                _write_frame(wout, {"s": result.status_code, "h": hdrs, "ms": ms}, result.data)
+            else:
+                _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result).encode("utf-8"))
+        except Exception as exc:
+            ms = (time.perf_counter() - start) * 1000
+            log.error("Encountered Exception: %s", traceback.format_exc())
+            payload = {"message": "An unexpected error occurred in scoring script. Check the logs for more info.",
+                       "exception": {"type": type(exc).__name__, "message": str(exc)}}
+            _write_frame(wout, {"s": 500, "h": json_headers, "ms": ms, "failed": True}, json.dumps(payload).encode())
+        finally:
+            sys.stdout.flush()
+            _current["rid"] = NO_REQUEST
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+// Package process owns the process runtime: each instance is a `berth inference-server`
+// child process of `berth serve` listening on its own loopback port.
+package process
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+
+	"github.com/berthml/berth/internal/logs"
+	"github.com/berthml/berth/internal/runtime"
+	"github.com/berthml/berth/internal/supervise"
+)
+
+// Runtime starts instances as child processes of the running binary.
+type Runtime struct {
+	// Binary is the berth executable; empty means os.Executable().
+	Binary string
+}
+
+// compile-time check
+var _ runtime.Runtime = (*Runtime)(nil)
+
+type instance struct {
+	*supervise.Process
+	addr string
+	log  *os.File
+}
+
+func (i *instance) Addr() string { return i.addr }
+
+// Start launches `berth inference-server` for spec on a free loopback port.
+func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.Instance, error) {
+	bin := r.Binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find berth binary: %w", err)
+		}
+		bin = exe
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := logs.OpenAppend(spec.LogPath)
+	if err != nil {
+		return nil, fmt.Errorf("open instance log: %w", err)
+	}
+	env := os.Environ()
+	keys := make([]string, 0, len(spec.Env))
+	for k := range spec.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+spec.Env[k])
+	}
+	args := []string{"inference-server",
+		"--entry_script", spec.EntryScript,
+		"--model_dir", spec.ModelDir,
+		"--host", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--worker_count", strconv.Itoa(max(spec.WorkerCount, 1)),
+		"--status_file", spec.StatusFile,
+	}
+	if spec.Python != "" {
+		args = append(args, "--python", spec.Python)
+	}
+	p, err := supervise.Start(supervise.Command{
+		Path:   bin,
+		Args:   args,
+		Env:    env,
+		Dir:    spec.CodeDir,
+		Stdout: logFile,
+		Stderr: logFile,
+	})
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start instance %s/%s/%d: %w", spec.Endpoint, spec.Deployment, spec.Index, err)
+	}
+	inst := &instance{Process: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logFile}
+	go func() {
+		<-p.Done()
+		logFile.Close()
+	}()
+	return inst, nil
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

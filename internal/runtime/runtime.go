@@ -1,0 +1,44 @@
+// Package runtime owns the Runtime interface: how a deployment's instances are started
+// and stopped, whatever runs them (local processes now, Kubernetes later).
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// InstanceSpec is everything needed to start one instance of a deployment. Paths are
+// absolute and already hold the instance's own copy of model and code.
+type InstanceSpec struct {
+	Endpoint    string
+	Deployment  string
+	Index       int
+	Dir         string            // the instance's folder
+	CodeDir     string            // working directory
+	EntryScript string            // path of the scoring script
+	ModelDir    string            // AZUREML_MODEL_DIR
+	Env         map[string]string // the deployment's environment_variables and Azure's variables
+	WorkerCount int
+	Python      string // interpreter for the workers
+	LogPath     string // inference-server log
+	StatusFile  string // where a startup failure is written as a JSON diag.Error
+}
+
+// Instance is one started instance.
+type Instance interface {
+	// Addr is the loopback host:port the instance serves on.
+	Addr() string
+	// Done is closed when the instance has exited.
+	Done() <-chan struct{}
+	// Err describes how the instance exited (after Done), e.g. "exit status 3".
+	Err() error
+	// ExitCode is the exit code after Done, -1 when killed by a signal.
+	ExitCode() int
+	// Stop stops the instance: signal, grace period, kill.
+	Stop(grace time.Duration) error
+}
+
+// Runtime starts instances.
+type Runtime interface {
+	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+}

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Config is the configuration of `berth serve`.
+type Config struct {
+	Addr     string
+	DataDir  string
+	Python   string
+	LogLevel string
+}
+
+// setting is one row of the configuration table: it renders the flag, its help, the
+// environment variable and the startup log from the same place.
+type setting struct {
+	name, env, doc string
+	def            func() string
+	field          func(*Config) *string
+}
+
+func settings() []setting {
+	return []setting{
+		{"addr", "BERTH_ADDR", "address the control plane and the scoring router listen on (port 0 picks a free port)",
+			func() string { return "127.0.0.1:5555" }, func(c *Config) *string { return &c.Addr }},
+		{"data-dir", "BERTH_DATA_DIR", "folder for metadata (berth.db), artifacts, instances and server.json",
+			DefaultDataDir, func(c *Config) *string { return &c.DataDir }},
+		{"python", "BERTH_PYTHON", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
+			func() string { return "python3" }, func(c *Config) *string { return &c.Python }},
+		{"log-level", "BERTH_LOG_LEVEL", "server log level: debug, info, warn, error",
+			func() string { return "info" }, func(c *Config) *string { return &c.LogLevel }},
+	}
+}
+
+// DefaultDataDir is ~/.berth.
+func DefaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".berth"
+	}
+	return filepath.Join(home, ".berth")
+}
+
+// bindFlags registers one flag per setting; the flag default is the env value when set.
+func bindFlags(cmd *cobra.Command, cfg *Config) {
+	for _, s := range settings() {
+		def := s.def()
+		if v, ok := os.LookupEnv(s.env); ok && v != "" {
+			def = v
+		}
+		cmd.Flags().StringVar(s.field(cfg), s.name, def, fmt.Sprintf("%s (env %s)", s.doc, s.env))
+	}
+}
+
+// logAttrs lists every setting for the startup log.
+func (c *Config) logAttrs() []any {
+	var out []any
+	for _, s := range settings() {
+		out = append(out, s.name, *s.field(c))
+	}
+	return out
+}
+
+func (c *Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}

@@ -1,0 +1,283 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/berthml/berth/internal/diag"
+)
+
+// problems collects field errors for one document.
+type problems struct {
+	source string
+	list   []*diag.Error
+}
+
+func (p *problems) add(field, format string, args ...any) {
+	p.list = append(p.list, &diag.Error{Code: diag.BadArgument, Target: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns nil or one BadArgument error whose details are every problem.
+func (p *problems) err(kind string) error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	noun := "problem"
+	if len(p.list) > 1 {
+		noun = "problems"
+	}
+	msg := fmt.Sprintf("%s: invalid %s spec, %d %s", p.source, kind, len(p.list), noun)
+	if len(p.list) == 1 {
+		d := p.list[0]
+		msg = fmt.Sprintf("%s: invalid %s spec: %s: %s", p.source, kind, d.Target, d.Message)
+	}
+	return &diag.Error{Code: diag.BadArgument, Message: msg, Target: p.source, Details: p.list}
+}
+
+// parse reads YAML (or JSON) into a node tree and applies sets.
+func parse(source string, data []byte, sets []string) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: source,
+			Message: fmt.Sprintf("%s is not valid YAML: %v", source, err)}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: source,
+			Message: fmt.Sprintf("%s: the document must be a mapping of fields (name: ..., endpoint_name: ...)", source)}
+	}
+	for _, s := range sets {
+		if err := applySet(root, s); err != nil {
+			return nil, &diag.Error{Code: diag.BadArgument, Target: "--set", Message: err.Error()}
+		}
+	}
+	return root, nil
+}
+
+// applySet sets path=value in a mapping tree, creating missing mappings.
+func applySet(root *yaml.Node, set string) error {
+	path, value, ok := strings.Cut(set, "=")
+	if !ok || path == "" {
+		return fmt.Errorf("--set %q: write it as path.to.field=value", set)
+	}
+	var val yaml.Node
+	if err := yaml.Unmarshal([]byte(value), &val); err != nil || len(val.Content) == 0 {
+		val = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}}}
+	}
+	newVal := val.Content[0]
+	node := root
+	parts := strings.Split(path, ".")
+	for i, key := range parts {
+		last := i == len(parts)-1
+		switch node.Kind {
+		case yaml.MappingNode:
+			var child *yaml.Node
+			for j := 0; j+1 < len(node.Content); j += 2 {
+				if node.Content[j].Value == key {
+					child = node.Content[j+1]
+					if last {
+						node.Content[j+1] = newVal
+					}
+					break
+				}
+			}
+			if child == nil {
+				child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+				if last {
+					child = newVal
+				}
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, child)
+			}
+			node = child
+		case yaml.SequenceNode:
+			idx, err := strconv.Atoi(key)
+			if err != nil || idx < 0 || idx >= len(node.Content) {
+				return fmt.Errorf("--set %q: %q is not an index of the list at %s", set, key, strings.Join(parts[:i], "."))
+			}
+			if last {
+				node.Content[idx] = newVal
+			}
+			node = node.Content[idx]
+		default:
+			return fmt.Errorf("--set %q: %s is a value, not a mapping", set, strings.Join(parts[:i], "."))
+		}
+	}
+	return nil
+}
+
+// unknownFields lists the field paths in n that typ does not have, and adds a problem
+// for each scalar of the wrong type.
+func unknownFields(n *yaml.Node, typ reflect.Type, prefix string, out *[]string, p *problems) {
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	field := strings.TrimSuffix(prefix, ".")
+	switch typ.Kind() {
+	case reflect.Int, reflect.Int64:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			p.add(field, "must be a whole number, got %s", describe(n))
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			p.add(field, "must be true or false, got %s", describe(n))
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			p.add(field, "must be a string, got %s", describe(n))
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			refType := typ == reflect.TypeOf(Model{}) || typ == reflect.TypeOf(Environment{})
+			if n.Tag != "!!null" && !(refType && n.Kind == yaml.ScalarNode && n.Tag == "!!str") {
+				p.add(field, "must be a mapping of fields, got %s", describe(n))
+			}
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name != "" && name != "-" {
+				fields[name] = f.Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			ft, ok := fields[key]
+			if !ok {
+				*out = append(*out, prefix+key)
+				continue
+			}
+			unknownFields(n.Content[i+1], ft, prefix+key+".", out, p)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				p.add(field, "must be a mapping of key: value, got %s", describe(n))
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			unknownFields(n.Content[i+1], typ.Elem(), prefix+n.Content[i].Value+".", out, p)
+		}
+	}
+}
+
+// decodeInto checks for unknown fields and decodes root into v.
+func decodeInto(p *problems, root *yaml.Node, v any, schema string) bool {
+	var unknown []string
+	before := len(p.list)
+	unknownFields(root, reflect.TypeOf(v), "", &unknown, p)
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		p.add(strings.Join(unknown, ", "), "unknown fields: %s; check the spelling against the Azure ML %s schema", strings.Join(unknown, ", "), schema)
+	}
+	if len(p.list) > before {
+		return false
+	}
+	if err := root.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				p.add(lineOf(e), "%s", typeMessage(e))
+			}
+		} else {
+			p.add("", "%v", err)
+		}
+		return false
+	}
+	return true
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func lineOf(e string) string {
+	if strings.HasPrefix(e, "line ") {
+		if i := strings.Index(e, ":"); i > 0 {
+			return e[:i]
+		}
+	}
+	return ""
+}
+
+func typeMessage(e string) string {
+	if i := strings.Index(e, ": "); strings.HasPrefix(e, "line ") && i > 0 {
+		e = e[i+2:]
+	}
+	return e + ": give the field a value of the right type"
+}
+
+// DecodeEndpoint strictly decodes an endpoint from YAML or JSON, applies sets and
+// defaults, and validates it. source names the origin in messages.
+func DecodeEndpoint(source string, data []byte, sets []string) (*Endpoint, error) {
+	root, err := parse(source, data, sets)
+	if err != nil {
+		return nil, err
+	}
+	p := &problems{source: source}
+	var e Endpoint
+	if !decodeInto(p, root, &e, "managedOnlineEndpoint") {
+		return nil, p.err("endpoint")
+	}
+	e.Default()
+	e.validate(p)
+	if err := p.err("endpoint"); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// DecodeDeployment strictly decodes a deployment from YAML or JSON, applies sets and
+// defaults, and validates it without touching the file system.
+func DecodeDeployment(source string, data []byte, sets []string) (*Deployment, error) {
+	d, p, err := decodeDeployment(source, data, sets)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.err("deployment"); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func decodeDeployment(source string, data []byte, sets []string) (*Deployment, *problems, error) {
+	root, err := parse(source, data, sets)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &problems{source: source}
+	var d Deployment
+	if !decodeInto(p, root, &d, "managedOnlineDeployment") {
+		return nil, nil, p.err("deployment")
+	}
+	d.Default()
+	d.validate(p)
+	return &d, p, nil
+}
+
+// LoadEndpoint reads and decodes an endpoint YAML file.
+func LoadEndpoint(path string, sets []string) (*Endpoint, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: path, Message: fmt.Sprintf("read endpoint file: %v", err)}
+	}
+	return DecodeEndpoint(path, data, sets)
+}

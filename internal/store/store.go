@@ -1,0 +1,59 @@
+// Package store owns the persistence contract of Berth's metadata: the Store interface
+// sized for the controller and the API, and the contract tests every implementation runs.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// Endpoint is a stored online endpoint.
+type Endpoint struct {
+	Name                     string
+	Spec                     json.RawMessage // the endpoint spec as JSON, opaque to the store
+	Traffic                  map[string]int
+	MirrorTraffic            map[string]int
+	PrimaryKey, SecondaryKey string
+	State                    string // provisioning state
+	Error                    json.RawMessage
+	CreatedAt, UpdatedAt     time.Time
+}
+
+// Deployment is a stored online deployment.
+type Deployment struct {
+	Endpoint, Name       string
+	Spec                 json.RawMessage
+	ModelArtifact        string // artifact digest, "" if none
+	CodeArtifact         string
+	State                string
+	Error                json.RawMessage
+	CreatedAt, UpdatedAt time.Time
+}
+
+// Store keeps endpoints and deployments. Implementations are safe for concurrent use
+// and durable: what a call returned success for survives a crash.
+type Store interface {
+	CreateEndpoint(ctx context.Context, e *Endpoint) error
+	GetEndpoint(ctx context.Context, name string) (*Endpoint, error)
+	ListEndpoints(ctx context.Context) ([]*Endpoint, error)
+	// UpdateEndpoint reads, applies fn and writes in one transaction; an error from fn
+	// writes nothing and is returned.
+	UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoint) error) (*Endpoint, error)
+	// DeleteEndpoint deletes the endpoint and its deployments.
+	DeleteEndpoint(ctx context.Context, name string) error
+	CreateDeployment(ctx context.Context, d *Deployment) error
+	GetDeployment(ctx context.Context, endpoint, name string) (*Deployment, error)
+	// ListDeployments lists one endpoint's deployments, or all when endpoint is "".
+	ListDeployments(ctx context.Context, endpoint string) ([]*Deployment, error)
+	UpdateDeployment(ctx context.Context, endpoint, name string, fn func(*Deployment) error) (*Deployment, error)
+	DeleteDeployment(ctx context.Context, endpoint, name string) error
+	Close() error
+}

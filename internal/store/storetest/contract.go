@@ -1,0 +1,134 @@
+// Package storetest owns the contract tests that every store.Store implementation runs.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	. "github.com/berthml/berth/internal/store"
+)
+
+// RunContractTests checks that a Store implementation behaves as the interface says.
+// open returns a new, empty store.
+func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	t.Run("endpoints", func(t *testing.T) {
+		s := open(t)
+		e := &Endpoint{Name: "ep1", Spec: json.RawMessage(`{"name":"ep1"}`), Traffic: map[string]int{"blue": 100}, PrimaryKey: "p", SecondaryKey: "s", State: "Succeeded"}
+		if err := s.CreateEndpoint(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateEndpoint(ctx, e); !errors.Is(err, ErrExists) {
+			t.Fatalf("second create: %v, want ErrExists", err)
+		}
+		got, err := s.GetEndpoint(ctx, "ep1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Traffic["blue"] != 100 || got.PrimaryKey != "p" || string(got.Spec) != `{"name":"ep1"}` || got.CreatedAt.IsZero() {
+			t.Fatalf("got %+v", got)
+		}
+		if _, err := s.GetEndpoint(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("get missing: %v", err)
+		}
+		boom := errors.New("boom")
+		if _, err := s.UpdateEndpoint(ctx, "ep1", func(e *Endpoint) error { e.PrimaryKey = "changed"; return boom }); !errors.Is(err, boom) {
+			t.Fatalf("update with fn error: %v", err)
+		}
+		if got, _ := s.GetEndpoint(ctx, "ep1"); got.PrimaryKey != "p" {
+			t.Fatal("a failed update wrote")
+		}
+		up, err := s.UpdateEndpoint(ctx, "ep1", func(e *Endpoint) error { e.Traffic = map[string]int{"blue": 50, "green": 50}; return nil })
+		if err != nil || up.Traffic["green"] != 50 {
+			t.Fatalf("update: %+v %v", up, err)
+		}
+		if _, err := s.UpdateEndpoint(ctx, "nope", func(*Endpoint) error { return nil }); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update missing: %v", err)
+		}
+		if err := s.CreateEndpoint(ctx, &Endpoint{Name: "ep0"}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.ListEndpoints(ctx)
+		if err != nil || len(list) != 2 || list[0].Name != "ep0" {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		if err := s.DeleteEndpoint(ctx, "ep0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteEndpoint(ctx, "ep0"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+	})
+	t.Run("deployments", func(t *testing.T) {
+		s := open(t)
+		if err := s.CreateDeployment(ctx, &Deployment{Endpoint: "ep", Name: "blue"}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deployment without endpoint: %v", err)
+		}
+		s.CreateEndpoint(ctx, &Endpoint{Name: "ep"})
+		s.CreateEndpoint(ctx, &Endpoint{Name: "other"})
+		d := &Deployment{Endpoint: "ep", Name: "blue", Spec: json.RawMessage(`{}`), ModelArtifact: "sha256:m", CodeArtifact: "sha256:c", State: "Creating"}
+		if err := s.CreateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateDeployment(ctx, d); !errors.Is(err, ErrExists) {
+			t.Fatalf("second create: %v", err)
+		}
+		s.CreateDeployment(ctx, &Deployment{Endpoint: "ep", Name: "green"})
+		s.CreateDeployment(ctx, &Deployment{Endpoint: "other", Name: "blue"})
+		got, err := s.GetDeployment(ctx, "ep", "blue")
+		if err != nil || got.ModelArtifact != "sha256:m" || got.State != "Creating" {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		up, err := s.UpdateDeployment(ctx, "ep", "blue", func(d *Deployment) error {
+			d.State, d.Error = "Failed", json.RawMessage(`{"code":"X"}`)
+			return nil
+		})
+		if err != nil || up.State != "Failed" || string(up.Error) != `{"code":"X"}` {
+			t.Fatalf("update: %+v %v", up, err)
+		}
+		if l, _ := s.ListDeployments(ctx, "ep"); len(l) != 2 || l[0].Name != "blue" {
+			t.Fatalf("list ep: %v", l)
+		}
+		if l, _ := s.ListDeployments(ctx, ""); len(l) != 3 {
+			t.Fatalf("list all: %v", l)
+		}
+		if err := s.DeleteDeployment(ctx, "ep", "green"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetDeployment(ctx, "ep", "green"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("get deleted: %v", err)
+		}
+		if err := s.DeleteEndpoint(ctx, "ep"); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := s.ListDeployments(ctx, ""); len(l) != 1 || l[0].Endpoint != "other" {
+			t.Fatalf("deployments after endpoint delete: %v", l)
+		}
+	})
+	t.Run("concurrent updates lose nothing", func(t *testing.T) {
+		s := open(t)
+		s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.UpdateEndpoint(ctx, "ep", func(e *Endpoint) error {
+					e.Traffic[fmt.Sprint("d", i)] = i
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		got, _ := s.GetEndpoint(ctx, "ep")
+		if len(got.Traffic) != 20 {
+			t.Fatalf("%d of 20 concurrent updates kept", len(got.Traffic))
+		}
+	})
+}

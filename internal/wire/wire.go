@@ -1,0 +1,127 @@
+// Package wire owns the JSON shapes of Berth's control-plane REST API, shared by the
+// client and the server.
+package wire
+
+import "encoding/json"
+
+// APIPrefix is the path prefix of every control-plane route.
+const APIPrefix = "/api/v1"
+
+// ErrorBody is the envelope of every control-plane error response:
+// {"error": {"code", "message", "target", "details"}}.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+// Error mirrors diag.Error on the wire.
+type Error struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Target  string   `json:"target,omitempty"`
+	Details []*Error `json:"details,omitempty"`
+}
+
+// EndpointCreate is the body of POST /endpoints.
+type EndpointCreate struct {
+	Spec json.RawMessage `json:"spec"`
+}
+
+// EndpointUpdate is the body of PATCH /endpoints/{name}. Nil fields are left unchanged.
+type EndpointUpdate struct {
+	Spec          json.RawMessage `json:"spec,omitempty"`
+	Traffic       map[string]int  `json:"traffic,omitempty"`
+	MirrorTraffic map[string]int  `json:"mirror_traffic,omitempty"`
+}
+
+// DeploymentPut is the body of POST (create) and PATCH (update) on deployments: the
+// deployment spec with local paths replaced by the digests of the uploaded artifacts.
+type DeploymentPut struct {
+	Spec          json.RawMessage `json:"spec"`
+	ModelArtifact string          `json:"model_artifact,omitempty"`
+	CodeArtifact  string          `json:"code_artifact,omitempty"`
+}
+
+// Keys is the answer of listkeys and regenerateKeys, shaped like `az ml online-endpoint get-credentials`.
+type Keys struct {
+	PrimaryKey   string `json:"primaryKey"`
+	SecondaryKey string `json:"secondaryKey"`
+}
+
+// RegenerateKeys is the body of POST /endpoints/{name}/regenerateKeys.
+type RegenerateKeys struct {
+	KeyType string `json:"keyType"` // Primary | Secondary
+}
+
+// GetLogs is the body of POST /endpoints/{e}/deployments/{d}/getLogs.
+type GetLogs struct {
+	Tail          int    `json:"tail"`
+	ContainerType string `json:"containerType"` // InferenceServer | StorageInitializer
+}
+
+// Artifact is the answer of an artifact upload.
+type Artifact struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// Endpoint is the read view of an online endpoint, shaped like `az ml online-endpoint show`.
+type Endpoint struct {
+	Name                string            `json:"name"`
+	Description         string            `json:"description,omitempty"`
+	Tags                map[string]string `json:"tags"`
+	AuthMode            string            `json:"auth_mode"`
+	Kind                string            `json:"kind"`
+	Location            string            `json:"location"`
+	ProvisioningState   string            `json:"provisioning_state"`
+	ScoringURI          string            `json:"scoring_uri"`
+	OpenAPIURI          string            `json:"openapi_uri,omitempty"`
+	Traffic             map[string]int    `json:"traffic"`
+	MirrorTraffic       map[string]int    `json:"mirror_traffic"`
+	PublicNetworkAccess string            `json:"public_network_access"`
+	Properties          map[string]string `json:"properties"`
+	Error               *Error            `json:"error,omitempty"`
+	CreatedAt           string            `json:"created_at,omitempty"`
+	UpdatedAt           string            `json:"updated_at,omitempty"`
+}
+
+// Deployment is the read view of an online deployment: the spec's fields flattened next
+// to the status fields, as `az ml online-deployment show` prints them.
+type Deployment struct {
+	Spec              json.RawMessage `json:"-"`
+	ProvisioningState string          `json:"provisioning_state"`
+	Error             *Error          `json:"error,omitempty"`
+	Instances         []Instance      `json:"instances,omitempty"`
+	CreatedAt         string          `json:"created_at,omitempty"`
+	UpdatedAt         string          `json:"updated_at,omitempty"`
+}
+
+// Instance is the read view of one running copy of a deployment.
+type Instance struct {
+	Index    int    `json:"index"`
+	State    string `json:"state"`
+	Address  string `json:"address,omitempty"`
+	Restarts int    `json:"restarts"`
+}
+
+// MarshalJSON writes the spec's fields and then the status fields in one object.
+func (d Deployment) MarshalJSON() ([]byte, error) {
+	fields := map[string]any{}
+	if len(d.Spec) > 0 {
+		if err := json.Unmarshal(d.Spec, &fields); err != nil {
+			return nil, err
+		}
+	}
+	type status Deployment // drops this method
+	raw, err := json.Marshal(status(d))
+	if err != nil {
+		return nil, err
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	for k, v := range st {
+		fields[k] = v
+	}
+	return json.Marshal(fields)
+}

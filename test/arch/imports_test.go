@@ -1,0 +1,96 @@
+// Package arch checks the import rules of docs/architecture.md with `go list`.
+package arch
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/berthml/berth/"
+
+// allowed lists, for each package, the Berth packages it may import directly.
+var allowed = map[string][]string{
+	"internal/diag":              {},
+	"internal/wire":              {},
+	"internal/spec":              {"internal/diag"},
+	"internal/supervise":         {},
+	"internal/logs":              {},
+	"internal/router/table":      {},
+	"internal/auth":              {},
+	"internal/artifacts/archive": {},
+	"internal/artifacts":         {"internal/artifacts/archive"},
+	"internal/store":             {},
+	"internal/store/sqlite":      {"internal/store"},
+	"internal/client":            {"internal/wire", "internal/diag"},
+	"internal/cli":               {"internal/client", "internal/wire", "internal/spec", "internal/diag", "internal/artifacts/archive"},
+	"internal/api":               {"internal/controller", "internal/store", "internal/wire", "internal/spec", "internal/diag", "internal/auth"},
+	"internal/router":            {"internal/router/table", "internal/auth", "internal/diag", "internal/logs"},
+	"internal/controller": {"internal/store", "internal/runtime", "internal/spec", "internal/artifacts", "internal/router/table",
+		"internal/diag", "internal/auth", "internal/logs", "internal/supervise"},
+	"internal/runtime":         {},
+	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs"},
+	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs"},
+	"internal/server": {"internal/api", "internal/artifacts", "internal/controller", "internal/router",
+		"internal/runtime/process", "internal/store/sqlite", "internal/wire"},
+	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func goList(t *testing.T, format string, pkgs ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-f", format}, pkgs...)...)
+	cmd.Dir = repoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestImportRules(t *testing.T) {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("%s is not in the import rules: add it to docs/architecture.md and this test", pkg)
+			continue
+		}
+		set := map[string]bool{}
+		for _, a := range ok {
+			set[a] = true
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, mod) {
+				continue
+			}
+			if dep := strings.TrimPrefix(imp, mod); !set[dep] {
+				t.Errorf("%s imports %s, which docs/architecture.md does not allow", pkg, dep)
+			}
+		}
+	}
+}
+
+func TestCLILinksNoServerCode(t *testing.T) {
+	deps := goList(t, "{{join .Deps \"\\n\"}}", "./internal/cli")
+	var bad []string
+	for _, d := range deps {
+		for _, server := range []string{"internal/server", "internal/controller", "internal/store", "internal/api", "internal/router", "internal/inference", "internal/runtime"} {
+			if strings.HasPrefix(d, mod+server) {
+				bad = append(bad, d)
+			}
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Fatalf("the CLI links server code: %v", bad)
+	}
+}

@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deployQuickstart creates the quickstart endpoint and its blue deployment with all traffic.
+func deployQuickstart(t *testing.T, s *server) {
+	t.Helper()
+	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
+	s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "--all-traffic")
+}
+
+func TestQuickstartScript(t *testing.T) {
+	cmd := exec.Command("bash", example("quickstart", "run.sh"))
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run.sh: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "[7.0, 1.5]") {
+		t.Fatalf("run.sh did not print the prediction [7.0, 1.5]:\n%s", out)
+	}
+}
+
+func TestDeployInvokeLogsAndKeys(t *testing.T) {
+	s := startServer(t, "")
+	deployQuickstart(t, s)
+
+	var ep struct {
+		ProvisioningState string         `json:"provisioning_state"`
+		ScoringURI        string         `json:"scoring_uri"`
+		Traffic           map[string]int `json:"traffic"`
+		AuthMode          string         `json:"auth_mode"`
+	}
+	s.okJSON(&ep, "online-endpoint", "show", "-n", "quickstart")
+	if ep.ProvisioningState != "Succeeded" || ep.Traffic["blue"] != 100 || ep.AuthMode != "key" || ep.ScoringURI != s.URL+"/endpoints/quickstart/score" {
+		t.Fatalf("endpoint show = %+v", ep)
+	}
+	var dep struct {
+		ProvisioningState string `json:"provisioning_state"`
+	}
+	s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
+	if dep.ProvisioningState != "Succeeded" {
+		t.Fatalf("deployment state = %q", dep.ProvisioningState)
+	}
+
+	out := s.ok("online-endpoint", "invoke", "-n", "quickstart", "--request-file", example("quickstart", "sample-request.json"))
+	if strings.TrimSpace(out) != "[7.0, 1.5]" {
+		t.Fatalf("invoke printed %q, want [7.0, 1.5]", out)
+	}
+
+	primary, secondary := s.keys("quickstart")
+	body, _ := os.ReadFile(example("quickstart", "sample-request.json"))
+	status, h, got := s.score("quickstart", primary, string(body), "x-ms-client-request-id", "my/client id!")
+	if status != 200 || strings.TrimSpace(got) != "[7.0, 1.5]" {
+		t.Fatalf("curl-style score: %d %q", status, got)
+	}
+	if h.Get("azureml-model-deployment") != "blue" || len(h.Get("x-request-id")) != 36 || h.Get("x-ms-client-request-id") != "myclientid" {
+		t.Fatalf("response headers: %v", h)
+	}
+	if status, _, _ := s.score("quickstart", secondary, string(body)); status != 200 {
+		t.Fatalf("secondary key: %d", status)
+	}
+	if status, _, _ := s.score("quickstart", "wrong-key", string(body)); status != 401 {
+		t.Fatalf("wrong key: %d, want 401", status)
+	}
+	if status, _, _ := s.score("quickstart", "", string(body)); status != 401 {
+		t.Fatalf("missing key: %d, want 401", status)
+	}
+
+	t.Run("get-logs", func(t *testing.T) {
+		logs := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue")
+		if !strings.Contains(logs, "quickstart model loaded") {
+			t.Fatalf("inference-server log lacks the init message:\n%s", logs)
+		}
+		if !strings.Contains(logs, "scored 2 rows") {
+			t.Fatalf("inference-server log lacks run()'s logging:\n%s", logs)
+		}
+		si := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--container", "storage-initializer")
+		if !strings.Contains(si, "copied model") || !strings.Contains(si, "copied code") || !strings.Contains(si, "bytes") {
+			t.Fatalf("storage-initializer log lacks the copy record:\n%s", si)
+		}
+		five := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--lines", "5")
+		if n := len(strings.Split(strings.TrimRight(five, "\n"), "\n")); n > 5 || strings.TrimSpace(five) == "" {
+			t.Fatalf("--lines 5 returned %d lines:\n%s", n, five)
+		}
+	})
+
+	t.Run("regenerate-keys", func(t *testing.T) {
+		s.ok("online-endpoint", "regenerate-keys", "-n", "quickstart", "--key-type", "primary")
+		newPrimary, newSecondary := s.keys("quickstart")
+		if newPrimary == primary || newSecondary != secondary {
+			t.Fatalf("keys after regenerating primary: primary changed=%v secondary changed=%v", newPrimary != primary, newSecondary != secondary)
+		}
+		if status, _, _ := s.score("quickstart", primary, string(body)); status != 401 {
+			t.Fatalf("old primary: %d, want 401", status)
+		}
+		if status, _, _ := s.score("quickstart", secondary, string(body)); status != 200 {
+			t.Fatalf("secondary after regenerating primary: %d", status)
+		}
+		if status, _, _ := s.score("quickstart", newPrimary, string(body)); status != 200 {
+			t.Fatalf("new primary: %d", status)
+		}
+	})
+
+	t.Run("output formats", func(t *testing.T) {
+		table := s.ok("online-endpoint", "list", "-o", "table")
+		if !strings.Contains(table, "quickstart") || !strings.Contains(table, "PROVISIONING STATE") {
+			t.Fatalf("table output:\n%s", table)
+		}
+		y := s.ok("online-deployment", "show", "-e", "quickstart", "-n", "blue", "-o", "yaml")
+		if !strings.Contains(y, "provisioning_state: Succeeded") {
+			t.Fatalf("yaml output:\n%s", y)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		r := s.berth("online-deployment", "delete", "-e", "quickstart", "-n", "blue", "--yes")
+		if r.code == 0 || !strings.Contains(r.stderr, "traffic") {
+			t.Fatalf("deleting a deployment with traffic should fail and say why: %+v", r)
+		}
+		s.ok("online-endpoint", "delete", "-n", "quickstart", "--yes")
+		if r := s.berth("online-endpoint", "show", "-n", "quickstart"); r.code == 0 || !strings.Contains(r.stderr, "EndpointNotFound") {
+			t.Fatalf("show after delete: %+v", r)
+		}
+		if _, err := os.Stat(filepath.Join(s.dataDir, "instances", "quickstart")); !os.IsNotExist(err) {
+			t.Fatalf("instance files left after delete: %v", err)
+		}
+	})
+}
+
+func TestTrafficSplitAndTargeting(t *testing.T) {
+	s := startServer(t, "")
+	deployQuickstart(t, s)
+	s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", "green")
+	key, _ := s.keys("quickstart")
+	body := `{"data": [[1, 2, 3, 4]]}`
+
+	servedBy := func(n int, headers ...string) map[string]int {
+		counts := map[string]int{}
+		for i := 0; i < n; i++ {
+			status, h, got := s.score("quickstart", key, body, headers...)
+			if status != 200 {
+				t.Fatalf("score: %d %s", status, got)
+			}
+			counts[h.Get("azureml-model-deployment")]++
+		}
+		return counts
+	}
+	if c := servedBy(40); c["blue"] != 40 {
+		t.Fatalf("green at 0%%: un-targeted requests went to %v", c)
+	}
+	if c := servedBy(10, "azureml-model-deployment", "green"); c["green"] != 10 {
+		t.Fatalf("header-targeted requests went to %v", c)
+	}
+	out := s.ok("online-endpoint", "invoke", "-n", "quickstart", "-d", "green", "--request-file", example("quickstart", "sample-request.json"))
+	if strings.TrimSpace(out) != "[7.0, 1.5]" {
+		t.Fatalf("invoke -d green: %q", out)
+	}
+
+	s.ok("online-endpoint", "update", "-n", "quickstart", "--traffic", "blue=50 green=50")
+	c := servedBy(400)
+	for _, d := range []string{"blue", "green"} {
+		if c[d] < 140 || c[d] > 260 {
+			t.Fatalf("50/50 split over 400 requests: %v (want each 35%%–65%%)", c)
+		}
+	}
+
+	r := s.berth("online-endpoint", "update", "-n", "quickstart", "--traffic", "blue=50 green=40")
+	if r.code == 0 || !strings.Contains(r.stderr, "BadArgument") {
+		t.Fatalf("traffic summing to 90 should be rejected with BadArgument: %+v", r)
+	}
+	var ep struct{ Traffic map[string]int }
+	s.okJSON(&ep, "online-endpoint", "show", "-n", "quickstart")
+	if ep.Traffic["blue"] != 50 || ep.Traffic["green"] != 50 {
+		t.Fatalf("traffic changed by a rejected update: %v", ep.Traffic)
+	}
+}
+
+func TestScriptFailures(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
+	cases := []struct {
+		name, script, code, pyText string
+	}{
+		{"syntax", "def init():\n    pass\n\ndef run(data)\n    return data\n", "UserScriptImportError", "SyntaxError"},
+		{"initraise", "def init():\n    raise RuntimeError('model file is corrupt')\n\ndef run(data):\n    return data\n", "UserScriptInitFailed", "model file is corrupt"},
+		{"norun", "def init():\n    pass\n", "UserScriptFunctionNotFound", "run"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{
+				"code/score.py": tc.script,
+				"model/m.txt":   "x",
+				"dep.yml": fmt.Sprintf(`name: %s
+endpoint_name: quickstart
+model: {path: ./model}
+code_configuration: {code: ./code, scoring_script: score.py}
+instance_count: 1
+`, tc.name),
+			})
+			r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"))
+			if r.code == 0 {
+				t.Fatalf("create succeeded for a broken script: %s", r.stdout)
+			}
+			if !strings.Contains(r.stderr, "ResourceNotReady") || !strings.Contains(r.stderr, tc.code) || !strings.Contains(r.stderr, tc.pyText) || !strings.Contains(r.stderr, "get-logs") {
+				t.Fatalf("create error should name ResourceNotReady, %s, the Python error %q and get-logs:\n%s", tc.code, tc.pyText, r.stderr)
+			}
+			var dep struct {
+				ProvisioningState string `json:"provisioning_state"`
+				Error             struct {
+					Code    string
+					Message string
+					Details []struct{ Code, Message string }
+				}
+			}
+			s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", tc.name)
+			if dep.ProvisioningState != "Failed" || dep.Error.Code != "ResourceNotReady" || len(dep.Error.Details) == 0 || dep.Error.Details[0].Code != tc.code {
+				t.Fatalf("show: %+v", dep)
+			}
+		})
+	}
+}
+
+func TestRestartAfterKill9KeepsEndpoints(t *testing.T) {
+	s := startServer(t, "")
+	deployQuickstart(t, s)
+	key, _ := s.keys("quickstart")
+	body := `{"data": [[1, 2, 3, 4]]}`
+	if status, _, got := s.score("quickstart", key, body); status != 200 {
+		t.Fatalf("before kill: %d %s", status, got)
+	}
+	s.kill9()
+	start := time.Now()
+	s.start()
+	eventually(t, 10*time.Second, "scoring after restart", func() bool {
+		status, _, _ := s.score("quickstart", key, body)
+		return status == 200
+	})
+	t.Logf("scoring again %s after restart", time.Since(start).Round(time.Millisecond))
+	var ep struct {
+		Traffic map[string]int
+	}
+	s.okJSON(&ep, "online-endpoint", "show", "-n", "quickstart")
+	if ep.Traffic["blue"] != 100 {
+		t.Fatalf("traffic after restart: %v", ep.Traffic)
+	}
+}
+
+func TestInferenceServerStandalone(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(berthBin, "inference-server",
+		"--entry_script", example("quickstart", "onlinescoring", "score.py"),
+		"--model_dir", example("quickstart"),
+		"--port", fmt.Sprint(port), "--host", "127.0.0.1")
+	log := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	eventually(t, 15*time.Second, "inference-server healthy", func() bool {
+		resp, err := httpGet(url + "/")
+		return err == nil && resp == "Healthy"
+	})
+	status, got := httpPost(t, url+"/score", `{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}`)
+	if status != 200 || strings.TrimSpace(got) != "[7.0, 1.5]" {
+		t.Fatalf("standalone /score: %d %q\nlog:\n%s", status, got, log)
+	}
+}
+
+func TestSklearnExample(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import sklearn, joblib, numpy").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must have Debian's scikit-learn (apt-get install python3-sklearn): %v", err)
+		}
+		t.Skipf("Debian's scikit-learn is not installed (apt-get install python3-sklearn): %v", err)
+	}
+	s := startServer(t, "", "BERTH_PYTHON="+py)
+	s.ok("online-endpoint", "create", "-f", example("sklearn-regression", "endpoint.yml"))
+	s.ok("online-deployment", "create", "-f", example("sklearn-regression", "blue-deployment.yml"), "--all-traffic")
+	out := s.ok("online-endpoint", "invoke", "-n", "sklearn-regression", "--request-file", example("sklearn-regression", "sample-request.json"))
+	var preds []float64
+	if err := json.Unmarshal([]byte(out), &preds); err != nil || len(preds) != 2 {
+		t.Fatalf("invoke printed %q: %v", out, err)
+	}
+	if preds[0] < 150 || preds[0] > 210 || preds[1] < 60 || preds[1] > 120 {
+		t.Fatalf("predictions %v are not those of the fitted model (≈182.6, ≈91.5)", preds)
+	}
+}
