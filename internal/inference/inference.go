@@ -111,7 +111,7 @@ func (l *logger) info(rid, msg string) { l.line('I', "azmlinfsrv", rid, msg) }
 func (l *logger) errorf(rid, format string, args ...any) {
 	l.line('E', "azmlinfsrv", rid, fmt.Sprintf(format, args...))
 }
-func (l *logger) access(rid, msg string) { l.line('I', "gunicorn.access", rid, msg) }
+func (l *logger) access(rid, msg string) { l.line('I', "azmlinfsrv.access", rid, msg) }
 
 // Serve runs the instance until ctx is cancelled or a worker fails to start, in which
 // case it returns the *diag.Error and writes it to cfg.StatusFile.
