@@ -1,0 +1,170 @@
+package router
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthml/berth/internal/router/table"
+)
+
+// instance is a fake scoring server that answers with its name and what it saw.
+func instance(t *testing.T, name string, delay time.Duration) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("x-seen-request-id", r.Header.Get("x-request-id"))
+		w.Header().Set("x-seen-auth", r.Header.Get("Authorization"))
+		fmt.Fprintf(w, "%s %s %s %s", name, r.Method, r.URL.RawQuery, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func addr(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+
+func newRouter(t *testing.T, blue, green *httptest.Server, traffic map[string]int) (*Router, *httptest.Server) {
+	r := New(nil)
+	deps := map[string]*table.Deployment{
+		"blue":  {Name: "blue", Instances: []*table.Instance{{Addr: addr(blue)}}, RequestTimeout: 300 * time.Millisecond},
+		"green": {Name: "green", Instances: []*table.Instance{{Addr: addr(green)}}},
+		"empty": {Name: "empty"},
+	}
+	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{
+		"ep": {Name: "ep", AuthMode: "key", Keys: []string{"k1", "k2"}, Deployments: deps, Traffic: traffic},
+	}})
+	front := httptest.NewServer(r)
+	t.Cleanup(front.Close)
+	return r, front
+}
+
+func call(t *testing.T, url, key string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"x":1}`))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestRouting(t *testing.T) {
+	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	_, front := newRouter(t, blue, green, map[string]int{"blue": 100, "green": 0})
+	url := front.URL + "/endpoints/ep/score"
+
+	resp, body := call(t, url, "k1", "x-request-id", "mine", "x-ms-client-request-id", "a/b c_d-"+strings.Repeat("x", 50))
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "blue POST") || !strings.Contains(body, `{"x":1}`) {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	rid := resp.Header.Get("x-request-id")
+	if len(rid) != 36 || rid == "mine" || resp.Header.Get("x-seen-request-id") != rid {
+		t.Fatalf("x-request-id %q (instance saw %q)", rid, resp.Header.Get("x-seen-request-id"))
+	}
+	if got := resp.Header.Get("x-ms-client-request-id"); got != "abc_d-"+strings.Repeat("x", 34) {
+		t.Fatalf("client request id %q", got)
+	}
+	if resp.Header.Get("x-seen-auth") != "" || resp.Header.Get("azureml-model-deployment") != "blue" {
+		t.Fatalf("auth forwarded or deployment header missing: %v", resp.Header)
+	}
+	if resp, _ := call(t, url, "k2", "azureml-model-deployment", "green"); resp.Header.Get("azureml-model-deployment") != "green" {
+		t.Fatal("header targeting at 0% did not reach green")
+	}
+	for _, tc := range []struct {
+		url, key string
+		headers  []string
+		status   int
+	}{
+		{url, "", nil, 401},
+		{url, "wrong", nil, 401},
+		{front.URL + "/endpoints/nope/score", "k1", nil, 404},
+		{url, "k1", []string{"azureml-model-deployment", "nope"}, 404},
+		{url, "k1", []string{"azureml-model-deployment", "empty"}, 503},
+		{front.URL + "/endpoints/ep/other", "k1", nil, 404},
+	} {
+		resp, body := call(t, tc.url, tc.key, tc.headers...)
+		if resp.StatusCode != tc.status || !strings.Contains(body, `"error"`) || resp.Header.Get("x-request-id") == "" {
+			t.Errorf("%s %v: %d %s, want %d with a JSON error", tc.url, tc.headers, resp.StatusCode, body, tc.status)
+		}
+	}
+	get, _ := http.NewRequest("GET", url+"?a=1&b=2", nil)
+	get.Header.Set("Authorization", "Bearer k1")
+	resp, err := http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), "blue GET a=1&b=2") {
+		t.Fatalf("GET query: %q", b)
+	}
+}
+
+func TestNoWeightAnd5050(t *testing.T) {
+	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	_, front := newRouter(t, blue, green, map[string]int{"blue": 0, "green": 0})
+	url := front.URL + "/endpoints/ep/score"
+	if resp, body := call(t, url, "k1"); resp.StatusCode != 404 || !strings.Contains(body, "No valid deployments to route to") {
+		t.Fatalf("no weight: %d %s", resp.StatusCode, body)
+	}
+	_, front2 := newRouter(t, blue, green, map[string]int{"blue": 50, "green": 50})
+	counts := map[string]int{}
+	for i := 0; i < 400; i++ {
+		resp, _ := call(t, front2.URL+"/endpoints/ep/score", "k1")
+		counts[resp.Header.Get("azureml-model-deployment")]++
+	}
+	if counts["blue"] < 140 || counts["blue"] > 260 {
+		t.Fatalf("50/50: %v", counts)
+	}
+}
+
+func TestTimeoutAndDeadInstance(t *testing.T) {
+	slow, green := instance(t, "blue", 2*time.Second), instance(t, "green", 0)
+	_, front := newRouter(t, slow, green, map[string]int{"blue": 100})
+	start := time.Now()
+	resp, _ := call(t, front.URL+"/endpoints/ep/score", "k1")
+	if resp.StatusCode != 408 || time.Since(start) > time.Second {
+		t.Fatalf("slow instance: %d after %s, want 408 after ~300ms", resp.StatusCode, time.Since(start))
+	}
+	dead := instance(t, "blue", 0)
+	dead.Close()
+	_, front2 := newRouter(t, dead, green, map[string]int{"blue": 100})
+	if resp, _ := call(t, front2.URL+"/endpoints/ep/score", "k1"); resp.StatusCode != 502 {
+		t.Fatalf("dead instance: %d, want 502", resp.StatusCode)
+	}
+}
+
+func TestSwapWhileServing(t *testing.T) {
+	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	r, front := newRouter(t, blue, green, map[string]int{"blue": 100})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				if resp, body := call(t, front.URL+"/endpoints/ep/score", "k1"); resp.StatusCode != 200 {
+					t.Errorf("%d %s", resp.StatusCode, body)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{"ep": {Name: "ep", Keys: []string{"k1"}, Traffic: map[string]int{"green": 100},
+			Deployments: map[string]*table.Deployment{"green": {Name: "green", Instances: []*table.Instance{{Addr: addr(green)}}}}}}})
+	}
+	wg.Wait()
+}
