@@ -1,0 +1,203 @@
+package inference
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berthml/berth/internal/diag"
+)
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serve starts an instance for script and waits until it is healthy.
+func serve(t *testing.T, script string, workers int) (string, *lockedLog) {
+	t.Helper()
+	log := &lockedLog{}
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{EntryScript: filepath.Join("testdata", script), ModelDir: t.TempDir(), Host: "127.0.0.1", Port: port, WorkerCount: workers, Log: log})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(b) == "Healthy" {
+				return url, log
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("instance not healthy; log:\n%s", log)
+	return "", nil
+}
+
+func post(t *testing.T, url, body string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestScoreEchoHeadersAndLogs(t *testing.T) {
+	url, log := serve(t, "echo_score.py", 1)
+	resp, body := post(t, url+"/score", "hello", "X-Test", "yes", "x-request-id", "req-123")
+	if resp.StatusCode != 200 || body != `{"echo": "hello", "ua": "yes"}` || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if resp.Header.Get("x-request-id") != "req-123" || resp.Header.Get("x-ms-run-function-failed") != "False" || resp.Header.Get("x-ms-run-fn-exec-ms") == "" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	l := log.String()
+	for _, want := range []string{"echo init done", "Worker with pid", "[req-123] scoring 5 chars", "[req-123] POST /score 200"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %q:\n%s", want, l)
+		}
+	}
+	resp, body = post(t, url+"/score", "boom")
+	var e struct {
+		Exception struct{ Type, Message string }
+	}
+	json.Unmarshal([]byte(body), &e)
+	if resp.StatusCode != 500 || e.Exception.Type != "ValueError" || resp.Header.Get("x-ms-run-function-failed") != "True" {
+		t.Fatalf("exception: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(log.String(), "Traceback") {
+		t.Fatalf("traceback not logged:\n%s", log)
+	}
+	if resp, _ := post(t, url+"/score", "\xff\xfe"); resp.StatusCode != 400 {
+		t.Fatalf("non-UTF-8: %d", resp.StatusCode)
+	}
+	if resp, _ := post(t, url+"/score", "x", "x-request-id", strings.Repeat("a", 101)); resp.StatusCode != 431 {
+		t.Fatalf("long request id: %d", resp.StatusCode)
+	}
+	get, _ := http.Get(url + "/score?a=1&b=x")
+	b, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if !strings.Contains(string(b), `{\"a\": 1, \"b\": \"x\"}`) {
+		t.Fatalf("GET query as JSON: %s", b)
+	}
+	for path, status := range map[string]int{"/swagger.json": 200, "/swagger.json?version=3": 200, "/swagger.json?version=9": 404, "/nope": 404} {
+		resp, err := http.Get(url + path)
+		if err != nil || resp.StatusCode != status {
+			t.Errorf("%s: %v %v", path, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestWorkerDeathIs502ThenRecovers(t *testing.T) {
+	url, _ := serve(t, "echo_score.py", 1)
+	if resp, body := post(t, url+"/score", "die"); resp.StatusCode != 502 {
+		t.Fatalf("worker exit: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, url+"/score", "again"); resp.StatusCode != 200 {
+		t.Fatalf("after restart: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestTwoWorkersServeConcurrently(t *testing.T) {
+	url, _ := serve(t, "echo_score.py", 2)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, body := post(t, url+"/score", "sleep 0.5"); resp.StatusCode != 200 {
+				t.Errorf("%d %s", resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Fatalf("two 0.5 s requests on two workers took %s", d)
+	}
+}
+
+func TestRawHTTP(t *testing.T) {
+	url, _ := serve(t, "raw_score.py", 1)
+	resp, body := post(t, url+"/score", "abc")
+	if resp.StatusCode != 418 || body != "ABC" || len(resp.Header.Values("X-Custom")) != 2 {
+		t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	get, _ := http.Get(url + "/score?a=7")
+	b, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if string(b) != "args 7" {
+		t.Fatalf("GET: %q", b)
+	}
+}
+
+func TestStartupFailures(t *testing.T) {
+	for script, want := range map[string]struct {
+		code diag.Code
+		text string
+	}{
+		"syntax_score.py":   {diag.UserScriptImportError, "SyntaxError"},
+		"import_score.py":   {diag.UserScriptImportError, "BERTH_PYTHON"},
+		"initfail_score.py": {diag.UserScriptInitFailed, "model missing"},
+		"norun_score.py":    {diag.UserScriptFunctionNotFound, "run()"},
+	} {
+		t.Run(script, func(t *testing.T) {
+			status := filepath.Join(t.TempDir(), "status.json")
+			log := &lockedLog{}
+			err := Serve(context.Background(), Config{EntryScript: filepath.Join("testdata", script), Host: "127.0.0.1", Port: freePort(t), StatusFile: status, Log: log})
+			de := diag.As(err)
+			if de == nil || de.Code != want.code || !strings.Contains(de.Message, want.text) {
+				t.Fatalf("err = %v, want %s containing %q\nlog:\n%s", err, want.code, want.text, log)
+			}
+			b, _ := os.ReadFile(status)
+			var written diag.Error
+			if json.Unmarshal(b, &written) != nil || written.Code != want.code {
+				t.Fatalf("status file: %s", b)
+			}
+		})
+	}
+}

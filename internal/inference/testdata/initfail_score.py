@@ -1,0 +1,5 @@
+def init():
+    raise RuntimeError("model missing")
+
+def run(data):
+    return data
