@@ -89,6 +89,9 @@ func PrintError(w io.Writer, err error) {
 	var de *diag.Error
 	if errors.As(err, &de) {
 		fmt.Fprintf(w, "ERROR: (%s) %s\n", de.Code, de.Message)
+		if len(de.Details) == 1 && de.Details[0].Details == nil && strings.Contains(de.Message, de.Details[0].Message) {
+			return // the one detail is already in the message
+		}
 		printDetails(w, de.Details, "  ")
 		return
 	}

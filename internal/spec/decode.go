@@ -178,11 +178,12 @@ func decodeInto(p *problems, root *yaml.Node, v any, schema string) bool {
 	var unknown []string
 	before := len(p.list)
 	unknownFields(root, reflect.TypeOf(v), "", &unknown, p)
+	typeProblems := len(p.list) > before
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		p.add(strings.Join(unknown, ", "), "unknown fields: %s; check the spelling against the Azure ML %s schema", strings.Join(unknown, ", "), schema)
 	}
-	if len(p.list) > before {
+	if typeProblems {
 		return false
 	}
 	if err := root.Decode(v); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -298,4 +299,88 @@ func TestSklearnExample(t *testing.T) {
 	if preds[0] < 150 || preds[0] > 210 || preds[1] < 60 || preds[1] > 120 {
 		t.Fatalf("predictions %v are not those of the fitted model (≈182.6, ≈91.5)", preds)
 	}
+}
+
+func TestNoServerSaysHowToStartOne(t *testing.T) {
+	cmd := exec.Command(berthBin, "online-endpoint", "list")
+	cmd.Env = append(os.Environ(), "BERTH_DATA_DIR="+t.TempDir(), "BERTH_SERVER=", "BERTH_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "berth serve") {
+		t.Fatalf("without a server: %v\n%s", err, out)
+	}
+	cmd = exec.Command(berthBin, "online-endpoint", "list", "--server", "http://127.0.0.1:1", "--token", "x")
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "berth serve") {
+		t.Fatalf("with an unreachable --server: %v\n%s", err, out)
+	}
+}
+
+func TestBadSpecsAndReferences(t *testing.T) {
+	s := startServer(t, "")
+	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
+	r := s.berth("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "--set", "model=azureml:mymodel:1")
+	if r.code == 0 || !strings.Contains(r.stderr, "azureml:mymodel:1") || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("a registry reference should fail with not found: %+v", r)
+	}
+	r = s.berth("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"),
+		"--set", "instance_cout=2", "--set", "request_settings.request_timeout_ms=200000")
+	if r.code == 0 || !strings.Contains(r.stderr, "BadArgument") || !strings.Contains(r.stderr, "blue-deployment.yml") ||
+		!strings.Contains(r.stderr, "instance_cout") || !strings.Contains(r.stderr, "request_settings.request_timeout_ms") {
+		t.Fatalf("bad spec should name the file and every bad field: %+v", r)
+	}
+	r = s.berth("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-e", "nope")
+	if r.code == 0 || !strings.Contains(r.stderr, "EndpointNotFound") {
+		t.Fatalf("missing endpoint: %+v", r)
+	}
+	s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"))
+	r = s.berth("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "already exists") || !strings.Contains(r.stderr, "update") {
+		t.Fatalf("second create: %+v", r)
+	}
+}
+
+func TestInstanceRestartedAfterItDies(t *testing.T) {
+	s := startServer(t, "")
+	deployQuickstart(t, s)
+	key, _ := s.keys("quickstart")
+	var dep struct {
+		Instances []struct {
+			Address  string
+			Restarts int
+		}
+	}
+	s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
+	pid := instancePID(t, dep.Instances[0].Address)
+	syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, 15*time.Second, "the instance to be restarted and score again", func() bool {
+		s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
+		if len(dep.Instances) == 0 || dep.Instances[0].Restarts == 0 {
+			return false
+		}
+		status, _, _ := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`)
+		return status == 200
+	})
+}
+
+// instancePID finds the berth inference-server process listening on addr.
+func instancePID(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, _ := strings.Cut(addr, ":")
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i, a := range args {
+			if a == "--port" && i+1 < len(args) && args[i+1] == port && strings.Contains(string(b), "inference-server") {
+				var pid int
+				fmt.Sscan(e.Name(), &pid)
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no inference-server process on %s", addr)
+	return 0
 }
