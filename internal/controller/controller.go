@@ -207,6 +207,9 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch Endpoin
 		check("traffic", ch.Traffic)
 	}
 	if ch.MirrorTraffic != nil {
+		if err := spec.ValidateMirror(ch.MirrorTraffic); err != nil {
+			return nil, err
+		}
 		check("mirror_traffic", ch.MirrorTraffic)
 	}
 	if len(problems) > 0 {
@@ -241,7 +244,18 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch Endpoin
 			e.Traffic = t
 		}
 		if ch.MirrorTraffic != nil {
-			e.MirrorTraffic = ch.MirrorTraffic
+			e.MirrorTraffic = map[string]int{}
+			for k, v := range ch.MirrorTraffic {
+				if v > 0 {
+					e.MirrorTraffic[k] = v
+				}
+			}
+		}
+		for dep, pct := range e.MirrorTraffic {
+			if e.Traffic[dep] > 0 {
+				return &diag.Error{Code: diag.BadArgument, Target: "mirror_traffic." + dep,
+					Message: fmt.Sprintf("deployment %q cannot get live traffic (%d%%) and mirror traffic (%d%%) at once: set one of them to 0", dep, e.Traffic[dep], pct)}
+			}
 		}
 		return nil
 	})

@@ -42,6 +42,9 @@ type deploymentRun struct {
 	cancel         context.CancelFunc // cancels the rollout in progress
 	nextIndex      int
 	requestTimeout time.Duration
+	maxConcurrent  int
+	maxQueueWait   time.Duration
+	gate           table.Gate // in-flight count, the same in every snapshot
 }
 
 // instanceRun is one instance and the goroutine that keeps it running.
@@ -293,6 +296,8 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
 	if firstErr == nil {
 		old, r.current = r.current, fresh
 		r.requestTimeout = time.Duration(d.RequestSettings.RequestTimeoutMs) * time.Millisecond
+		r.maxConcurrent = d.RequestSettings.MaxConcurrentRequestsPerInstance
+		r.maxQueueWait = time.Duration(d.RequestSettings.MaxQueueWaitMs) * time.Millisecond
 	}
 	r.mu.Unlock()
 
@@ -393,6 +398,10 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 		is.Env[k] = v
 	}
 	is.Env["WORKER_COUNT"] = strconv.Itoa(workers)
+	if mcr := d.RequestSettings.MaxConcurrentRequestsPerInstance; workers < mcr {
+		fmt.Fprintf(w, "WARNING: WORKER_COUNT is %d but request_settings.max_concurrent_requests_per_instance is %d: "+
+			"requests beyond %d per instance wait for a free Python worker; set environment_variables.WORKER_COUNT to %d\n", workers, mcr, workers, mcr)
+	}
 	fmt.Fprintf(w, "AZUREML_MODEL_DIR=%s\n", is.ModelDir)
 	fmt.Fprintf(w, "entry script %s, working directory %s, %d worker(s)\n", is.EntryScript, is.CodeDir, workers)
 	return is, nil
@@ -413,7 +422,7 @@ func (c *Controller) keep(life context.Context, r *deploymentRun, ir *instanceRu
 		}
 		if err == nil {
 			ir.mu.Lock()
-			ir.entry = &table.Instance{Addr: inst.Addr()}
+			ir.entry = table.NewInstance(inst.Addr(), d.RequestSettings.MaxConcurrentRequestsPerInstance)
 			ir.state = instReady
 			ir.mu.Unlock()
 		}

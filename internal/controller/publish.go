@@ -49,6 +49,9 @@ func (c *Controller) publish(ctx context.Context) {
 		if r != nil {
 			r.mu.Lock()
 			td.RequestTimeout = r.requestTimeout
+			td.MaxConcurrent = r.maxConcurrent
+			td.MaxQueueWait = r.maxQueueWait
+			td.Gate = &r.gate
 			serving := r.current
 			r.mu.Unlock()
 			for _, ir := range serving {

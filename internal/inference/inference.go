@@ -284,8 +284,14 @@ func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
 		h.Set("x-ms-run-function-failed", "True")
 		if errors.Is(err, errWorkerDied) {
 			s.log.errorf(rid, "%v; a new worker is starting", err)
+			h.Set("ms-azureml-model-error-reason", "worker_process_exited")
 			writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
 			return http.StatusBadGateway
+		}
+		if errors.Is(err, errAbandoned) {
+			s.log.errorf(rid, "the request ended before run() answered (%v): its worker was stopped and a new one is starting", context.Cause(r.Context()))
+			writeMessage(w, http.StatusGatewayTimeout, "the request ended before run() answered")
+			return http.StatusGatewayTimeout
 		}
 		writeMessage(w, http.StatusServiceUnavailable, "no worker became free before the request ended: "+err.Error())
 		return http.StatusServiceUnavailable
@@ -299,6 +305,9 @@ func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
 		failed = "True"
 	}
 	h.Set("x-ms-run-function-failed", failed)
+	if !fh.Server {
+		h.Set("X-Berth-From-Run", "true")
+	}
 	w.WriteHeader(fh.Status)
 	w.Write(out)
 	return fh.Status

@@ -16,8 +16,11 @@ import (
 	"github.com/berthml/berth/internal/supervise"
 )
 
-// errWorkerDied is returned for a request whose worker exited while serving it.
-var errWorkerDied = errors.New("worker process exited while scoring")
+// Conditions of a request the pool could not serve.
+var (
+	errWorkerDied = errors.New("worker process exited while scoring")
+	errAbandoned  = errors.New("request ended while run() was running")
+)
 
 // frameHeader is the JSON header of a response frame.
 type frameHeader struct {
@@ -29,6 +32,7 @@ type frameHeader struct {
 	Headers [][2]string `json:"h,omitempty"`
 	Ms      float64     `json:"ms,omitempty"`
 	Failed  bool        `json:"failed,omitempty"`
+	Server  bool        `json:"srv,omitempty"` // the worker refused the request before run()
 }
 
 // requestHeader is the JSON header of a request frame.
@@ -182,17 +186,27 @@ func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHea
 		p.idle <- w
 		return frameHeader{}, nil, err
 	}
+	// A request that ends (client gone, router timeout) while run() is still going
+	// leaves a worker nobody will read from: stop it so its capacity comes back.
+	abandoned := context.AfterFunc(ctx, func() { w.proc.Stop(0) })
 	w.buf, err = writeFrame(w.in, w.buf, hb, body)
 	var h frameHeader
 	var out []byte
 	if err == nil {
 		h, out, err = readFrame(w.out)
 	}
+	if !abandoned() && err == nil {
+		// The worker was stopped although it answered: it is replaced below.
+		err = errAbandoned
+	}
 	if err != nil {
 		// The worker is gone or broken: make sure it is dead, report it, replace it.
 		w.proc.Stop(time.Second)
 		w.close()
 		p.replace()
+		if ctx.Err() != nil {
+			return h, nil, errAbandoned
+		}
 		return h, nil, fmt.Errorf("%w: %v", errWorkerDied, w.proc.Err())
 	}
 	p.idle <- w

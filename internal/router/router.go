@@ -1,8 +1,11 @@
-// Package router owns the data plane: it authenticates scoring requests, picks a
-// deployment and an instance from the routing snapshot, and forwards the request.
+// Package router owns the data plane: it authenticates scoring requests, applies the
+// endpoint's rate limit and the deployment's admission limit, picks a deployment and an
+// instance from the routing snapshot, forwards the request, mirrors a share of it, and
+// maps model errors to the status codes Azure documents.
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,11 +15,14 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
@@ -30,9 +36,31 @@ const (
 	codeRequestTimeout     diag.Code = "RequestTimeout"
 	codeBadGateway         diag.Code = "BadGateway"
 	codeMethodNotAllowed   diag.Code = "MethodNotAllowed"
+	codeTooManyRequests    diag.Code = "TooManyRequests"
+	codeTooLarge           diag.Code = "RequestEntityTooLarge"
 )
 
-const defaultTimeout = 5 * time.Second
+// Response headers Azure uses to explain a model error.
+const (
+	HeaderErrorStatus = "ms-azureml-model-error-statuscode"
+	HeaderErrorReason = "ms-azureml-model-error-reason"
+	// HeaderFromRun marks an instance response produced by run(), not by the server.
+	HeaderFromRun = "X-Berth-From-Run"
+)
+
+const (
+	defaultTimeout = 5 * time.Second
+	mirrorLimit    = 64 // mirrored requests in flight at once; more are dropped and counted
+)
+
+// Config tunes a Router. Zero values take the documented defaults.
+type Config struct {
+	Log *slog.Logger
+	// MaxBodyBytes is the largest request body accepted (default 100 MiB).
+	MaxBodyBytes int64
+	// EndpointRPS is the per-endpoint rate limit in requests/s (default 500; < 0 disables).
+	EndpointRPS float64
+}
 
 // snapshot is a published table plus what the hot path derives from it once.
 type snapshot struct {
@@ -42,15 +70,33 @@ type snapshot struct {
 
 // Router is the scoring front door. It is safe for concurrent use.
 type Router struct {
+	cfg  Config
 	log  *slog.Logger
 	snap atomic.Pointer[snapshot]
 	http *http.Client
+
+	limiters sync.Map // endpoint name → *rate.Limiter
+
+	mirrorSem chan struct{}
+	mirrors   sync.WaitGroup
+	stats     sync.Map // deployment key → *MirrorStats
+}
+
+// MirrorStats counts the mirrored copies sent to one deployment.
+type MirrorStats struct {
+	Sent, Failed, Dropped atomic.Int64
 }
 
 // New returns a router with an empty table.
-func New(log *slog.Logger) *Router {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func New(cfg Config) *Router {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 100 << 20
+	}
+	if cfg.EndpointRPS == 0 {
+		cfg.EndpointRPS = 500
 	}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -59,7 +105,7 @@ func New(log *slog.Logger) *Router {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	r := &Router{log: log, http: &http.Client{Transport: tr}}
+	r := &Router{cfg: cfg, log: cfg.Log, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit)}
 	r.Swap(&table.Table{})
 	return r
 }
@@ -80,10 +126,26 @@ func (r *Router) Swap(t *table.Table) {
 	r.snap.Store(s)
 }
 
+// Close waits for mirrored requests still in flight.
+func (r *Router) Close() { r.mirrors.Wait() }
+
+// Mirror returns the mirror counters of a deployment.
+func (r *Router) Mirror(endpoint, deployment string) *MirrorStats {
+	v, _ := r.stats.LoadOrStore(endpoint+"/"+deployment, &MirrorStats{})
+	return v.(*MirrorStats)
+}
+
 func writeError(w http.ResponseWriter, status int, code diag.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": string(code), "message": msg}})
+}
+
+// tooMany answers 429 with Azure's reason header and a Retry-After.
+func tooMany(w http.ResponseWriter, reason, msg string) {
+	w.Header().Set(HeaderErrorReason, reason)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusTooManyRequests, codeTooManyRequests, msg)
 }
 
 // sanitizeClientID keeps [A-Za-z0-9_-] and at most 40 characters, as Azure does.
@@ -101,9 +163,18 @@ func sanitizeClientID(s string) string {
 // hop-by-hop headers and those the router owns are not forwarded.
 var dropRequest = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Authorization", "X-Request-Id", "X-Ms-Client-Request-Id"}
 
+func (r *Router) limiter(endpoint string) *rate.Limiter {
+	if v, ok := r.limiters.Load(endpoint); ok {
+		return v.(*rate.Limiter)
+	}
+	burst := int(r.cfg.EndpointRPS)
+	v, _ := r.limiters.LoadOrStore(endpoint, rate.NewLimiter(rate.Limit(r.cfg.EndpointRPS), max(burst, 1)))
+	return v.(*rate.Limiter)
+}
+
 // ServeHTTP serves /endpoints/<endpoint>/score.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
+	arrival := time.Now()
 	reqID := uuid.NewString()
 	h := w.Header()
 	h.Set("x-request-id", reqID)
@@ -132,16 +203,25 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusUnauthorized, diag.Unauthorized, "missing or wrong key: send Authorization: Bearer <key> (berth online-endpoint get-credentials -n "+name+")")
 		return
 	}
+	if r.cfg.EndpointRPS > 0 && !r.limiter(name).Allow() {
+		tooMany(w, "rate_limited", "endpoint "+name+" is over its rate limit of "+strconv.FormatFloat(r.cfg.EndpointRPS, 'f', -1, 64)+" requests/s: retry with exponential backoff")
+		return
+	}
+	if req.ContentLength > r.cfg.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than the limit of "+strconv.FormatInt(r.cfg.MaxBodyBytes, 10)+" bytes (berth serve --max-request-body)")
+		return
+	}
 	var dep *table.Deployment
+	targeted := false
 	if target := req.Header.Get("azureml-model-deployment"); target != "" {
+		targeted = true
 		dep = ep.Deployments[target]
 		if dep == nil {
 			writeError(w, http.StatusNotFound, diag.DeploymentNotFound, "deployment "+target+" does not exist on endpoint "+name)
 			return
 		}
 	} else {
-		order := snap.order[name]
-		if chosen := ep.Choose(rand.IntN(100), order); chosen != "" {
+		if chosen := ep.Choose(rand.IntN(100), snap.order[name]); chosen != "" {
 			dep = ep.Deployments[chosen]
 		}
 		if dep == nil {
@@ -150,32 +230,156 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	h.Set("azureml-model-deployment", dep.Name)
-	inst := dep.Pick()
-	if inst == nil {
+	if len(dep.Instances) == 0 {
 		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance: check it with `berth online-deployment show -e "+name+" -n "+dep.Name+"`")
 		return
 	}
-	status := r.forward(w, req, dep, inst, reqID, clientID)
+	mcr := max(dep.MaxConcurrent, 1)
+	if g := dep.Gate; g != nil {
+		limit := int64(2 * mcr * len(dep.Instances))
+		if g.InFlight.Add(1) > limit {
+			g.InFlight.Add(-1)
+			tooMany(w, "too_many_pending_request", "deployment "+dep.Name+" already has "+strconv.FormatInt(limit, 10)+
+				" requests in flight (2 × max_concurrent_requests_per_instance × instances): retry with exponential backoff, or add instances")
+			return
+		}
+		defer g.InFlight.Add(-1)
+	}
+	body := io.Reader(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
+	if !targeted {
+		if m := r.mirrorTarget(ep); m != nil {
+			// The copy needs the body twice: read it once, bounded by the body limit.
+			b, err := io.ReadAll(body)
+			if err != nil {
+				r.bodyError(w, err)
+				return
+			}
+			body = bytes.NewReader(b)
+			r.mirror(name, m, req, b, reqID)
+		}
+	}
+	status := r.forward(w, req, body, dep, reqID, clientID, arrival)
 	if r.log.Enabled(req.Context(), slog.LevelDebug) {
-		r.log.Debug("score", "endpoint", name, "deployment", dep.Name, "status", status, "duration", time.Since(start), "request_id", reqID)
+		r.log.Debug("score", "endpoint", name, "deployment", dep.Name, "status", status, "duration", time.Since(arrival), "request_id", reqID)
 	}
 }
 
-// forward sends the request to inst and copies the answer back; it returns the status.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, dep *table.Deployment, inst *table.Instance, reqID, clientID string) int {
+func (r *Router) bodyError(w http.ResponseWriter, err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than the limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes (berth serve --max-request-body)")
+		return http.StatusRequestEntityTooLarge
+	}
+	writeError(w, http.StatusBadRequest, diag.BadArgument, "read request body: "+err.Error())
+	return http.StatusBadRequest
+}
+
+// mirrorTarget returns the deployment that should get a copy of this request, if any.
+func (r *Router) mirrorTarget(ep *table.Endpoint) *table.Deployment {
+	for name, pct := range ep.Mirror {
+		if pct > 0 && rand.IntN(100) < pct {
+			return ep.Deployments[name]
+		}
+	}
+	return nil
+}
+
+// mirror sends a copy of the request to dep in the background and discards the answer.
+func (r *Router) mirror(endpoint string, dep *table.Deployment, req *http.Request, body []byte, reqID string) {
+	stats := r.Mirror(endpoint, dep.Name)
+	select {
+	case r.mirrorSem <- struct{}{}:
+	default:
+		stats.Dropped.Add(1)
+		return
+	}
+	header := req.Header.Clone()
+	method, query := req.Method, req.URL.RawQuery
+	r.mirrors.Add(1)
+	go func() {
+		defer r.mirrors.Done()
+		defer func() { <-r.mirrorSem }()
+		stats.Sent.Add(1)
+		inst := dep.Pick()
+		if inst == nil {
+			stats.Failed.Add(1)
+			return
+		}
+		timeout := dep.RequestTimeout
+		if timeout <= 0 {
+			timeout = defaultTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		url := "http://" + inst.Addr + "/score"
+		if query != "" {
+			url += "?" + query
+		}
+		out, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		if err != nil {
+			stats.Failed.Add(1)
+			return
+		}
+		out.Header = header
+		for _, k := range dropRequest {
+			out.Header.Del(k)
+		}
+		out.Header.Set("x-request-id", reqID)
+		resp, err := r.http.Do(out)
+		if err != nil {
+			stats.Failed.Add(1)
+			r.log.Debug("mirror", "endpoint", endpoint, "deployment", dep.Name, "err", err, "request_id", reqID)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			stats.Failed.Add(1)
+		}
+		r.log.Debug("mirror", "endpoint", endpoint, "deployment", dep.Name, "status", resp.StatusCode, "request_id", reqID)
+	}()
+}
+
+// forward waits for a free slot on an instance, sends the request and copies the answer
+// back, turning run() failures into 424; it returns the status sent.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reader, dep *table.Deployment, reqID, clientID string, arrival time.Time) int {
 	timeout := dep.RequestTimeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), timeout)
+	// The timeout counts from arrival, time in the queue included.
+	ctx, cancel := context.WithDeadline(req.Context(), arrival.Add(timeout))
 	defer cancel()
+	inst := dep.Pick()
+	inst.InFlight.Add(1)
+	defer inst.InFlight.Add(-1)
+	if inst.Slots != nil {
+		select {
+		case inst.Slots <- struct{}{}:
+		default:
+			var queueWait <-chan time.Time
+			if dep.MaxQueueWait > 0 {
+				t := time.NewTimer(dep.MaxQueueWait)
+				defer t.Stop()
+				queueWait = t.C
+			}
+			select {
+			case inst.Slots <- struct{}{}:
+			case <-queueWait:
+				tooMany(w, "too_many_pending_request", "the request waited longer than request_settings.max_queue_wait_ms ("+dep.MaxQueueWait.String()+") for a free slot: add instances or raise max_concurrent_requests_per_instance")
+				return http.StatusTooManyRequests
+			case <-ctx.Done():
+				return r.timeout(w, ctx, dep, timeout)
+			}
+		}
+		defer func() { <-inst.Slots }()
+	}
 	url := "http://" + inst.Addr + "/score"
 	if req.URL.RawQuery != "" {
 		url += "?" + req.URL.RawQuery
 	}
-	var body io.Reader
-	if req.ContentLength != 0 {
-		body = req.Body
+	if req.ContentLength == 0 {
+		body = nil
 	}
 	out, err := http.NewRequestWithContext(ctx, req.Method, url, body)
 	if err != nil {
@@ -193,13 +397,14 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, dep *table.De
 	if clientID != "" {
 		out.Header.Set("x-ms-client-request-id", clientID)
 	}
-	inst.InFlight.Add(1)
 	resp, err := r.http.Do(out)
 	if err != nil {
-		inst.InFlight.Add(-1)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+"): raise it in the deployment, or make run() faster")
-			return http.StatusRequestTimeout
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return r.bodyError(w, mbe)
+		case ctx.Err() != nil && req.Context().Err() == nil:
+			return r.timeout(w, ctx, dep, timeout)
 		}
 		writeError(w, http.StatusBadGateway, codeBadGateway, "instance of deployment "+dep.Name+" is unreachable: "+err.Error())
 		return http.StatusBadGateway
@@ -208,16 +413,27 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, dep *table.De
 	h := w.Header()
 	for k, v := range resp.Header {
 		switch k {
-		case "X-Request-Id", "X-Ms-Client-Request-Id", "Connection", "Keep-Alive", "Transfer-Encoding":
+		case "X-Request-Id", "X-Ms-Client-Request-Id", "Connection", "Keep-Alive", "Transfer-Encoding", HeaderFromRun:
 			continue
 		}
 		h[k] = v
 	}
-	w.WriteHeader(resp.StatusCode)
-	_, err = io.Copy(w, resp.Body)
-	inst.InFlight.Add(-1)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	status := resp.StatusCode
+	if status >= 400 && resp.Header.Get(HeaderFromRun) != "" {
+		// The model answered with an error: Azure reports it as 424 and says what the
+		// model's own status was.
+		h.Set(HeaderErrorStatus, strconv.Itoa(status))
+		h.Set(HeaderErrorReason, "model_error")
+		status = http.StatusFailedDependency
+	}
+	w.WriteHeader(status)
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() != nil {
 		r.log.Warn("response cut by the request timeout", "deployment", dep.Name, "request_id", reqID)
 	}
-	return resp.StatusCode
+	return status
+}
+
+func (r *Router) timeout(w http.ResponseWriter, ctx context.Context, dep *table.Deployment, timeout time.Duration) int {
+	writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+", queue time included): raise it in deployment "+dep.Name+", or make run() faster")
+	return http.StatusRequestTimeout
 }

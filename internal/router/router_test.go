@@ -29,7 +29,7 @@ func instance(t *testing.T, name string, delay time.Duration) *httptest.Server {
 func addr(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
 
 func newRouter(t *testing.T, blue, green *httptest.Server, traffic map[string]int) (*Router, *httptest.Server) {
-	r := New(nil)
+	r := New(Config{EndpointRPS: -1})
 	deps := map[string]*table.Deployment{
 		"blue":  {Name: "blue", Instances: []*table.Instance{{Addr: addr(blue)}}, RequestTimeout: 300 * time.Millisecond},
 		"green": {Name: "green", Instances: []*table.Instance{{Addr: addr(green)}}},

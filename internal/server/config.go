@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,10 +13,12 @@ import (
 
 // Config is the configuration of `berth serve`.
 type Config struct {
-	Addr     string
-	DataDir  string
-	Python   string
-	LogLevel string
+	Addr           string
+	DataDir        string
+	Python         string
+	LogLevel       string
+	MaxRequestBody string
+	EndpointRPS    string
 }
 
 // setting is one row of the configuration table: it renders the flag, its help, the
@@ -34,6 +37,10 @@ func settings() []setting {
 			DefaultDataDir, func(c *Config) *string { return &c.DataDir }},
 		{"python", "BERTH_PYTHON", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
 			func() string { return "python3" }, func(c *Config) *string { return &c.Python }},
+		{"max-request-body", "BERTH_MAX_REQUEST_BODY", "largest scoring request body in bytes; larger ones get 413",
+			func() string { return strconv.Itoa(100 << 20) }, func(c *Config) *string { return &c.MaxRequestBody }},
+		{"endpoint-rps", "BERTH_ENDPOINT_RPS", "requests/s each endpoint accepts before 429 rate_limited (Azure's limit is 500; 0 disables)",
+			func() string { return "500" }, func(c *Config) *string { return &c.EndpointRPS }},
 		{"log-level", "BERTH_LOG_LEVEL", "server log level: debug, info, warn, error",
 			func() string { return "info" }, func(c *Config) *string { return &c.LogLevel }},
 	}
@@ -66,6 +73,22 @@ func (c *Config) logAttrs() []any {
 		out = append(out, s.name, *s.field(c))
 	}
 	return out
+}
+
+// limits parses the numeric settings.
+func (c *Config) limits() (maxBody int64, rps float64, err error) {
+	maxBody, err = strconv.ParseInt(c.MaxRequestBody, 10, 64)
+	if err != nil || maxBody <= 0 {
+		return 0, 0, fmt.Errorf("--max-request-body %q: give a number of bytes, e.g. 104857600", c.MaxRequestBody)
+	}
+	rps, err = strconv.ParseFloat(c.EndpointRPS, 64)
+	if err != nil || rps < 0 {
+		return 0, 0, fmt.Errorf("--endpoint-rps %q: give requests per second, or 0 for no limit", c.EndpointRPS)
+	}
+	if rps == 0 {
+		rps = -1 // the router reads < 0 as "no limit"
+	}
+	return maxBody, rps, nil
 }
 
 func (c *Config) level() (slog.Level, error) {

@@ -65,6 +65,10 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	if err != nil {
 		return err
 	}
+	maxBody, rps, err := cfg.limits()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -97,7 +101,8 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	var base atomic.Value
 	base.Store(baseURL)
 
-	rt := router.New(log.With("component", "router"))
+	rt := router.New(router.Config{Log: log.With("component", "router"), MaxBodyBytes: maxBody, EndpointRPS: rps})
+	defer rt.Close()
 	ctrl := controller.New(controller.Config{
 		Store:     st,
 		Artifacts: arts,

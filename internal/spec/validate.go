@@ -83,6 +83,16 @@ func (e *Endpoint) validate(p *problems) {
 	validateMirror(p, e.MirrorTraffic)
 }
 
+// ValidateMirror checks mirror_traffic: one deployment at most, 0..50 percent.
+func ValidateMirror(m map[string]int) error {
+	p := &problems{source: "mirror_traffic"}
+	validateMirror(p, m)
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &diag.Error{Code: diag.BadArgument, Message: "invalid mirror traffic: " + p.list[0].Message, Target: "mirror_traffic", Details: p.list}
+}
+
 func validateMirror(p *problems, m map[string]int) {
 	if len(m) > 1 {
 		p.add("mirror_traffic", "may name only one deployment, got %d", len(m))

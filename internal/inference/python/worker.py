@@ -310,7 +310,7 @@ def _serve(rin, wout, run, raw, wants_headers, log):
                     try:
                         data = body.decode("utf-8")
                     except UnicodeDecodeError as exc:
-                        _write_frame(wout, {"s": 400, "h": json_headers},
+                        _write_frame(wout, {"s": 400, "h": json_headers, "srv": True},
                                      json.dumps({"message": f"the request body is not valid UTF-8: {exc}"}).encode())
                         continue
                 result = run(data, request_headers=headers) if wants_headers else run(data)

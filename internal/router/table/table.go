@@ -27,13 +27,33 @@ type Deployment struct {
 	Name           string
 	Instances      []*Instance // ready instances only
 	RequestTimeout time.Duration
-	next           atomic.Uint32 // round-robin start for instance choice
+	// MaxConcurrent is request_settings.max_concurrent_requests_per_instance (0 = 1).
+	MaxConcurrent int
+	// MaxQueueWait is how long a request may wait for a free slot on an instance (0 = until its timeout).
+	MaxQueueWait time.Duration
+	// Gate counts the deployment's requests in flight; the publisher passes the same
+	// Gate in every snapshot so the count survives swaps (nil = no admission limit).
+	Gate *Gate
+	next atomic.Uint32 // round-robin start for instance choice
+}
+
+// Gate is the in-flight counter of one deployment.
+type Gate struct {
+	InFlight atomic.Int64
 }
 
 // Instance is one ready instance. The same *Instance may appear in several snapshots.
 type Instance struct {
 	Addr     string
 	InFlight atomic.Int64 // requests being served now, kept by the router
+	// Slots holds one token per request the instance may run at once; nil = unlimited.
+	// Make it with NewInstance.
+	Slots chan struct{}
+}
+
+// NewInstance returns an instance entry that runs at most concurrent requests at once.
+func NewInstance(addr string, concurrent int) *Instance {
+	return &Instance{Addr: addr, Slots: make(chan struct{}, max(concurrent, 1))}
 }
 
 // Pick returns the instance with the fewest requests in flight, starting the scan at a
