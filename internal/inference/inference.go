@@ -274,9 +274,12 @@ func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
 		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return http.StatusBadRequest
 	}
-	headers := make(map[string]string, len(r.Header))
-	for k, v := range r.Header {
-		headers[k] = strings.Join(v, ", ")
+	var headers map[string]string
+	if s.pool.wantsHeaders.Load() {
+		headers = make(map[string]string, len(r.Header))
+		for k, v := range r.Header {
+			headers[k] = strings.Join(v, ", ")
+		}
 	}
 	fh, out, err := s.pool.do(r.Context(), requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
 	h := w.Header()

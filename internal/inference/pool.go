@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
@@ -24,15 +25,16 @@ var (
 
 // frameHeader is the JSON header of a response frame.
 type frameHeader struct {
-	Ready   *bool       `json:"ready,omitempty"`
-	Code    string      `json:"code,omitempty"`
-	Message string      `json:"message,omitempty"`
-	PID     int         `json:"pid,omitempty"`
-	Status  int         `json:"s,omitempty"`
-	Headers [][2]string `json:"h,omitempty"`
-	Ms      float64     `json:"ms,omitempty"`
-	Failed  bool        `json:"failed,omitempty"`
-	Server  bool        `json:"srv,omitempty"` // the worker refused the request before run()
+	Ready        *bool       `json:"ready,omitempty"`
+	Code         string      `json:"code,omitempty"`
+	Message      string      `json:"message,omitempty"`
+	PID          int         `json:"pid,omitempty"`
+	WantsHeaders bool        `json:"hdr,omitempty"` // in the ready frame: run() reads request headers
+	Status       int         `json:"s,omitempty"`
+	Headers      [][2]string `json:"h,omitempty"`
+	Ms           float64     `json:"ms,omitempty"`
+	Failed       bool        `json:"failed,omitempty"`
+	Server       bool        `json:"srv,omitempty"` // the worker refused the request before run()
 }
 
 // requestHeader is the JSON header of a request frame.
@@ -40,7 +42,7 @@ type requestHeader struct {
 	ID      string            `json:"id"`
 	Method  string            `json:"m"`
 	Query   string            `json:"q,omitempty"`
-	Headers map[string]string `json:"h"`
+	Headers map[string]string `json:"h,omitempty"`
 }
 
 // worker is one Python process and its two pipes.
@@ -92,12 +94,15 @@ func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 
 // pool supervises WorkerCount workers and lends idle ones to requests.
 type pool struct {
-	cfg    Config
-	script string // worker.py source
-	log    *logger
-	idle   chan *worker
-	wg     sync.WaitGroup
-	ctx    context.Context
+	// wantsHeaders is set once the first worker is ready: whether run() reads request
+	// headers, so they are only encoded for scripts that use them.
+	wantsHeaders atomic.Bool
+	cfg          Config
+	script       string // worker.py source
+	log          *logger
+	idle         chan *worker
+	wg           sync.WaitGroup
+	ctx          context.Context
 }
 
 // start launches one worker and waits for its ready frame; a startup failure is a *diag.Error.
@@ -142,6 +147,7 @@ func (p *pool) start() (*worker, error) {
 		w.close()
 		return nil, &diag.Error{Code: diag.Code(h.Code), Message: h.Message}
 	}
+	p.wantsHeaders.Store(h.WantsHeaders)
 	return w, nil
 }
 

@@ -168,3 +168,34 @@ func TestSwapWhileServing(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkRouterOverhead compares one request through the router with one straight to
+// the instance, one at a time, on loopback.
+func BenchmarkRouterOverhead(b *testing.B) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer backend.Close()
+	r := New(Config{EndpointRPS: -1})
+	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{"ep": {Name: "ep", Keys: []string{"k"}, Traffic: map[string]int{"blue": 100},
+		Deployments: map[string]*table.Deployment{"blue": {Name: "blue", MaxConcurrent: 8, Gate: &table.Gate{},
+			Instances: []*table.Instance{table.NewInstance(strings.TrimPrefix(backend.URL, "http://"), 8)}}}}}})
+	front := httptest.NewServer(r)
+	defer front.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	run := func(b *testing.B, url string) {
+		for i := 0; i < b.N; i++ {
+			req, _ := http.NewRequest("POST", url, strings.NewReader(`{"data":[1]}`))
+			req.Header.Set("Authorization", "Bearer k")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	b.Run("direct", func(b *testing.B) { run(b, backend.URL+"/score") })
+	b.Run("router", func(b *testing.B) { run(b, front.URL+"/endpoints/ep/score") })
+}

@@ -271,7 +271,7 @@ def main():
     except (TypeError, ValueError):
         wants_headers = False
     log.info("Worker with pid %d ready for serving traffic", os.getpid())
-    _write_frame(wout, {"ready": True, "pid": os.getpid()})
+    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers)})
     _serve(rin, wout, run, raw, wants_headers, log)
 
 
