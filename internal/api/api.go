@@ -130,6 +130,7 @@ func (a *api) endpointView(e *store.Endpoint) wire.Endpoint {
 		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: "key",
 		Kind: "Managed", Location: "local", ProvisioningState: e.State,
 		ScoringURI:          a.BaseURL() + "/endpoints/" + e.Name + "/score",
+		OpenAPIURI:          a.BaseURL() + "/endpoints/" + e.Name + "/swagger.json",
 		Traffic:             e.Traffic,
 		MirrorTraffic:       e.MirrorTraffic,
 		PublicNetworkAccess: "enabled",

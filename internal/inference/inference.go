@@ -334,7 +334,10 @@ func (s *instance) swagger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	schema := map[string]any{"type": "object", "example": map[string]any{}}
+	var input, output any = map[string]any{"type": "object", "example": map[string]any{}}, map[string]any{"type": "object", "example": map[string]any{}}
+	if sc := s.pool.schemas.Load(); sc != nil {
+		input, output = sc.Input, sc.Output
+	}
 	paths := map[string]any{
 		"/":             map[string]any{"get": map[string]any{"description": "Liveness probe", "responses": map[string]any{"200": map[string]any{"description": "Healthy"}}}},
 		"/score":        map[string]any{"post": map[string]any{"description": "Run the model", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
@@ -343,11 +346,15 @@ func (s *instance) swagger(w http.ResponseWriter, r *http.Request) {
 	var doc map[string]any
 	info := map[string]any{"title": "ML service", "version": "1.0"}
 	if strings.HasPrefix(version, "3") {
-		doc = map[string]any{"openapi": "3.0.1", "info": info, "paths": paths,
-			"components": map[string]any{"schemas": map[string]any{"ServiceInput": schema, "ServiceOutput": schema}}}
+		openapi := "3.0.1"
+		if version == "3.1" {
+			openapi = "3.1.0"
+		}
+		doc = map[string]any{"openapi": openapi, "info": info, "paths": paths,
+			"components": map[string]any{"schemas": map[string]any{"ServiceInput": input, "ServiceOutput": output}}}
 	} else {
 		doc = map[string]any{"swagger": "2.0", "info": info, "schemes": []string{"https"}, "paths": paths,
-			"definitions": map[string]any{"ServiceInput": schema, "ServiceOutput": schema}}
+			"definitions": map[string]any{"ServiceInput": input, "ServiceOutput": output}}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(doc)

@@ -25,16 +25,24 @@ var (
 
 // frameHeader is the JSON header of a response frame.
 type frameHeader struct {
-	Ready        *bool       `json:"ready,omitempty"`
-	Code         string      `json:"code,omitempty"`
-	Message      string      `json:"message,omitempty"`
-	PID          int         `json:"pid,omitempty"`
-	WantsHeaders bool        `json:"hdr,omitempty"` // in the ready frame: run() reads request headers
-	Status       int         `json:"s,omitempty"`
-	Headers      [][2]string `json:"h,omitempty"`
-	Ms           float64     `json:"ms,omitempty"`
-	Failed       bool        `json:"failed,omitempty"`
-	Server       bool        `json:"srv,omitempty"` // the worker refused the request before run()
+	Ready        *bool  `json:"ready,omitempty"`
+	Code         string `json:"code,omitempty"`
+	Message      string `json:"message,omitempty"`
+	PID          int    `json:"pid,omitempty"`
+	WantsHeaders bool   `json:"hdr,omitempty"` // in the ready frame: run() reads request headers
+	// Schema, in the ready frame, holds ServiceInput/ServiceOutput built from @input_schema/@output_schema.
+	Schema  *swaggerSchemas `json:"schema,omitempty"`
+	Status  int             `json:"s,omitempty"`
+	Headers [][2]string     `json:"h,omitempty"`
+	Ms      float64         `json:"ms,omitempty"`
+	Failed  bool            `json:"failed,omitempty"`
+	Server  bool            `json:"srv,omitempty"` // the worker refused the request before run()
+}
+
+// swaggerSchemas are the JSON schemas of run()'s input and output.
+type swaggerSchemas struct {
+	Input  json.RawMessage `json:"input"`
+	Output json.RawMessage `json:"output"`
 }
 
 // requestHeader is the JSON header of a request frame.
@@ -97,6 +105,7 @@ type pool struct {
 	// wantsHeaders is set once the first worker is ready: whether run() reads request
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
+	schemas      atomic.Pointer[swaggerSchemas]
 	cfg          Config
 	script       string // worker.py source
 	log          *logger
@@ -148,6 +157,9 @@ func (p *pool) start() (*worker, error) {
 		return nil, &diag.Error{Code: diag.Code(h.Code), Message: h.Message}
 	}
 	p.wantsHeaders.Store(h.WantsHeaders)
+	if h.Schema != nil {
+		p.schemas.Store(h.Schema)
+	}
 	return w, nil
 }
 

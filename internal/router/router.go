@@ -185,7 +185,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	rest, ok := strings.CutPrefix(req.URL.Path, "/endpoints/")
 	name, route, _ := strings.Cut(rest, "/")
-	if !ok || route != "score" {
+	if !ok || (route != "score" && route != "swagger.json") {
 		writeError(w, http.StatusNotFound, diag.ResourceNotFound, "no route "+req.URL.Path+": score with POST /endpoints/<endpoint>/score")
 		return
 	}
@@ -230,6 +230,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	h.Set("azureml-model-deployment", dep.Name)
+	if route == "swagger.json" {
+		r.swagger(w, req, dep)
+		return
+	}
 	if len(dep.Instances) == 0 {
 		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance: check it with `berth online-deployment show -e "+name+" -n "+dep.Name+"`")
 		return
@@ -436,4 +440,29 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 func (r *Router) timeout(w http.ResponseWriter, ctx context.Context, dep *table.Deployment, timeout time.Duration) int {
 	writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+", queue time included): raise it in deployment "+dep.Name+", or make run() faster")
 	return http.StatusRequestTimeout
+}
+
+// swagger serves the OpenAPI document of the chosen deployment (its openapi_uri).
+func (r *Router) swagger(w http.ResponseWriter, req *http.Request, dep *table.Deployment) {
+	inst := dep.Pick()
+	if inst == nil {
+		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance")
+		return
+	}
+	url := "http://" + inst.Addr + "/swagger.json"
+	if req.URL.RawQuery != "" {
+		url += "?" + req.URL.RawQuery
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), defaultTimeout)
+	defer cancel()
+	out, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := r.http.Do(out)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, codeBadGateway, "instance of deployment "+dep.Name+" is unreachable: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
 }

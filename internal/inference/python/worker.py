@@ -15,6 +15,7 @@ import time
 import traceback
 import types
 import importlib.util
+import functools
 
 NO_REQUEST = "00000000-0000-0000-0000-000000000000"
 _current = {"rid": NO_REQUEST}
@@ -173,6 +174,194 @@ def _install_shims():
         setattr(sys.modules[parent], "aml_response", resp)
 
 
+# ---- the inference_schema shim ---------------------------------------------------
+# Scripts decorated with inference-schema's @input_schema / @output_schema run without
+# the package: these stand-ins keep the schema on run() and convert inputs the same way.
+
+def _json_schema(sample):
+    """A JSON schema, with the sample as its example, for a plain Python sample."""
+    if isinstance(sample, bool):
+        return {"type": "boolean"}
+    if isinstance(sample, int):
+        return {"type": "integer", "format": "int64"}
+    if isinstance(sample, float):
+        return {"type": "number", "format": "double"}
+    if isinstance(sample, str):
+        return {"type": "string"}
+    if isinstance(sample, dict):
+        props = {}
+        for k, v in sample.items():
+            props[k] = v.schema() if isinstance(v, AbstractParameterType) else _json_schema(v)
+        return {"type": "object", "properties": props}
+    if isinstance(sample, (list, tuple)):
+        item = sample[0] if sample else None
+        items = item.schema() if isinstance(item, AbstractParameterType) else (_json_schema(item) if item is not None else {})
+        return {"type": "array", "items": items}
+    if sample is None:
+        return {}
+    return {"type": "object"}
+
+
+def _to_json(value):
+    """json.dumps default: NumPy arrays and scalars, pandas frames and series."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict(orient="records")
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class AbstractParameterType:
+    def __init__(self, sample_input):
+        self.sample_input = sample_input
+
+    def deserialize_input(self, value):
+        return value
+
+    def input_to_swagger(self):
+        return self.schema()
+
+    def schema(self):
+        return _json_schema(self.sample_input)
+
+    def example(self):
+        return json.loads(json.dumps(self.sample_input, default=_to_json))
+
+
+class StandardPythonParameterType(AbstractParameterType):
+    def deserialize_input(self, value):
+        sample = self.sample_input
+        if isinstance(sample, dict) and isinstance(value, dict):
+            return {k: (sample[k].deserialize_input(v) if isinstance(sample.get(k), AbstractParameterType) else v)
+                    for k, v in value.items()}
+        if isinstance(sample, list) and sample and isinstance(sample[0], AbstractParameterType) and isinstance(value, list):
+            return [sample[0].deserialize_input(v) for v in value]
+        return value
+
+    def schema(self):
+        s = _json_schema(self.sample_input)
+        s["example"] = self.example()
+        return s
+
+
+class NumpyParameterType(AbstractParameterType):
+    def __init__(self, sample_input, enforce_column_type=True, enforce_shape=True):
+        super().__init__(sample_input)
+        self.enforce_column_type, self.enforce_shape = enforce_column_type, enforce_shape
+
+    def deserialize_input(self, value):
+        import numpy
+        dtype = self.sample_input.dtype if self.enforce_column_type else None
+        arr = numpy.array(value, dtype=dtype)
+        if self.enforce_shape and arr.ndim != self.sample_input.ndim:
+            raise ValueError(f"expected a {self.sample_input.ndim}-dimensional array like the sample, got {arr.ndim} dimensions")
+        if self.enforce_shape and arr.ndim > 1 and arr.shape[1:] != self.sample_input.shape[1:]:
+            raise ValueError(f"expected rows of shape {list(self.sample_input.shape[1:])}, got {list(arr.shape[1:])}")
+        return arr
+
+    def schema(self):
+        kind = {"i": {"type": "integer", "format": "int64"}, "u": {"type": "integer", "format": "int64"},
+                "f": {"type": "number", "format": "double"}, "b": {"type": "boolean"}}.get(self.sample_input.dtype.kind, {"type": "string"})
+        s = kind
+        for _ in range(self.sample_input.ndim):
+            s = {"type": "array", "items": s}
+        s["example"] = self.example()
+        return s
+
+
+class PandasParameterType(AbstractParameterType):
+    def __init__(self, sample_input, enforce_column_type=True, enforce_shape=True, apply_column_names=False, orient="records"):
+        super().__init__(sample_input)
+        self.enforce_column_type, self.orient = enforce_column_type, orient
+
+    def deserialize_input(self, value):
+        import pandas
+        if self.orient == "records" or isinstance(value, list):
+            df = pandas.DataFrame(value)
+        else:
+            df = pandas.DataFrame.from_dict(value, orient=self.orient)
+        missing = [c for c in self.sample_input.columns if c not in df.columns]
+        if missing:
+            raise ValueError(f"missing columns {missing}; expected {list(self.sample_input.columns)}")
+        if self.enforce_column_type:
+            df = df.astype(self.sample_input.dtypes.to_dict())
+        return df
+
+    def schema(self):
+        props = {}
+        for col, dtype in self.sample_input.dtypes.items():
+            props[str(col)] = {"i": {"type": "integer", "format": "int64"}, "f": {"type": "number", "format": "double"},
+                               "b": {"type": "boolean"}}.get(dtype.kind, {"type": "string"})
+        return {"type": "array", "items": {"type": "object", "properties": props},
+                "example": self.example()}
+
+    def example(self):
+        return json.loads(self.sample_input.to_json(orient="records"))
+
+
+def input_schema(param_name, param_type, convert_to_provided_type=True, optional=False):
+    """Declares run()'s parameter param_name: taken from the JSON body, converted to param_type."""
+    def decorate(func):
+        schemas = dict(getattr(func, "__berth_input_schema__", {}))
+        schemas[param_name] = (param_type, convert_to_provided_type, optional)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if convert_to_provided_type and param_name in kwargs:
+                kwargs[param_name] = param_type.deserialize_input(kwargs[param_name])
+            return func(*args, **kwargs)
+        wrapper.__berth_input_schema__ = schemas
+        return wrapper
+    return decorate
+
+
+def output_schema(output_type):
+    """Declares what run() returns, for the swagger document."""
+    def decorate(func):
+        func.__berth_output_schema__ = output_type
+        return func
+    return decorate
+
+
+def _install_inference_schema():
+    names = {
+        "inference_schema": {},
+        "inference_schema.schema_decorators": {"input_schema": input_schema, "output_schema": output_schema},
+        "inference_schema.parameter_types": {},
+        "inference_schema.parameter_types.abstract_parameter_type": {"AbstractParameterType": AbstractParameterType},
+        "inference_schema.parameter_types.standard_py_parameter_type": {"StandardPythonParameterType": StandardPythonParameterType},
+        "inference_schema.parameter_types.numpy_parameter_type": {"NumpyParameterType": NumpyParameterType},
+        "inference_schema.parameter_types.pandas_parameter_type": {"PandasParameterType": PandasParameterType},
+    }
+    for name, attrs in names.items():
+        mod = types.ModuleType(name)
+        mod.__path__ = []
+        mod.__dict__.update(attrs)
+        sys.modules[name] = mod
+        if "." in name:
+            parent, child = name.rsplit(".", 1)
+            setattr(sys.modules[parent], child, mod)
+
+
+def _swagger_schemas(run):
+    """ServiceInput / ServiceOutput schemas from the decorators, with examples."""
+    inputs = getattr(run, "__berth_input_schema__", None)
+    out = {"input": {"type": "object", "example": {}}, "output": {"type": "object", "example": {}}}
+    if inputs:
+        props, example = {}, {}
+        for name, (ptype, _, _) in inputs.items():
+            props[name] = ptype.schema()
+            example[name] = ptype.example()
+        out["input"] = {"type": "object", "properties": props, "example": example}
+    output = getattr(run, "__berth_output_schema__", None)
+    if output is not None:
+        s = output.schema()
+        out["output"] = s
+    return out
+
+
 # ---- framing ---------------------------------------------------------------------
 
 def _read_exact(f, n):
@@ -250,6 +439,7 @@ def main():
     sys.stdout = _PrintToLog(printer, logging.INFO)
     sys.stderr = _PrintToLog(printer, logging.ERROR)
     _install_shims()
+    _install_inference_schema()
     rin = open(3, "rb", buffering=1 << 16)
     wout = open(4, "wb", buffering=1 << 16)
     try:
@@ -270,9 +460,15 @@ def main():
         wants_headers = "request_headers" in inspect.signature(run).parameters
     except (TypeError, ValueError):
         wants_headers = False
+    schema = getattr(run, "__berth_input_schema__", None)
+    try:
+        swagger = _swagger_schemas(run)
+    except Exception:
+        log.warning("could not build the swagger schema from the decorators:\n%s", traceback.format_exc())
+        swagger = None
     log.info("Worker with pid %d ready for serving traffic", os.getpid())
-    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers)})
-    _serve(rin, wout, run, raw, wants_headers, log)
+    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers or schema), "schema": swagger})
+    _serve(rin, wout, run, raw, wants_headers, schema, log)
 
 
 def _query_json(query):
@@ -289,7 +485,52 @@ def _query_json(query):
     return json.dumps(out)
 
 
-def _serve(rin, wout, run, raw, wants_headers, log):
+def _schema_kwargs(run, schema, method, query, headers, body):
+    """The keyword arguments of a decorated run() from a JSON object body, or (status, message)."""
+    if method == "GET":
+        payload = json.loads(_query_json(query))
+    else:
+        ctype = ""
+        for k, v in headers.items():
+            if k.lower() == "content-type":
+                ctype = v.split(";")[0].strip().lower()
+        if ctype != "application/json":
+            return None, (415, f"Expected Content-Type: application/json for a run() decorated with @input_schema, got {ctype or 'none'}")
+        if not body.strip():
+            return None, (400, "The request body is empty: send a JSON dictionary with the inputs of run()")
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            return None, (400, f"The request body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return None, (400, "POST body should be a JSON dictionary with one key per input of run()")
+    try:
+        params = inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = {}
+    for name, p in params.items():
+        if name == "request_headers":
+            kwargs[name] = headers
+        elif name in payload:
+            kwargs[name] = payload[name]
+        elif p.default is inspect.Parameter.empty and not (name in schema and schema[name][2]):
+            return None, (400, f"The request body has no value for the required input {name!r}")
+    return kwargs, None
+
+
+def _raised_in_user_code(exc, run):
+    """Whether exc came from the user's run() rather than from converting its inputs."""
+    target = inspect.unwrap(run).__code__
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is target:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _serve(rin, wout, run, raw, wants_headers, schema, log):
     json_headers = [["Content-Type", "application/json"]]
     while True:
         try:
@@ -303,6 +544,19 @@ def _serve(rin, wout, run, raw, wants_headers, log):
         try:
             if raw:
                 result = run(AMLRequest(method, "/score", query, headers, body))
+            elif schema:
+                kwargs, problem = _schema_kwargs(run, schema, method, query, headers, body)
+                if problem:
+                    _write_frame(wout, {"s": problem[0], "h": json_headers, "srv": True}, json.dumps({"message": problem[1]}).encode())
+                    continue
+                try:
+                    result = run(**kwargs)
+                except (ValueError, TypeError) as exc:
+                    if not _raised_in_user_code(exc, run):
+                        _write_frame(wout, {"s": 400, "h": json_headers, "srv": True},
+                                     json.dumps({"message": f"The input does not match the schema of run(): {exc}"}).encode())
+                        continue
+                    raise
             else:
                 if method == "GET":
                     data = _query_json(query)
@@ -322,7 +576,7 @@ def _serve(rin, wout, run, raw, wants_headers, log):
                         hdrs.append([k, part.strip()])
                 _write_frame(wout, {"s": result.status_code, "h": hdrs, "ms": ms}, result.data)
             else:
-                _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result).encode("utf-8"))
+                _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result, default=_to_json).encode("utf-8"))
         except Exception as exc:
             ms = (time.perf_counter() - start) * 1000
             log.error("Encountered Exception: %s", traceback.format_exc())
