@@ -67,19 +67,19 @@ environment_variables: {WORKER_COUNT: "$workers"}
 request_settings: {max_concurrent_requests_per_instance: $conns, request_timeout_ms: 60000}
 YML
   "$berth" online-endpoint create -f "$work/$label/endpoint.yml" >/dev/null
-  "$berth" online-deployment create -f "$work/$label/deployment.yml" --all-traffic >/dev/null 2>&1
+  "$berth" online-deployment create -f "$work/$label/deployment.yml" --all-traffic >/dev/null 2>"$work/$label.deploy.log" || { cat "$work/$label.deploy.log" >&2; exit 1; }
   local key
   key=$("$berth" online-endpoint get-credentials -n "$ep" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["primaryKey"])')
   local modeldir
   modeldir=$(dirname "$model")
 
   local ip; ip=$(free_port)
-  "$berth" inference-server --entry_script "$code/score.py" --model_dir "$modeldir" --port "$ip" --host 127.0.0.1 --worker_count "$workers" --python "$py" >/dev/null 2>&1 &
+  "$berth" inference-server --entry_script "$code/score.py" --model_dir "$modeldir" --port "$ip" --host 127.0.0.1 --worker_count "$workers" --python "$py" >"$work/$label.instance.log" 2>&1 &
   pids+=($!)
   wait_http "http://127.0.0.1:$ip/"
 
   local gp; gp=$(free_port)
-  (cd "$here" && AZUREML_MODEL_DIR="$modeldir" BENCH_SCRIPT="$code/score.py" gunicorn --workers "$workers" --worker-class sync \
+  (cd "$here" && AZUREML_MODEL_DIR="$modeldir" BENCH_SCRIPT="$code/score.py" exec gunicorn --workers "$workers" --worker-class sync \
      --bind "127.0.0.1:$gp" --log-level warning flask_app:app >/dev/null 2>&1) &
   pids+=($!)
   wait_http "http://127.0.0.1:$gp/"
