@@ -40,6 +40,14 @@ func nameSets(sets []string, pairs ...string) []string {
 	return out
 }
 
+// loadEndpoint reads the endpoint from file, or builds it from the sets alone.
+func loadEndpoint(file string, sets []string) (*spec.Endpoint, error) {
+	if file != "" {
+		return spec.LoadEndpoint(file, sets)
+	}
+	return spec.DecodeEndpoint("command line", []byte("{}"), sets)
+}
+
 func endpointCreate(g *globals) *cobra.Command {
 	var file, name, authMode string
 	var sets []string
@@ -48,14 +56,7 @@ func endpointCreate(g *globals) *cobra.Command {
 		Short: "Create an endpoint from endpoint.yml",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ep *spec.Endpoint
-			var err error
-			s := nameSets(sets, "name", name, "auth_mode", authMode)
-			if file != "" {
-				ep, err = spec.LoadEndpoint(file, s)
-			} else {
-				ep, err = spec.DecodeEndpoint("command line", []byte("{}"), s)
-			}
+			ep, err := loadEndpoint(file, nameSets(sets, "name", name, "auth_mode", authMode))
 			if err != nil {
 				return err
 			}
@@ -87,14 +88,7 @@ func endpointUpdate(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var u wire.EndpointUpdate
 			if file != "" || len(sets) > 0 {
-				var ep *spec.Endpoint
-				var err error
-				s := nameSets(sets, "name", name)
-				if file != "" {
-					ep, err = spec.LoadEndpoint(file, s)
-				} else {
-					ep, err = spec.DecodeEndpoint("command line", []byte("{}"), s)
-				}
+				ep, err := loadEndpoint(file, nameSets(sets, "name", name))
 				if err != nil {
 					return err
 				}

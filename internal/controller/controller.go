@@ -259,14 +259,7 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch Endpoin
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, endpointNotFound(name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.publish(ctx)
-	return rec, nil
+	return c.updated(ctx, name, rec, err)
 }
 
 // RegenerateKey replaces the primary or secondary key.
@@ -287,14 +280,7 @@ func (c *Controller) RegenerateKey(ctx context.Context, name, keyType string) (*
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, endpointNotFound(name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.publish(ctx)
-	return rec, nil
+	return c.updated(ctx, name, rec, err)
 }
 
 // DeleteEndpoint stops and deletes every deployment of the endpoint, then the endpoint.
@@ -337,3 +323,16 @@ func (c *Controller) PutArtifact(r io.Reader) (string, int64, error) {
 
 // HasArtifact reports whether an artifact is stored.
 func (c *Controller) HasArtifact(digest string) bool { return c.cfg.Artifacts.Has(digest) }
+
+// updated finishes an endpoint change: it maps a missing endpoint to EndpointNotFound
+// and publishes the new routing table.
+func (c *Controller) updated(ctx context.Context, name string, rec *store.Endpoint, err error) (*store.Endpoint, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, endpointNotFound(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.publish(ctx)
+	return rec, nil
+}

@@ -55,17 +55,23 @@ func (c *Controller) check(in DeploymentInput) error {
 	return &diag.Error{Code: code, Message: fmt.Sprintf("deployment %q cannot be deployed", d.Name), Details: problems}
 }
 
-// CreateDeployment stores a new deployment as Creating and starts provisioning it in
-// the background.
-func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
-	d := in.Spec
-	if _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
+// admit checks that the endpoint exists and the input can be deployed, and returns the
+// spec to store.
+func (c *Controller) admit(ctx context.Context, in DeploymentInput) (json.RawMessage, error) {
+	if _, err := c.GetEndpoint(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
 	if err := c.check(in); err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(d)
+	return json.Marshal(in.Spec)
+}
+
+// CreateDeployment stores a new deployment as Creating and starts provisioning it in
+// the background.
+func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
+	d := in.Spec
+	raw, err := c.admit(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +95,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 // new instances start, and replace the old ones only once all are ready.
 func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	if _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
-		return nil, err
-	}
-	if err := c.check(in); err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(d)
+	raw, err := c.admit(ctx, in)
 	if err != nil {
 		return nil, err
 	}
