@@ -288,6 +288,9 @@ func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
 	if _, err := c.GetEndpoint(ctx, name); err != nil {
 		return err
 	}
+	if err := c.busy(ctx, name); err != nil {
+		return err
+	}
 	if _, err := c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
 		e.State = StateDeleting
 		return nil

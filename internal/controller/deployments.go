@@ -61,10 +61,31 @@ func (c *Controller) admit(ctx context.Context, in DeploymentInput) (json.RawMes
 	if _, err := c.GetEndpoint(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
+	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
+		return nil, err
+	}
 	if err := c.check(in); err != nil {
 		return nil, err
 	}
 	return json.Marshal(in.Spec)
+}
+
+// busy refuses a new operation on an endpoint while one of its deployments is still
+// being created, updated or deleted, as Azure's operation lock does (409).
+func (c *Controller) busy(ctx context.Context, endpoint string) error {
+	deps, err := c.cfg.Store.ListDeployments(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		switch d.State {
+		case StateCreating, StateUpdating, StateDeleting:
+			return &diag.Error{Code: diag.OperationCanceled, Target: endpoint,
+				Message: fmt.Sprintf("an operation on endpoint %q is in progress (deployment %q is %s), so this one was not started and nothing changed: wait until it is Succeeded or Failed (`berth online-deployment show -e %s -n %s`), then retry",
+					endpoint, d.Name, d.State, endpoint, d.Name)}
+		}
+	}
+	return nil
 }
 
 // CreateDeployment stores a new deployment as Creating and starts provisioning it in
@@ -146,6 +167,9 @@ func (c *Controller) DeleteDeployment(ctx context.Context, endpoint, name string
 		return err
 	}
 	if _, err := c.GetDeployment(ctx, endpoint, name); err != nil {
+		return err
+	}
+	if err := c.busy(ctx, endpoint); err != nil {
 		return err
 	}
 	if w := ep.Traffic[name]; w > 0 {

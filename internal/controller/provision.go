@@ -311,9 +311,23 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
 		return
 	}
 	c.publish(ctx)
-	stopInstances(old)
 	c.finish(ctx, rec, nil)
+	if len(old) > 0 {
+		// Requests that picked an old instance from the previous snapshot finish first.
+		select {
+		case <-time.After(drainDelay):
+		case <-ctx.Done():
+		}
+		stopInstances(old)
+	}
 }
+
+// drainDelay is how long replaced instances keep serving after the switch.
+const drainDelay = 2 * time.Second
+
+// crashLoopRestarts is how many restarts in a row, without a long healthy run in
+// between, make a deployment report DeploymentCrashLoopBackOff.
+const crashLoopRestarts = 3
 
 // finish records the outcome of a rollout.
 func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure error) {
@@ -460,6 +474,9 @@ func (c *Controller) keep(life context.Context, r *deploymentRun, ir *instanceRu
 		ir.mu.Unlock()
 		c.publish(life)
 		delay := backoff.Next(ranFor)
+		if backoff.Restarts() == crashLoopRestarts {
+			c.crashLoop(life, ir, inst, backoff.Restarts())
+		}
 		select {
 		case <-time.After(delay):
 		case <-ir.stop:
@@ -538,4 +555,28 @@ func (c *Controller) modelTarget(digest string, d *spec.Deployment, modelDir str
 		}
 	}
 	return filepath.Join(modelDir, base)
+}
+
+// crashLoop marks the deployment Failed with DeploymentCrashLoopBackOff; the keeper
+// goes on restarting the instance with growing delays.
+func (c *Controller) crashLoop(ctx context.Context, ir *instanceRun, inst runtime.Instance, restarts int) {
+	e, n := ir.spec.Endpoint, ir.spec.Deployment
+	exit := "it did not start"
+	if inst != nil {
+		exit = fmt.Sprint(inst.Err())
+	}
+	tail, _ := logs.Tail(ir.spec.LogPath, 10)
+	de := &diag.Error{Code: diag.DeploymentCrashLoopBackOff, Target: n,
+		Message: fmt.Sprintf("instance %d of deployment %s keeps exiting: restarted %d times in a row; last exit: %s; Berth keeps restarting it with growing delays. Last log lines:\n%s\nFix the cause and run `berth online-deployment update`; the full log: `berth online-deployment get-logs -e %s -n %s --lines 200`",
+			ir.index, n, restarts, exit, strings.TrimRight(string(tail), "\n"), e, n)}
+	raw, _ := json.Marshal(de)
+	if _, err := c.cfg.Store.UpdateDeployment(ctx, e, n, func(r *store.Deployment) error {
+		if r.State != StateSucceeded && r.State != StateFailed {
+			return nil // a rollout in progress reports its own outcome
+		}
+		r.State, r.Error = StateFailed, raw
+		return nil
+	}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		c.log.Warn("record crash loop", "endpoint", e, "deployment", n, "err", err)
+	}
 }

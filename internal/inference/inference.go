@@ -137,7 +137,7 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), ctx: pctx}
+	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), ctx: pctx, fatal: make(chan error, 1)}
 	s := &instance{cfg: cfg, log: log, pool: p}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
@@ -169,6 +169,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	if startErr != nil {
 		srv.Close()
 		<-errc
+		cancel()
 		p.stop()
 		de := diag.As(startErr)
 		if de == nil {
@@ -187,6 +188,14 @@ func Serve(ctx context.Context, cfg Config) error {
 
 	select {
 	case err := <-errc:
+		cancel()
+		p.stop()
+		return err
+	case err := <-p.fatal:
+		log.errorf("", "%v", err)
+		srv.Close()
+		<-errc
+		cancel()
 		p.stop()
 		return err
 	case <-ctx.Done():

@@ -55,11 +55,19 @@ type requestHeader struct {
 
 // worker is one Python process and its two pipes.
 type worker struct {
-	proc *supervise.Process
-	in   *os.File // we write requests here (its fd 3)
-	out  *bufio.Reader
-	outF *os.File
-	buf  []byte
+	proc   *supervise.Process
+	in     *os.File // we write requests here (its fd 3)
+	out    *bufio.Reader
+	outF   *os.File
+	buf    []byte
+	killed atomic.Bool // stopped on purpose: its exit is not a crash
+	dead   atomic.Bool // exited; its watcher has replaced it
+}
+
+// kill stops the worker on purpose.
+func (w *worker) kill(grace time.Duration) {
+	w.killed.Store(true)
+	w.proc.Stop(grace)
 }
 
 func (w *worker) close() {
@@ -106,12 +114,17 @@ type pool struct {
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
 	schemas      atomic.Pointer[swaggerSchemas]
-	cfg          Config
-	script       string // worker.py source
-	log          *logger
-	idle         chan *worker
-	wg           sync.WaitGroup
-	ctx          context.Context
+	// fatal receives an error when workers keep dying; Serve then exits so that the
+	// supervisor of the instance sees the crash loop.
+	fatal  chan error
+	mu     sync.Mutex
+	deaths []time.Time
+	cfg    Config
+	script string // worker.py source
+	log    *logger
+	idle   chan *worker
+	wg     sync.WaitGroup
+	ctx    context.Context
 }
 
 // start launches one worker and waits for its ready frame; a startup failure is a *diag.Error.
@@ -160,10 +173,60 @@ func (p *pool) start() (*worker, error) {
 	if h.Schema != nil {
 		p.schemas.Store(h.Schema)
 	}
+	p.wg.Add(1)
+	go p.watch(w)
 	return w, nil
 }
 
-// keep restarts a worker that died, with backoff, until the pool stops.
+// watch waits for a worker to exit and replaces it; it is the only place a worker is
+// replaced. An exit nobody asked for counts towards the crash-loop limit.
+func (p *pool) watch(w *worker) {
+	defer p.wg.Done()
+	<-w.proc.Done()
+	w.dead.Store(true)
+	w.close()
+	if p.ctx.Err() != nil {
+		return
+	}
+	if !w.killed.Load() {
+		p.log.errorf("", "worker with pid %d exited: %v", w.proc.Pid(), w.proc.Err())
+		if p.died() {
+			return
+		}
+	}
+	p.replace()
+}
+
+// Crash-loop limit of the workers of one instance.
+const (
+	maxWorkerDeaths = 3
+	deathWindow     = time.Minute
+)
+
+// died records an unexpected worker exit and reports whether the instance should stop.
+func (p *pool) died() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	kept := p.deaths[:0]
+	for _, t := range p.deaths {
+		if now.Sub(t) < deathWindow {
+			kept = append(kept, t)
+		}
+	}
+	p.deaths = append(kept, now)
+	if len(p.deaths) < maxWorkerDeaths {
+		return false
+	}
+	select {
+	case p.fatal <- fmt.Errorf("workers exited %d times within %s, so the instance stops and is restarted (the log above says why they exit)", len(p.deaths), deathWindow):
+	default:
+	}
+	return true
+}
+
+// replace starts a new worker in place of one that exited, retrying with backoff until
+// the pool stops.
 func (p *pool) replace() {
 	p.wg.Add(1)
 	go func() {
@@ -176,8 +239,7 @@ func (p *pool) replace() {
 				select {
 				case p.idle <- w:
 				case <-p.ctx.Done():
-					w.proc.Stop(2 * time.Second)
-					w.close()
+					w.kill(2 * time.Second)
 				}
 				return
 			}
@@ -194,10 +256,15 @@ func (p *pool) replace() {
 // do runs one request on an idle worker.
 func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHeader, []byte, error) {
 	var w *worker
-	select {
-	case w = <-p.idle:
-	case <-ctx.Done():
-		return frameHeader{}, nil, ctx.Err()
+	for w == nil {
+		select {
+		case w = <-p.idle:
+			if w.dead.Load() {
+				w = nil // exited while idle; its watcher is replacing it
+			}
+		case <-ctx.Done():
+			return frameHeader{}, nil, ctx.Err()
+		}
 	}
 	hb, err := json.Marshal(req)
 	if err != nil {
@@ -206,24 +273,24 @@ func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHea
 	}
 	// A request that ends (client gone, router timeout) while run() is still going
 	// leaves a worker nobody will read from: stop it so its capacity comes back.
-	abandoned := context.AfterFunc(ctx, func() { w.proc.Stop(0) })
+	abandoned := context.AfterFunc(ctx, func() { w.kill(0) })
 	w.buf, err = writeFrame(w.in, w.buf, hb, body)
 	var h frameHeader
 	var out []byte
 	if err == nil {
 		h, out, err = readFrame(w.out)
 	}
-	if !abandoned() && err == nil {
-		// The worker was stopped although it answered: it is replaced below.
-		err = errAbandoned
+	if !abandoned() {
+		// The worker was stopped, even if it answered just in time.
+		return h, nil, errAbandoned
 	}
 	if err != nil {
-		// The worker is gone or broken: make sure it is dead, report it, replace it.
-		w.proc.Stop(time.Second)
-		w.close()
-		p.replace()
-		if ctx.Err() != nil {
-			return h, nil, errAbandoned
+		// Gone by itself (a crash: its watcher counts and replaces it), or alive but
+		// speaking garbage (stop it; its watcher replaces it).
+		select {
+		case <-w.proc.Done():
+		case <-time.After(time.Second):
+			w.kill(0)
 		}
 		return h, nil, fmt.Errorf("%w: %v", errWorkerDied, w.proc.Err())
 	}
@@ -231,15 +298,15 @@ func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHea
 	return h, out, nil
 }
 
-// stop stops every worker.
+// stop stops every idle worker and waits for the pool's goroutines. The pool's context
+// must be cancelled first.
 func (p *pool) stop() {
-	p.wg.Wait()
 	for {
 		select {
 		case w := <-p.idle:
-			w.proc.Stop(2 * time.Second)
-			w.close()
+			w.kill(2 * time.Second)
 		default:
+			p.wg.Wait()
 			return
 		}
 	}

@@ -200,6 +200,15 @@ func decodeInto(p *problems, root *yaml.Node, v any, schema string) bool {
 	return true
 }
 
+func hasKey(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -269,8 +278,13 @@ func decodeDeployment(source string, data []byte, sets []string) (*Deployment, *
 	if !decodeInto(p, root, &d, "managedOnlineDeployment") {
 		return nil, nil, p.err("deployment")
 	}
+	// An instance_count written as 0 is an error, not "take the default".
+	explicitZero := hasKey(root, "instance_count") && d.InstanceCount == 0
 	d.Default()
 	d.validate(p)
+	if explicitZero {
+		p.add("instance_count", "must be between 1 and %d, got 0: a deployment needs at least one instance", MaxInstanceCount)
+	}
 	return &d, p, nil
 }
 

@@ -177,3 +177,22 @@ func FuzzDecodeDeployment(f *testing.F) {
 		DecodeDeployment("fuzz", data, []string{set})
 	})
 }
+
+func TestInstanceCountZeroAndRequestsOverLimits(t *testing.T) {
+	got := details(t, func() error {
+		_, err := DecodeDeployment("d.yml", []byte(`name: blue
+endpoint_name: ep1
+instance_count: 0
+resources:
+  requests: {cpu: "2", memory: 4Gi}
+  limits: {cpu: 1500m, memory: 8Gi}
+`), nil)
+		return err
+	}())
+	if !strings.Contains(got["instance_count"], "got 0") || !strings.Contains(got["resources.requests.cpu"], "greater than limits") || got["resources.requests.memory"] != "" {
+		t.Fatalf("problems: %v", got)
+	}
+	if _, err := DecodeDeployment("d.yml", []byte("name: blue\nendpoint_name: ep1\ninstance_count: 51\n"), nil); err == nil || !strings.Contains(err.Error(), "51") {
+		t.Fatalf("instance_count 51: %v", err)
+	}
+}

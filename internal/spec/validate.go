@@ -252,7 +252,46 @@ func (d *Deployment) validate(p *problems) {
 	if s := d.ScaleSettings; s != nil && s.Type != "" && s.Type != "default" && s.Type != "target_utilization" {
 		p.add("scale_settings.type", "must be default or target_utilization, got %q", s.Type)
 	}
+	if r := d.Resources; r != nil {
+		for res, req := range r.Requests {
+			lim, ok := r.Limits[res]
+			if !ok {
+				continue
+			}
+			rq, err1 := ParseQuantity(req)
+			lq, err2 := ParseQuantity(lim)
+			switch {
+			case err1 != nil:
+				p.add("resources.requests."+res, "%v", err1)
+			case err2 != nil:
+				p.add("resources.limits."+res, "%v", err2)
+			case rq > lq:
+				p.add("resources.requests."+res, "resource requests greater than limits: requests.%s is %s but limits.%s is %s; lower the request or raise the limit", res, req, res, lim)
+			}
+		}
+	}
 	sort.Slice(p.list, func(i, j int) bool { return p.list[i].Target < p.list[j].Target })
+}
+
+// ParseQuantity reads a Kubernetes quantity: "500m" or "2" cores, "512Mi", "1.5Gi", "1G" bytes.
+func ParseQuantity(q string) (float64, error) {
+	units := []struct {
+		suffix string
+		factor float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"m", 0.001}, {"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}}
+	factor := 1.0
+	num := q
+	for _, u := range units {
+		if strings.HasSuffix(q, u.suffix) {
+			num, factor = strings.TrimSuffix(q, u.suffix), u.factor
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a quantity: write cores as 2 or 500m, memory as 512Mi or 2Gi", q)
+	}
+	return v * factor, nil
 }
 
 // LoadDeployment reads a deployment YAML file, resolves model.path,

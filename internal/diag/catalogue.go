@@ -1,0 +1,128 @@
+package diag
+
+import "sort"
+
+// Entry explains one documented error code: why it happens and how a Berth user fixes it.
+type Entry struct {
+	Code Code
+	// Reason is the cause, in plain words.
+	Reason string
+	// Remedy is what to change or run.
+	Remedy string
+	// Berth says whether and how Berth produces the code on one machine.
+	Berth string
+}
+
+// Codes named by the troubleshooting guide that Berth has no cause for on one machine.
+const (
+	OutOfQuota                      Code = "OutOfQuota"
+	ImageBuildFailure               Code = "ImageBuildFailure"
+	SecretsInjectionError           Code = "SecretsInjectionError"
+	WorkspaceManagedNetworkNotReady Code = "WorkspaceManagedNetworkNotReady"
+	InvalidDeploymentSpec           Code = "InvalidDeploymentSpec"
+	PodOutOfMemory                  Code = "PodOutOfMemory"
+	PodUnschedulable                Code = "PodUnschedulable"
+)
+
+// catalogue returns every entry; built on each call so nothing is shared mutable state.
+func catalogue() []Entry {
+	return []Entry{
+		{ImageBuildFailure,
+			"The Python environment of the deployment could not be built from its conda file or image.",
+			"Read the build log the error names; pin the versions of the packages in environment/conda.yaml, check the package names, and deploy again.",
+			"Not yet: Berth does not build environments (conda files are recorded; score.py runs with the server's interpreter)."},
+		{OutOfQuota,
+			"The deployment asks for more than is available: cores, memory or disk for its instance_type × instance_count, or more endpoints/deployments/instances than the limits allow.",
+			"Lower instance_count, pick a smaller instance_type, delete deployments you no longer use, or raise the quota in the server configuration.",
+			"Not yet on one machine (instance types and host quotas come with a later change)."},
+		{BadArgument,
+			"A field of the YAML or of the request is invalid, or the model or code could not be read (\"unable to download user model\").",
+			"Fix the field the message names (file, field path, value and rule are given), check that model.path and code_configuration.code exist, and run the command again.",
+			"Yes: every validation error, at the CLI before upload and again at the server, with every bad field listed at once."},
+		{ResourceNotReady,
+			"An instance did not become ready: score.py failed to import, lacks init() or run(), init() raised, the process exited, or init() took longer than the readiness probe allows.",
+			"Read the Python error in the message and the log (`berth online-deployment get-logs -e <endpoint> -n <deployment> --lines 100`); fix score.py, or raise readiness_probe.failure_threshold / period for a slow init(); then `berth online-deployment update -f <file>`.",
+			"Yes: the deployment is Failed with ResourceNotReady and the script's own code (below) in its details."},
+		{ResourceNotFound,
+			"Something the deployment references does not exist: a registered model or environment (azureml:name:version), or an artifact.",
+			"Check the reference for typos; use an inline model (model: {path: ./model}) until the registry exists.",
+			"Yes: azureml: model references, with the exact reference in the message."},
+		{WorkspaceManagedNetworkNotReady,
+			"The workspace's managed network is still being provisioned.",
+			"Nothing to do with Berth: there is no managed network on one machine.",
+			"Never: there is no workspace network."},
+		{OperationCanceled,
+			"Another operation on the same endpoint was still running (a deployment Creating, Updating or Deleting), so this one was refused.",
+			"Wait until the running operation ends (`berth online-deployment list -e <endpoint>` shows Succeeded or Failed), then run the command again.",
+			"Yes: HTTP 409 for a create, update or delete on an endpoint with an operation in progress; nothing is changed."},
+		{SecretsInjectionError,
+			"An environment_variables value refers to a secret (${{azureml://connections/...}} or ${{keyvault:...}}) that could not be read.",
+			"Check the reference's spelling and that the connection exists.",
+			"Not yet: secret references are passed through unresolved until Berth's secret store exists."},
+		{InternalServerError,
+			"Berth itself failed.",
+			"Look at the `berth serve` log around the time of the failure and report it with the deployment's `show` output.",
+			"Yes, for faults of the server itself."},
+		{UserScriptImportError,
+			"score.py could not be imported: a syntax error, a missing package (ModuleNotFoundError) or an exception at import time.",
+			"Fix the line the Python error names. For a missing package, install it for the interpreter named in the message, or point `berth serve --python` / BERTH_PYTHON at one that has it (Debian's packages live in /usr/bin/python3).",
+			"Yes: in the details of ResourceNotReady, quoting the Python error with file and line."},
+		{UserScriptInitFailed,
+			"init() raised an exception, often because the model file is not where it looks (AZUREML_MODEL_DIR is the parent of the model folder: $AZUREML_MODEL_DIR/model/x.pkl for path: ./model).",
+			"Read the traceback in `get-logs`, fix init() or the model path, and update the deployment.",
+			"Yes: in the details of ResourceNotReady, quoting the exception."},
+		{UserScriptFunctionNotFound,
+			"score.py does not define init() or run().",
+			"Define both functions at the top level of the scoring script named by code_configuration.scoring_script.",
+			"Yes: in the details of ResourceNotReady, naming the missing function."},
+		{EndpointNotFound,
+			"The endpoint named by the command or by endpoint_name does not exist.",
+			"Create it first with `berth online-endpoint create -f endpoint.yml`, or fix endpoint_name (`berth online-endpoint list` shows the names).",
+			"Yes: HTTP 404 before anything is uploaded."},
+		{EndpointAlreadyExists,
+			"An endpoint with that name already exists.",
+			"Choose another name, or change the existing endpoint with `berth online-endpoint update`.",
+			"Yes: HTTP 409."},
+		{DeploymentAlreadyExists,
+			"A deployment with that name already exists on the endpoint.",
+			"Use `berth online-deployment update -f <file>` to change it, or choose another name.",
+			"Yes: HTTP 409."},
+		{InvalidDeploymentSpec,
+			"The deployment's numbers are out of range, e.g. instance_count 0 or above 50.",
+			"Set instance_count between 1 and 50.",
+			"Reported as BadArgument with the field path."},
+		{DeploymentCrashLoopBackOff,
+			"An instance keeps exiting after it started: a crash in run(), os._exit, memory over the limit, or a C extension fault.",
+			"Read the last log lines in the error and `get-logs`; fix the cause and update the deployment. Berth keeps restarting the instance with growing delays meanwhile.",
+			"Yes: after 3 restarts of an instance within 10 minutes the deployment is Failed with the last exit status and log lines."},
+		{PodOutOfMemory,
+			"An instance used more memory than its instance_type allows.",
+			"Pick an instance_type with more memory, or make the model smaller.",
+			"Not yet (instance memory caps come with instance types)."},
+		{PodUnschedulable,
+			"No node can run the instance (Kubernetes).",
+			"Not applicable on one machine.",
+			"Never on one machine."},
+		{Unauthorized,
+			"The key or admin token is missing or wrong.",
+			"Scoring: send `Authorization: Bearer <key>` with a key from `berth online-endpoint get-credentials -n <endpoint>`. Control plane: the CLI reads the admin token from <data-dir>/server.json.",
+			"Yes: HTTP 401."},
+	}
+}
+
+// Lookup returns the catalogue entry of a code.
+func Lookup(code Code) (Entry, bool) {
+	for _, e := range catalogue() {
+		if e.Code == code {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Catalogue returns every entry, sorted by code.
+func Catalogue() []Entry {
+	c := catalogue()
+	sort.Slice(c, func(i, j int) bool { return c[i].Code < c[j].Code })
+	return c
+}
