@@ -89,7 +89,8 @@ func PrintError(w io.Writer, err error) {
 	var de *diag.Error
 	if errors.As(err, &de) {
 		fmt.Fprintf(w, "ERROR: (%s) %s\n", de.Code, de.Message)
-		if len(de.Details) == 1 && de.Details[0].Details == nil && strings.Contains(de.Message, de.Details[0].Message) {
+		if d := de.Details; len(d) == 1 && d[0].Details == nil && strings.Contains(de.Message, d[0].Message) &&
+			(d[0].Code == "" || d[0].Code == de.Code || d[0].Code == diag.BadArgument) {
 			return // the one detail is already in the message
 		}
 		printDetails(w, de.Details, "  ")

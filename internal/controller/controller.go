@@ -50,6 +50,10 @@ type Config struct {
 	StopGrace time.Duration
 	// Now returns the time (default time.Now).
 	Now func() time.Time
+	// InstanceTypes maps lower-case instance_type names to their sizes (default DefaultInstanceTypes).
+	InstanceTypes map[string]InstanceType
+	// Quota is what all deployments together may use.
+	Quota Quota
 }
 
 // Controller applies endpoint and deployment changes. It is safe for concurrent use.
@@ -76,6 +80,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.InstanceTypes == nil {
+		cfg.InstanceTypes = DefaultInstanceTypes()
 	}
 	log := cfg.Log
 	if log == nil {
@@ -128,6 +135,9 @@ func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*st
 	if len(ep.MirrorTraffic) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "mirror_traffic",
 			Message: "mirror_traffic cannot be set when an endpoint is created: set it later with `berth online-endpoint update --mirror-traffic`"}
+	}
+	if err := c.checkEndpointQuota(ctx); err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(ep)
 	if err != nil {

@@ -57,11 +57,14 @@ func (c *Controller) check(in DeploymentInput) error {
 
 // admit checks that the endpoint exists and the input can be deployed, and returns the
 // spec to store.
-func (c *Controller) admit(ctx context.Context, in DeploymentInput) (json.RawMessage, error) {
+func (c *Controller) admit(ctx context.Context, in DeploymentInput, replacing bool) (json.RawMessage, error) {
 	if _, err := c.GetEndpoint(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
+		return nil, err
+	}
+	if err := c.checkQuota(ctx, in.Spec, replacing); err != nil {
 		return nil, err
 	}
 	if err := c.check(in); err != nil {
@@ -92,7 +95,7 @@ func (c *Controller) busy(ctx context.Context, endpoint string) error {
 // the background.
 func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	raw, err := c.admit(ctx, in)
+	raw, err := c.admit(ctx, in, false)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 // new instances start, and replace the old ones only once all are ready.
 func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	raw, err := c.admit(ctx, in)
+	raw, err := c.admit(ctx, in, true)
 	if err != nil {
 		return nil, err
 	}

@@ -400,6 +400,10 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 		return is, err
 	}
 	is.EntryScript = filepath.Join(is.CodeDir, filepath.FromSlash(d.CodeConfiguration.ScoringScript))
+	if it, err := c.instanceType(d.InstanceType); err == nil && it.MemoryBytes > 0 {
+		is.MemoryLimit = it.MemoryBytes
+		fmt.Fprintf(w, "instance_type %s: %g cores, memory capped at %s\n", it.Name, it.Cores, bytesString(it.MemoryBytes))
+	}
 	if env := d.Environment; env != nil {
 		switch {
 		case env.Ref != "":
@@ -536,6 +540,13 @@ func (c *Controller) startupError(ir *instanceRun, inst runtime.Instance) error 
 				Message: fmt.Sprintf("deployment %s failed to start: %s: %s; %s", n, child.Code, child.Message, hint),
 				Details: []*diag.Error{&child}}
 		}
+	}
+	var oom *runtime.OutOfMemoryError
+	if errors.As(inst.Err(), &oom) {
+		return &diag.Error{Code: diag.OutOfQuota, Target: "memory",
+			Message: fmt.Sprintf("instance %d of deployment %s ran out of memory while starting: %v (peak seen %s); pick an instance_type with more memory, or load a smaller model; %s",
+				ir.index, n, oom, bytesString(oom.Peak), hint),
+			Details: []*diag.Error{{Code: diag.PodOutOfMemory, Message: oom.Error()}}}
 	}
 	tail, _ := logs.Tail(ir.spec.LogPath, 10)
 	return &diag.Error{Code: diag.ResourceNotReady, Target: n,

@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type InstanceSpec struct {
 	Python      string // interpreter for the workers
 	LogPath     string // inference-server log
 	StatusFile  string // where a startup failure is written as a JSON diag.Error
+	// MemoryLimit caps the memory of the instance's processes together, in bytes (0 = none).
+	MemoryLimit int64
 }
 
 // Instance is one started instance.
@@ -41,4 +44,14 @@ type Instance interface {
 // Runtime starts instances.
 type Runtime interface {
 	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+}
+
+// OutOfMemoryError is how an instance ended when it used more memory than its
+// instance_type allows.
+type OutOfMemoryError struct {
+	Peak, Limit int64 // bytes
+}
+
+func (e *OutOfMemoryError) Error() string {
+	return fmt.Sprintf("killed: its processes used %d MiB of memory, over the %d MiB its instance_type allows", e.Peak>>20, e.Limit>>20)
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/berthml/berth/internal/controller"
 )
 
 // Config is the configuration of `berth serve`.
@@ -19,6 +22,10 @@ type Config struct {
 	LogLevel       string
 	MaxRequestBody string
 	EndpointRPS    string
+	QuotaCores     string
+	QuotaMemory    string
+	MaxEndpoints   string
+	InstanceTypes  string
 }
 
 // setting is one row of the configuration table: it renders the flag, its help, the
@@ -41,6 +48,14 @@ func settings() []setting {
 			func() string { return strconv.Itoa(100 << 20) }, func(c *Config) *string { return &c.MaxRequestBody }},
 		{"endpoint-rps", "BERTH_ENDPOINT_RPS", "requests/s each endpoint accepts before 429 rate_limited (Azure's limit is 500; 0 disables)",
 			func() string { return "500" }, func(c *Config) *string { return &c.EndpointRPS }},
+		{"quota-cores", "BERTH_QUOTA_CORES", "cores all deployments together may ask for through instance_type × instance_count (0 = no limit)",
+			func() string { return "0" }, func(c *Config) *string { return &c.QuotaCores }},
+		{"quota-memory", "BERTH_QUOTA_MEMORY", "memory in bytes all deployments together may ask for (0 = no limit)",
+			func() string { return "0" }, func(c *Config) *string { return &c.QuotaMemory }},
+		{"max-endpoints", "BERTH_MAX_ENDPOINTS", "most endpoints this server holds (Azure allows 100 per region)",
+			func() string { return "100" }, func(c *Config) *string { return &c.MaxEndpoints }},
+		{"instance-types", "BERTH_INSTANCE_TYPES", "YAML file of extra or changed instance types: a list of {name, cores, memory_bytes, disk_bytes}",
+			func() string { return "" }, func(c *Config) *string { return &c.InstanceTypes }},
 		{"log-level", "BERTH_LOG_LEVEL", "server log level: debug, info, warn, error",
 			func() string { return "info" }, func(c *Config) *string { return &c.LogLevel }},
 	}
@@ -89,6 +104,39 @@ func (c *Config) limits() (maxBody int64, rps float64, err error) {
 		rps = -1 // the router reads < 0 as "no limit"
 	}
 	return maxBody, rps, nil
+}
+
+// quota parses the quota settings and the instance type table.
+func (c *Config) quota() (controller.Quota, map[string]controller.InstanceType, error) {
+	var q controller.Quota
+	var err error
+	if q.Cores, err = strconv.ParseFloat(c.QuotaCores, 64); err != nil || q.Cores < 0 {
+		return q, nil, fmt.Errorf("--quota-cores %q: give a number of cores, or 0 for no limit", c.QuotaCores)
+	}
+	if q.MemoryBytes, err = strconv.ParseInt(c.QuotaMemory, 10, 64); err != nil || q.MemoryBytes < 0 {
+		return q, nil, fmt.Errorf("--quota-memory %q: give a number of bytes, or 0 for no limit", c.QuotaMemory)
+	}
+	if q.MaxEndpoints, err = strconv.Atoi(c.MaxEndpoints); err != nil || q.MaxEndpoints < 0 {
+		return q, nil, fmt.Errorf("--max-endpoints %q: give a whole number, or 0 for no limit", c.MaxEndpoints)
+	}
+	types := controller.DefaultInstanceTypes()
+	if c.InstanceTypes != "" {
+		b, err := os.ReadFile(c.InstanceTypes)
+		if err != nil {
+			return q, nil, fmt.Errorf("--instance-types: %w", err)
+		}
+		var extra []controller.InstanceType
+		if err := yaml.Unmarshal(b, &extra); err != nil {
+			return q, nil, fmt.Errorf("--instance-types %s: %w (write a list of {name, cores, memory_bytes, disk_bytes})", c.InstanceTypes, err)
+		}
+		for _, t := range extra {
+			if t.Name == "" || t.Cores <= 0 || t.MemoryBytes <= 0 {
+				return q, nil, fmt.Errorf("--instance-types %s: %q needs a name, cores > 0 and memory_bytes > 0", c.InstanceTypes, t.Name)
+			}
+			types[strings.ToLower(t.Name)] = t
+		}
+	}
+	return q, types, nil
 }
 
 func (c *Config) level() (slog.Level, error) {

@@ -69,6 +69,10 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	if err != nil {
 		return err
 	}
+	quota, instanceTypes, err := cfg.quota()
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -104,13 +108,15 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	rt := router.New(router.Config{Log: log.With("component", "router"), MaxBodyBytes: maxBody, EndpointRPS: rps})
 	defer rt.Close()
 	ctrl := controller.New(controller.Config{
-		Store:     st,
-		Artifacts: arts,
-		Runtime:   &process.Runtime{},
-		DataDir:   dataDir,
-		Python:    cfg.Python,
-		Publish:   rt.Swap,
-		Log:       log.With("component", "controller"),
+		Store:         st,
+		Artifacts:     arts,
+		Runtime:       &process.Runtime{},
+		DataDir:       dataDir,
+		Python:        cfg.Python,
+		Publish:       rt.Swap,
+		Log:           log.With("component", "controller"),
+		InstanceTypes: instanceTypes,
+		Quota:         quota,
 	})
 	defer ctrl.Close()
 

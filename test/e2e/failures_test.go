@@ -199,3 +199,35 @@ func TestUpdateUnderLoadLosesNoRequest(t *testing.T) {
 		t.Fatalf("after the broken update: %s %s %v", state, code, details)
 	}
 }
+
+func TestQuotasAndMemoryCap(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"types.yml":      "- {name: Test_Tiny, cores: 1, memory_bytes: 157286400, disk_bytes: 1073741824}\n",
+		"ok/score.py":    "def init():\n    pass\n\ndef run(d):\n    return d\n",
+		"big/score.py":   "import time\n\ndef init():\n    global blob\n    blob = b'x' * (400 << 20)\n    time.sleep(20)\n\ndef run(d):\n    return d\n",
+		"model/m.txt":    "x",
+		"cores.yml":      "name: cores\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_DS3_v2\ninstance_count: 2\n",
+		"memory.yml":     "name: memory\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./big, scoring_script: score.py}\ninstance_type: Test_Tiny\n",
+		"unknownsku.yml": "name: sku\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_Nope\n",
+	})
+	s := startServer(t, "", "BERTH_QUOTA_CORES=6", "BERTH_INSTANCE_TYPES="+filepath.Join(dir, "types.yml"))
+	s.ok("online-endpoint", "create", "-n", "dataplane")
+
+	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "cores.yml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "OutOfQuota") || !strings.Contains(r.stderr, "8 cores") || !strings.Contains(r.stderr, "only 6") {
+		t.Fatalf("2 × Standard_DS3_v2 against 6 cores: %+v", r)
+	}
+	r = s.berth("online-deployment", "create", "-f", filepath.Join(dir, "unknownsku.yml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "Standard_Nope") || !strings.Contains(r.stderr, "Standard_DS3_v2") {
+		t.Fatalf("unknown instance_type: %+v", r)
+	}
+	r = s.berth("online-deployment", "create", "-f", filepath.Join(dir, "memory.yml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "OutOfQuota") || !strings.Contains(r.stderr, "PodOutOfMemory") || !strings.Contains(r.stderr, "150 MiB") {
+		t.Fatalf("init() allocating 400 MiB on a 150 MiB instance type: %+v", r)
+	}
+	state, code, details, msg := deploymentError(t, s, "dataplane", "memory")
+	if state != "Failed" || code != "OutOfQuota" || len(details) == 0 || details[0] != "PodOutOfMemory" || !strings.Contains(msg, "peak") {
+		t.Fatalf("show: %s %s %v %q", state, code, details, msg)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/berthml/berth/internal/logs"
 	"github.com/berthml/berth/internal/runtime"
@@ -28,9 +29,19 @@ type instance struct {
 	*supervise.Process
 	addr string
 	log  *os.File
+	oom  atomic.Pointer[runtime.OutOfMemoryError]
 }
 
 func (i *instance) Addr() string { return i.addr }
+
+// Err says how the instance ended: out of memory when the watchdog killed it.
+func (i *instance) Err() error {
+	err := i.Process.Err()
+	if o := i.oom.Load(); o != nil {
+		return o
+	}
+	return err
+}
 
 // Start launches `berth inference-server` for spec on a free loopback port.
 func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.Instance, error) {
@@ -87,6 +98,9 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 		<-p.Done()
 		logFile.Close()
 	}()
+	if spec.MemoryLimit > 0 {
+		go watchMemory(inst, spec.MemoryLimit, &inst.oom) // ends when the instance does
+	}
 	return inst, nil
 }
 
