@@ -55,6 +55,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("PATCH "+p+"/endpoints/{name}/deployments/{dep}", a.updateDeployment)
 	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.deleteDeployment)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.getLogs)
+	mux.HandleFunc("POST "+p+"/connections", a.putConnection)
+	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
+	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
+	mux.HandleFunc("DELETE "+p+"/connections/{name}", a.deleteConnection)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, diag.New(diag.ResourceNotFound, "no control-plane route %s %s", r.Method, r.URL.Path))
 	})
@@ -383,4 +387,44 @@ func (a *api) getLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(data)
+}
+
+func (a *api) putConnection(w http.ResponseWriter, r *http.Request) {
+	var body wire.Connection
+	if err := decode(r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	conn := controller.Connection(body)
+	if err := a.Controller.PutConnection(r.Context(), conn); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, conn.Masked())
+}
+
+func (a *api) listConnections(w http.ResponseWriter, r *http.Request) {
+	conns, err := a.Controller.ListConnections(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, conns)
+}
+
+func (a *api) getConnection(w http.ResponseWriter, r *http.Request) {
+	conn, err := a.Controller.GetConnection(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, conn.Masked())
+}
+
+func (a *api) deleteConnection(w http.ResponseWriter, r *http.Request) {
+	if err := a.Controller.DeleteConnection(r.Context(), r.PathValue("name")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

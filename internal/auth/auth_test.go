@@ -31,3 +31,27 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+func TestSealer(t *testing.T) {
+	path := t.TempDir() + "/secret.key"
+	s, err := OpenSealer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.Seal([]byte("hunter2"))
+	if err != nil || string(sealed) == "hunter2" {
+		t.Fatalf("seal: %v", err)
+	}
+	again, err := OpenSealer(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := again.Open(sealed)
+	if err != nil || string(plain) != "hunter2" {
+		t.Fatalf("open with the same key file: %q %v", plain, err)
+	}
+	sealed[len(sealed)-1] ^= 1
+	if _, err := again.Open(sealed); err == nil {
+		t.Fatal("a tampered secret opened")
+	}
+}

@@ -239,3 +239,26 @@ func (c *Client) Score(ctx context.Context, scoringURI, key, deployment string, 
 	data, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, data, err
 }
+
+// PutConnection creates or replaces a connection and returns it with credentials masked.
+func (c *Client) PutConnection(ctx context.Context, conn wire.Connection) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/connections", conn, &out)
+}
+
+// GetConnection returns a connection with credentials masked.
+func (c *Client) GetConnection(ctx context.Context, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/connections/"+esc(name), nil, &out)
+}
+
+// ListConnections returns every connection with credentials masked.
+func (c *Client) ListConnections(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/connections", nil, &out)
+}
+
+// DeleteConnection deletes a connection.
+func (c *Client) DeleteConnection(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/connections/"+esc(name), nil, nil)
+}

@@ -54,6 +54,8 @@ type Config struct {
 	InstanceTypes map[string]InstanceType
 	// Quota is what all deployments together may use.
 	Quota Quota
+	// Sealer encrypts connection credentials at rest.
+	Sealer *auth.Sealer
 }
 
 // Controller applies endpoint and deployment changes. It is safe for concurrent use.

@@ -415,6 +415,14 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 	for k, v := range d.EnvironmentVariables {
 		is.Env[k] = v
 	}
+	n, err := c.resolveSecrets(context.Background(), is.Env)
+	if err != nil {
+		fmt.Fprintf(w, "secret injection failed: %v\n", err)
+		return is, err
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "resolved %d secret reference(s) in environment_variables (values are not shown)\n", n)
+	}
 	is.Env["WORKER_COUNT"] = strconv.Itoa(workers)
 	if mcr := d.RequestSettings.MaxConcurrentRequestsPerInstance; workers < mcr {
 		fmt.Fprintf(w, "WARNING: WORKER_COUNT is %d but request_settings.max_concurrent_requests_per_instance is %d: "+

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthml/berth/internal/api"
 	"github.com/berthml/berth/internal/artifacts"
+	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/controller"
 	"github.com/berthml/berth/internal/router"
 	"github.com/berthml/berth/internal/runtime/process"
@@ -94,6 +95,10 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	if err != nil {
 		return err
 	}
+	sealer, err := auth.OpenSealer(filepath.Join(dataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -117,6 +122,7 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 		Log:           log.With("component", "controller"),
 		InstanceTypes: instanceTypes,
 		Quota:         quota,
+		Sealer:        sealer,
 	})
 	defer ctrl.Close()
 

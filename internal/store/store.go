@@ -55,5 +55,19 @@ type Store interface {
 	ListDeployments(ctx context.Context, endpoint string) ([]*Deployment, error)
 	UpdateDeployment(ctx context.Context, endpoint, name string, fn func(*Deployment) error) (*Deployment, error)
 	DeleteDeployment(ctx context.Context, endpoint, name string) error
+	// PutConnection creates or replaces a connection; its secret part is already sealed.
+	PutConnection(ctx context.Context, c *Connection) error
+	GetConnection(ctx context.Context, name string) (*Connection, error)
+	ListConnections(ctx context.Context) ([]*Connection, error)
+	DeleteConnection(ctx context.Context, name string) error
 	Close() error
+}
+
+// Connection is a stored workspace connection: public fields in Public, credentials
+// encrypted by the caller in Sealed.
+type Connection struct {
+	Name                 string
+	Public               json.RawMessage
+	Sealed               []byte
+	CreatedAt, UpdatedAt time.Time
 }

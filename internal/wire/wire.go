@@ -125,3 +125,12 @@ func (d Deployment) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(fields)
 }
+
+// Connection is a workspace connection as sent to create one; Credentials are secret.
+type Connection struct {
+	Name        string            `json:"name"`
+	Type        string            `json:"type,omitempty"`
+	Target      string            `json:"target,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Credentials map[string]string `json:"credentials,omitempty"`
+}

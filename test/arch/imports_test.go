@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 	"internal/runtime":         {},
 	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs"},
 	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python"},
-	"internal/server": {"internal/api", "internal/artifacts", "internal/controller", "internal/router",
+	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/router",
 		"internal/runtime/process", "internal/store/sqlite", "internal/wire"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
 }

@@ -231,3 +231,38 @@ func TestQuotasAndMemoryCap(t *testing.T) {
 		t.Fatalf("show: %s %s %v %q", state, code, details, msg)
 	}
 }
+
+func TestSecretsFromConnections(t *testing.T) {
+	s := startServer(t, "")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"code/score.py": "import os\n\ndef init():\n    print('init sees a password of length', len(os.environ['DB_PASSWORD']))\n\ndef run(d):\n    return os.environ['DB_PASSWORD'][::-1] + '|' + os.environ['DB_HOST']\n",
+		"model/m.txt":   "x",
+		"dep.yml": "name: secret\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./code, scoring_script: score.py}\n" +
+			"environment_variables:\n  DB_PASSWORD: ${{azureml://connections/db/credentials/password}}\n  DB_HOST: ${{azureml://connections/db/target}}\n",
+	})
+	s.ok("online-endpoint", "create", "-n", "dataplane")
+	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "--all-traffic")
+	if r.code == 0 || !strings.Contains(r.stderr, "SecretsInjectionError") || !strings.Contains(r.stderr, "azureml://connections/db/credentials/password") {
+		t.Fatalf("missing secret: %+v", r)
+	}
+	s.ok("online-deployment", "delete", "-e", "dataplane", "-n", "secret", "--yes")
+	s.ok("connection", "create", "-n", "db", "--target", "db.local", "--credential", "password=s3cr3t-value")
+	shown := s.ok("connection", "show", "-n", "db")
+	if strings.Contains(shown, "s3cr3t-value") || !strings.Contains(shown, "***") {
+		t.Fatalf("connection show printed the secret:\n%s", shown)
+	}
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "--all-traffic")
+	key, _ := s.keys("dataplane")
+	if status, _, body := s.score("dataplane", key, "{}"); status != 200 || !strings.Contains(body, "eulav-t3rc3s|db.local") {
+		t.Fatalf("score with injected secrets: %d %s", status, body)
+	}
+	for _, c := range []string{"inference-server", "storage-initializer"} {
+		if logs := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "secret", "--container", c); strings.Contains(logs, "s3cr3t-value") {
+			t.Fatalf("the secret value is in the %s log:\n%s", c, logs)
+		}
+	}
+	if show := s.ok("online-deployment", "show", "-e", "dataplane", "-n", "secret"); strings.Contains(show, "s3cr3t-value") {
+		t.Fatalf("deployment show printed the secret:\n%s", show)
+	}
+}

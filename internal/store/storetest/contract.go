@@ -109,6 +109,28 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("deployments after endpoint delete: %v", l)
 		}
 	})
+	t.Run("connections", func(t *testing.T) {
+		s := open(t)
+		if err := s.PutConnection(ctx, &Connection{Name: "db", Public: json.RawMessage(`{"target":"x"}`), Sealed: []byte{1, 2}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutConnection(ctx, &Connection{Name: "db", Public: json.RawMessage(`{"target":"y"}`), Sealed: []byte{3}}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.GetConnection(ctx, "db")
+		if err != nil || string(c.Public) != `{"target":"y"}` || len(c.Sealed) != 1 {
+			t.Fatalf("get: %+v %v", c, err)
+		}
+		if l, _ := s.ListConnections(ctx); len(l) != 1 {
+			t.Fatalf("list: %v", l)
+		}
+		if err := s.DeleteConnection(ctx, "db"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetConnection(ctx, "db"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("get deleted: %v", err)
+		}
+	})
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := open(t)
 		s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})
