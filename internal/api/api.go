@@ -271,7 +271,7 @@ func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
 		json.Unmarshal(d.Error, &v.Error)
 	}
 	for _, in := range a.Controller.Instances(d.Endpoint, d.Name) {
-		v.Instances = append(v.Instances, wire.Instance{Index: in.Index, State: in.State, Address: in.Address, Restarts: in.Restarts})
+		v.Instances = append(v.Instances, wire.Instance{Index: in.Index, State: in.State, Address: in.Address, Restarts: in.Restarts, Phases: in.Phases})
 	}
 	return v
 }

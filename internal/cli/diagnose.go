@@ -114,7 +114,11 @@ func diagnoseDeployment(cmd *cobra.Command, c *client.Client, out io.Writer, end
 	}
 	fmt.Fprintf(out, "\nDeployment %s: %s\n", d.Name, d.ProvisioningState)
 	for _, in := range d.Instances {
-		fmt.Fprintf(out, "  instance %d: %s %s, %d restarts\n", in.Index, in.State, in.Address, in.Restarts)
+		fmt.Fprintf(out, "  instance %d: %s %s, %d restarts", in.Index, in.State, in.Address, in.Restarts)
+		if p := in.Phases; p != nil {
+			fmt.Fprintf(out, "; started in %.0f ms (artifact copy %.0f, import %.0f, init() %.0f)", p["ready_ms"], p["artifact_copy_ms"], p["import_ms"], p["init_ms"])
+		}
+		fmt.Fprintln(out)
 	}
 	if d.Error != nil {
 		fmt.Fprintf(out, "  Error: (%s) %s\n", d.Error.Code, indentLines(d.Error.Message, "    "))

@@ -56,6 +56,7 @@ type instanceRun struct {
 	mu       sync.Mutex
 	state    string
 	restarts int
+	phases   map[string]float64 // milliseconds per start phase
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed to ask the keeper to stop the instance
@@ -107,7 +108,10 @@ type InstanceStatus struct {
 	State    string
 	Address  string
 	Restarts int
+	Phases   map[string]float64
 }
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // Instances returns the live state of the deployment's serving instances.
 func (c *Controller) Instances(endpoint, name string) []InstanceStatus {
@@ -123,7 +127,7 @@ func (c *Controller) Instances(endpoint, name string) []InstanceStatus {
 	out := make([]InstanceStatus, 0, len(irs))
 	for _, ir := range irs {
 		ir.mu.Lock()
-		st := InstanceStatus{Index: ir.index, State: ir.state, Restarts: ir.restarts}
+		st := InstanceStatus{Index: ir.index, State: ir.state, Restarts: ir.restarts, Phases: ir.phases}
 		if ir.entry != nil {
 			st.Address = ir.entry.Addr
 		}
@@ -262,8 +266,10 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
 
 	results := make(chan error, count)
 	for _, ir := range fresh {
+		prepStart := time.Now()
 		is, err := c.prepareInstance(rec, d, ir.index, workers)
 		ir.spec = is
+		ir.phases = map[string]float64{"artifact_copy_ms": msSince(prepStart), "environment_ms": 0}
 		if err != nil {
 			close(ir.done)
 			results <- err
@@ -442,11 +448,13 @@ func (c *Controller) keep(life context.Context, r *deploymentRun, ir *instanceRu
 	reported := false
 	for {
 		os.Remove(ir.spec.StatusFile)
+		startAt := time.Now()
 		inst, err := c.cfg.Runtime.Start(life, ir.spec)
 		if err == nil {
 			err = c.waitReady(life, ir, inst, d)
 		}
 		if err == nil {
+			c.recordPhases(ir, msSince(startAt))
 			ir.mu.Lock()
 			ir.entry = table.NewInstance(inst.Addr(), d.RequestSettings.MaxConcurrentRequestsPerInstance)
 			ir.state = instReady
@@ -598,4 +606,37 @@ func (c *Controller) crashLoop(ctx context.Context, ir *instanceRun, inst runtim
 	}); err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.log.Warn("record crash loop", "endpoint", e, "deployment", n, "err", err)
 	}
+}
+
+// recordPhases reads the import and init() times the instance wrote to its status file,
+// keeps them for `show`, and writes every phase to the storage-initializer log so a slow
+// start names its slow phase.
+func (c *Controller) recordPhases(ir *instanceRun, readyMs float64) {
+	var st struct {
+		Phases struct {
+			ImportMs float64 `json:"import_ms"`
+			InitMs   float64 `json:"init_ms"`
+		} `json:"phases"`
+	}
+	if b, err := os.ReadFile(ir.spec.StatusFile); err == nil {
+		json.Unmarshal(b, &st)
+	}
+	ir.mu.Lock()
+	phases := map[string]float64{}
+	for k, v := range ir.phases {
+		phases[k] = v
+	}
+	phases["import_ms"] = st.Phases.ImportMs
+	phases["init_ms"] = st.Phases.InitMs
+	phases["ready_ms"] = readyMs
+	ir.phases = phases
+	ir.mu.Unlock()
+	f, err := logs.OpenAppend(filepath.Join(ir.spec.Dir, "logs", "storage-initializer.log"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(logs.NewTimestamped(f, c.cfg.Now),
+		"instance %d ready: artifact copy %.0f ms, environment 0 ms (not built), import of score.py %.0f ms, init() %.0f ms, ready %.0f ms after start\n",
+		ir.index, phases["artifact_copy_ms"], phases["import_ms"], phases["init_ms"], phases["ready_ms"])
 }

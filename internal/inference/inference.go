@@ -113,12 +113,29 @@ func (l *logger) errorf(rid, format string, args ...any) {
 }
 func (l *logger) access(rid, msg string) { l.line('I', "azmlinfsrv.access", rid, msg) }
 
+// Phases times an instance's start, in milliseconds: the slowest worker's import of
+// score.py and init(), and the whole start until every worker was ready.
+type Phases struct {
+	ImportMs float64 `json:"import_ms"`
+	InitMs   float64 `json:"init_ms"`
+	ReadyMs  float64 `json:"ready_ms"`
+}
+
+// Status is what an instance writes to its status file: the startup error, or the
+// phase timings once it is ready.
+type Status struct {
+	Code    diag.Code `json:"code,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Phases  *Phases   `json:"phases,omitempty"`
+}
+
 // Serve runs the instance until ctx is cancelled or a worker fails to start, in which
 // case it returns the *diag.Error and writes it to cfg.StatusFile.
 func Serve(ctx context.Context, cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
+	started := time.Now()
 	log := &logger{w: cfg.Log, pid: os.Getpid()}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -144,15 +161,15 @@ func Serve(ctx context.Context, cfg Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	// Start the workers together; the first failure stops the rest.
-	type started struct {
+	type startResult struct {
 		w   *worker
 		err error
 	}
-	results := make(chan started, cfg.WorkerCount)
+	results := make(chan startResult, cfg.WorkerCount)
 	for i := 0; i < cfg.WorkerCount; i++ {
 		go func() {
 			w, err := p.start()
-			results <- started{w, err}
+			results <- startResult{w, err}
 		}()
 	}
 	var startErr error
@@ -184,7 +201,16 @@ func Serve(ctx context.Context, cfg Config) error {
 		return de
 	}
 	s.ready.Store(true)
-	log.info("", "Server is ready: all workers ran init()")
+	p.phasesMu.Lock()
+	phases := p.phases
+	p.phasesMu.Unlock()
+	phases.ReadyMs = float64(time.Since(started).Microseconds()) / 1000
+	log.info("", fmt.Sprintf("Server is ready: all workers ran init() (import %.0f ms, init() %.0f ms, ready after %.0f ms)", phases.ImportMs, phases.InitMs, phases.ReadyMs))
+	if cfg.StatusFile != "" {
+		if b, err := json.Marshal(Status{Phases: &phases}); err == nil {
+			os.WriteFile(cfg.StatusFile, b, 0o644)
+		}
+	}
 
 	select {
 	case err := <-errc:

@@ -31,12 +31,15 @@ type frameHeader struct {
 	PID          int    `json:"pid,omitempty"`
 	WantsHeaders bool   `json:"hdr,omitempty"` // in the ready frame: run() reads request headers
 	// Schema, in the ready frame, holds ServiceInput/ServiceOutput built from @input_schema/@output_schema.
-	Schema  *swaggerSchemas `json:"schema,omitempty"`
-	Status  int             `json:"s,omitempty"`
-	Headers [][2]string     `json:"h,omitempty"`
-	Ms      float64         `json:"ms,omitempty"`
-	Failed  bool            `json:"failed,omitempty"`
-	Server  bool            `json:"srv,omitempty"` // the worker refused the request before run()
+	Schema *swaggerSchemas `json:"schema,omitempty"`
+	// ImportMs and InitMs, in the ready frame, time the import of score.py and init().
+	ImportMs float64     `json:"import_ms,omitempty"`
+	InitMs   float64     `json:"init_ms,omitempty"`
+	Status   int         `json:"s,omitempty"`
+	Headers  [][2]string `json:"h,omitempty"`
+	Ms       float64     `json:"ms,omitempty"`
+	Failed   bool        `json:"failed,omitempty"`
+	Server   bool        `json:"srv,omitempty"` // the worker refused the request before run()
 }
 
 // swaggerSchemas are the JSON schemas of run()'s input and output.
@@ -110,6 +113,9 @@ func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 
 // pool supervises WorkerCount workers and lends idle ones to requests.
 type pool struct {
+	// phases holds the slowest import and init() times of the first workers.
+	phasesMu sync.Mutex
+	phases   Phases
 	// wantsHeaders is set once the first worker is ready: whether run() reads request
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
@@ -170,6 +176,10 @@ func (p *pool) start() (*worker, error) {
 		return nil, &diag.Error{Code: diag.Code(h.Code), Message: h.Message}
 	}
 	p.wantsHeaders.Store(h.WantsHeaders)
+	p.phasesMu.Lock()
+	p.phases.ImportMs = max(p.phases.ImportMs, h.ImportMs)
+	p.phases.InitMs = max(p.phases.InitMs, h.InitMs)
+	p.phasesMu.Unlock()
 	if h.Schema != nil {
 		p.schemas.Store(h.Schema)
 	}

@@ -101,6 +101,9 @@ type Instance struct {
 	State    string `json:"state"`
 	Address  string `json:"address,omitempty"`
 	Restarts int    `json:"restarts"`
+	// Phases times the instance's start in milliseconds: artifact_copy_ms,
+	// environment_ms, import_ms, init_ms, ready_ms.
+	Phases map[string]float64 `json:"phases,omitempty"`
 }
 
 // MarshalJSON writes the spec's fields and then the status fields in one object.

@@ -47,10 +47,16 @@ func TestDeployInvokeLogsAndKeys(t *testing.T) {
 	}
 	var dep struct {
 		ProvisioningState string `json:"provisioning_state"`
+		Instances         []struct {
+			Phases map[string]float64
+		}
 	}
 	s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
-	if dep.ProvisioningState != "Succeeded" {
-		t.Fatalf("deployment state = %q", dep.ProvisioningState)
+	if dep.ProvisioningState != "Succeeded" || len(dep.Instances) != 1 || dep.Instances[0].Phases["ready_ms"] <= 0 || dep.Instances[0].Phases["init_ms"] <= 0 {
+		t.Fatalf("deployment show = %+v", dep)
+	}
+	if out := s.ok("diagnose", "-e", "quickstart"); !strings.Contains(out, "Healthy") || !strings.Contains(out, "started in") {
+		t.Fatalf("diagnose of a healthy deployment:\n%s", out)
 	}
 
 	out := s.ok("online-endpoint", "invoke", "-n", "quickstart", "--request-file", example("quickstart", "sample-request.json"))
@@ -86,7 +92,8 @@ func TestDeployInvokeLogsAndKeys(t *testing.T) {
 			t.Fatalf("inference-server log lacks run()'s logging:\n%s", logs)
 		}
 		si := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--container", "storage-initializer")
-		if !strings.Contains(si, "copied model") || !strings.Contains(si, "copied code") || !strings.Contains(si, "bytes") {
+		if !strings.Contains(si, "copied model") || !strings.Contains(si, "copied code") || !strings.Contains(si, "bytes") ||
+			!strings.Contains(si, "import of score.py") || !strings.Contains(si, "init()") {
 			t.Fatalf("storage-initializer log lacks the copy record:\n%s", si)
 		}
 		five := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--lines", "5")

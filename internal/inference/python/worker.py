@@ -443,12 +443,15 @@ def main():
     rin = open(3, "rb", buffering=1 << 16)
     wout = open(4, "wb", buffering=1 << 16)
     try:
+        t0 = time.perf_counter()
         module = _load(entry, log)
+        t1 = time.perf_counter()
         try:
             module.init()
         except BaseException as exc:
             log.error("User's init function failed:\n%s", traceback.format_exc())
             raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
+        t2 = time.perf_counter()
     except StartupError as e:
         _write_frame(wout, {"ready": False, "code": e.code, "message": e.message})
         sys.stdout.flush()
@@ -467,7 +470,9 @@ def main():
         log.warning("could not build the swagger schema from the decorators:\n%s", traceback.format_exc())
         swagger = None
     log.info("Worker with pid %d ready for serving traffic", os.getpid())
-    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers or schema), "schema": swagger})
+    log.info("import of %s took %.0f ms, init() took %.0f ms", os.path.basename(entry), (t1 - t0) * 1000, (t2 - t1) * 1000)
+    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers or schema), "schema": swagger,
+                        "import_ms": (t1 - t0) * 1000, "init_ms": (t2 - t1) * 1000})
     _serve(rin, wout, run, raw, wants_headers, schema, log)
 
 
