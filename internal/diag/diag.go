@@ -76,13 +76,13 @@ func As(err error) *Error {
 // HTTPStatus is the status the control plane answers with for the code.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case BadArgument:
+	case BadArgument, InvalidDeploymentSpec, SecretsInjectionError:
 		return http.StatusBadRequest
 	case Unauthorized:
 		return http.StatusUnauthorized
 	case ResourceNotFound, EndpointNotFound, DeploymentNotFound:
 		return http.StatusNotFound
-	case EndpointAlreadyExists, DeploymentAlreadyExists, Conflict, OperationCanceled:
+	case EndpointAlreadyExists, DeploymentAlreadyExists, Conflict, OperationCanceled, OutOfQuota:
 		return http.StatusConflict
 	default:
 		return http.StatusInternalServerError
