@@ -474,14 +474,24 @@ func (c *Controller) keep(life context.Context, r *deploymentRun, ir *instanceRu
 		if err == nil {
 			started := time.Now()
 			c.publish(life)
+			probeStop, probeDone := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(probeDone)
+				c.probe(life, ir, inst, d, probeStop)
+			}()
+			stopped := false
 			select {
 			case <-inst.Done():
 				ranFor = time.Since(started)
 				c.log.Warn("instance exited", "endpoint", r.key.endpoint, "deployment", r.key.name, "instance", ir.index, "err", inst.Err())
 			case <-ir.stop:
-				inst.Stop(c.cfg.StopGrace)
-				return
+				stopped = true
 			case <-life.Done():
+				stopped = true
+			}
+			close(probeStop)
+			<-probeDone
+			if stopped {
 				inst.Stop(c.cfg.StopGrace)
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -264,5 +265,36 @@ func TestSecretsFromConnections(t *testing.T) {
 	}
 	if show := s.ok("online-deployment", "show", "-e", "dataplane", "-n", "secret"); strings.Contains(show, "s3cr3t-value") {
 		t.Fatalf("deployment show printed the secret:\n%s", show)
+	}
+}
+
+func TestProbesTakeAHungInstanceOutAndRestartIt(t *testing.T) {
+	s := startServer(t, "")
+	deployScript(t, s, "probed", behaviourScript,
+		"readiness_probe: {period: 1, timeout: 1, failure_threshold: 1}\nliveness_probe: {period: 1, timeout: 1, failure_threshold: 3}\n", "--all-traffic")
+	var dep struct {
+		Instances []struct {
+			Address, State string
+			Restarts       int
+		}
+	}
+	s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
+	pid := instancePID(t, dep.Instances[0].Address)
+	syscall.Kill(pid, syscall.SIGSTOP)
+	eventually(t, 10*time.Second, "the hung instance to leave routing", func() bool {
+		s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
+		return dep.Instances[0].State == "NotReady" || dep.Instances[0].Restarts > 0
+	})
+	key, _ := s.keys("dataplane")
+	eventually(t, 20*time.Second, "the liveness probe to restart it and scoring to work again", func() bool {
+		s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
+		if dep.Instances[0].Restarts == 0 || dep.Instances[0].State != "Ready" {
+			return false
+		}
+		status, _, _ := s.score("dataplane", key, "{}")
+		return status == 200
+	})
+	if logs := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "probed", "--container", "storage-initializer"); !strings.Contains(logs, "liveness probe failed") {
+		t.Fatalf("the deployment log does not say why the instance restarted:\n%s", logs)
 	}
 }
