@@ -228,3 +228,23 @@ func (s *Store) Delete(digest string) error {
 	})
 	return os.RemoveAll(d)
 }
+
+// Size returns the total bytes of a stored artifact's files.
+func (s *Store) Size(digest string) (int64, error) {
+	root, err := s.Path(digest)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	err = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return err
+	})
+	return total, err
+}

@@ -64,7 +64,7 @@ func (c *Controller) admit(ctx context.Context, in DeploymentInput, replacing bo
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
-	if err := c.checkQuota(ctx, in.Spec, replacing); err != nil {
+	if err := c.checkQuota(ctx, in, replacing); err != nil {
 		return nil, err
 	}
 	if err := c.check(in); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/spec"
@@ -76,9 +77,13 @@ func (c *Controller) instanceType(name string) (InstanceType, error) {
 // checkQuota refuses a deployment whose instances would take the host over its quota,
 // or an endpoint over the deployment limit. replacing names a deployment whose current
 // use is released by this one (an update).
-func (c *Controller) checkQuota(ctx context.Context, d *spec.Deployment, replacing bool) error {
+func (c *Controller) checkQuota(ctx context.Context, in DeploymentInput, replacing bool) error {
+	d := in.Spec
 	it, err := c.instanceType(d.InstanceType)
 	if err != nil {
+		return err
+	}
+	if err := c.checkDisk(in, it); err != nil {
 		return err
 	}
 	deps, err := c.cfg.Store.ListDeployments(ctx, "")
@@ -153,4 +158,30 @@ func bytesString(n int64) string {
 		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkDisk refuses a model larger than its instance_type's disk, or than the free disk
+// of the data dir for all its instances' copies.
+func (c *Controller) checkDisk(in DeploymentInput, it InstanceType) error {
+	if in.ModelArtifact == "" {
+		return nil
+	}
+	size, err := c.cfg.Artifacts.Size(in.ModelArtifact)
+	if err != nil {
+		return nil // reported by check() as a missing artifact
+	}
+	if it.DiskBytes > 0 && size > it.DiskBytes {
+		return &diag.Error{Code: diag.OutOfQuota, Target: "disk",
+			Message: fmt.Sprintf("the model is %s but instance_type %s has %s of disk: pick an instance_type with more disk, or make the model smaller", bytesString(size), it.Name, bytesString(it.DiskBytes))}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(c.cfg.DataDir, &st); err == nil {
+		free := int64(st.Bavail) * int64(st.Bsize)
+		need := size * int64(in.Spec.InstanceCount)
+		if need > free {
+			return &diag.Error{Code: diag.OutOfQuota, Target: "disk",
+				Message: fmt.Sprintf("%d copies of the %s model need %s but only %s of disk is free under %s: free some space, or lower instance_count", in.Spec.InstanceCount, bytesString(size), bytesString(need), bytesString(free), c.cfg.DataDir)}
+		}
+	}
+	return nil
 }

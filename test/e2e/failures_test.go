@@ -204,13 +204,15 @@ func TestUpdateUnderLoadLosesNoRequest(t *testing.T) {
 func TestQuotasAndMemoryCap(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"types.yml":      "- {name: Test_Tiny, cores: 1, memory_bytes: 157286400, disk_bytes: 1073741824}\n",
-		"ok/score.py":    "def init():\n    pass\n\ndef run(d):\n    return d\n",
-		"big/score.py":   "import time\n\ndef init():\n    global blob\n    blob = b'x' * (400 << 20)\n    time.sleep(20)\n\ndef run(d):\n    return d\n",
-		"model/m.txt":    "x",
-		"cores.yml":      "name: cores\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_DS3_v2\ninstance_count: 2\n",
-		"memory.yml":     "name: memory\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./big, scoring_script: score.py}\ninstance_type: Test_Tiny\n",
-		"unknownsku.yml": "name: sku\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_Nope\n",
+		"types.yml":            "- {name: Test_Tiny, cores: 1, memory_bytes: 157286400, disk_bytes: 1073741824}\n- {name: Test_NoDisk, cores: 1, memory_bytes: 157286400, disk_bytes: 1024}\n",
+		"bigmodel/weights.bin": strings.Repeat("w", 4096),
+		"disk.yml":             "name: disk\nendpoint_name: dataplane\nmodel: {path: ./bigmodel}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Test_NoDisk\n",
+		"ok/score.py":          "def init():\n    pass\n\ndef run(d):\n    return d\n",
+		"big/score.py":         "import time\n\ndef init():\n    global blob\n    blob = b'x' * (400 << 20)\n    time.sleep(20)\n\ndef run(d):\n    return d\n",
+		"model/m.txt":          "x",
+		"cores.yml":            "name: cores\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_DS3_v2\ninstance_count: 2\n",
+		"memory.yml":           "name: memory\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./big, scoring_script: score.py}\ninstance_type: Test_Tiny\n",
+		"unknownsku.yml":       "name: sku\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./ok, scoring_script: score.py}\ninstance_type: Standard_Nope\n",
 	})
 	s := startServer(t, "", "BERTH_QUOTA_CORES=6", "BERTH_INSTANCE_TYPES="+filepath.Join(dir, "types.yml"))
 	s.ok("online-endpoint", "create", "-n", "dataplane")
@@ -218,6 +220,14 @@ func TestQuotasAndMemoryCap(t *testing.T) {
 	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "cores.yml"))
 	if r.code == 0 || !strings.Contains(r.stderr, "OutOfQuota") || !strings.Contains(r.stderr, "8 cores") || !strings.Contains(r.stderr, "only 6") {
 		t.Fatalf("2 × Standard_DS3_v2 against 6 cores: %+v", r)
+	}
+	r = s.berth("online-deployment", "create", "-f", filepath.Join(dir, "disk.yml"))
+	if r.code == 0 || !strings.Contains(r.stderr, "OutOfQuota") || !strings.Contains(r.stderr, "disk") || !strings.Contains(r.stderr, "Test_NoDisk") {
+		t.Fatalf("a 4 KiB model on a 1 KiB disk: %+v", r)
+	}
+	r = s.berth("online-endpoint", "create", "-n", "dataplane")
+	if r.code == 0 || !strings.Contains(r.stderr, "EndpointAlreadyExists") {
+		t.Fatalf("second endpoint create: %+v", r)
 	}
 	r = s.berth("online-deployment", "create", "-f", filepath.Join(dir, "unknownsku.yml"))
 	if r.code == 0 || !strings.Contains(r.stderr, "Standard_Nope") || !strings.Contains(r.stderr, "Standard_DS3_v2") {
