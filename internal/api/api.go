@@ -55,6 +55,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("PATCH "+p+"/endpoints/{name}/deployments/{dep}", a.updateDeployment)
 	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.deleteDeployment)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.getLogs)
+	mux.HandleFunc("GET "+p+"/endpoints/{name}/operations", a.listOperations)
 	mux.HandleFunc("POST "+p+"/connections", a.putConnection)
 	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
 	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
@@ -427,4 +428,24 @@ func (a *api) deleteConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) listOperations(w http.ResponseWriter, r *http.Request) {
+	ops, err := a.Controller.Operations(r.Context(), r.PathValue("name"), 20)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]wire.Operation, 0, len(ops))
+	for _, op := range ops {
+		v := wire.Operation{ID: op.ID, Deployment: op.Deployment, Kind: op.Kind, State: op.State, StartedAt: op.StartedAt.Format(time.RFC3339)}
+		if !op.EndedAt.IsZero() {
+			v.EndedAt = op.EndedAt.Format(time.RFC3339)
+		}
+		if len(op.Error) > 0 {
+			json.Unmarshal(op.Error, &v.Error)
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
 }

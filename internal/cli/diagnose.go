@@ -77,6 +77,28 @@ berth diagnose --list lists them all.`,
 					return err
 				}
 			}
+			ops, err := c.Operations(ctx, endpoint)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\nRecent operations on %s:\n", endpoint)
+			for i, op := range ops {
+				if i == 8 {
+					break
+				}
+				if name != "" && op.Deployment != name {
+					continue
+				}
+				target := "endpoint"
+				if op.Deployment != "" {
+					target = "deployment " + op.Deployment
+				}
+				fmt.Fprintf(out, "  %s  %-6s %-22s %-10s", op.StartedAt, op.Kind, target, op.State)
+				if op.Error != nil {
+					fmt.Fprintf(out, " (%s)", op.Error.Code)
+				}
+				fmt.Fprintln(out)
+			}
 			return nil
 		},
 	}

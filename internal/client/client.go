@@ -262,3 +262,9 @@ func (c *Client) ListConnections(ctx context.Context) (json.RawMessage, error) {
 func (c *Client) DeleteConnection(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/connections/"+esc(name), nil, nil)
 }
+
+// Operations returns the endpoint's newest operations.
+func (c *Client) Operations(ctx context.Context, endpoint string) ([]wire.Operation, error) {
+	var out []wire.Operation
+	return out, c.do(ctx, http.MethodGet, "/endpoints/"+esc(endpoint)+"/operations", nil, &out)
+}

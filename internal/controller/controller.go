@@ -155,7 +155,11 @@ func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*st
 	}
 	rec := &store.Endpoint{Name: ep.Name, Spec: raw, Traffic: map[string]int{}, MirrorTraffic: map[string]int{},
 		PrimaryKey: primary, SecondaryKey: secondary, State: StateSucceeded}
-	if err := c.cfg.Store.CreateEndpoint(ctx, rec); err != nil {
+	err = c.cfg.Store.CreateEndpoint(ctx, rec)
+	if err == nil {
+		c.endOp(c.startOp(ctx, ep.Name, "", opCreate), nil)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil, &diag.Error{Code: diag.EndpointAlreadyExists, Target: ep.Name,
 				Message: fmt.Sprintf("endpoint %q already exists: choose another name, or change it with `berth online-endpoint update -n %s`", ep.Name, ep.Name)}
@@ -194,7 +198,12 @@ type EndpointChange struct {
 
 // UpdateEndpoint applies a change. Traffic must name existing deployments and sum to 0 or 100;
 // a rejected change leaves the endpoint as it was.
-func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch EndpointChange) (*store.Endpoint, error) {
+func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch EndpointChange) (rec *store.Endpoint, err error) {
+	defer func() {
+		if err == nil {
+			c.endOp(c.startOp(ctx, name, "", opUpdate), nil)
+		}
+	}()
 	deps, err := c.cfg.Store.ListDeployments(ctx, name)
 	if err != nil {
 		return nil, err
@@ -227,7 +236,7 @@ func (c *Controller) UpdateEndpoint(ctx context.Context, name string, ch Endpoin
 	if len(problems) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Message: fmt.Sprintf("endpoint %q was not changed", name), Details: problems}
 	}
-	rec, err := c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
+	rec, err = c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
 		if ch.Spec != nil {
 			if ch.Spec.AuthMode != "" && ch.Spec.AuthMode != "key" {
 				return &diag.Error{Code: diag.BadArgument, Target: "auth_mode",
@@ -303,6 +312,8 @@ func (c *Controller) DeleteEndpoint(ctx context.Context, name string) error {
 	if err := c.busy(ctx, name); err != nil {
 		return err
 	}
+	op := c.startOp(ctx, name, "", opDelete)
+	defer c.endOp(op, nil)
 	if _, err := c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
 		e.State = StateDeleting
 		return nil

@@ -111,7 +111,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 		}
 		return nil, fmt.Errorf("create deployment: %w", err)
 	}
-	c.startProvision(d.EndpointName, d.Name)
+	c.startProvision(d.EndpointName, d.Name, c.startOp(ctx, d.EndpointName, d.Name, opCreate))
 	return c.cfg.Store.GetDeployment(ctx, d.EndpointName, d.Name)
 }
 
@@ -138,7 +138,7 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 	if err != nil {
 		return nil, err
 	}
-	c.startProvision(d.EndpointName, d.Name)
+	c.startProvision(d.EndpointName, d.Name, c.startOp(ctx, d.EndpointName, d.Name, opUpdate))
 	return rec, nil
 }
 
@@ -179,6 +179,8 @@ func (c *Controller) DeleteDeployment(ctx context.Context, endpoint, name string
 		return &diag.Error{Code: diag.BadArgument, Target: name,
 			Message: fmt.Sprintf("deployment %q still receives %d%% of the traffic of endpoint %q: move it elsewhere first, e.g. `berth online-endpoint update -n %s --traffic \"%s=0 ...\"`", name, w, endpoint, endpoint, name)}
 	}
+	op := c.startOp(ctx, endpoint, name, opDelete)
+	defer c.endOp(op, nil)
 	if _, err := c.cfg.Store.UpdateDeployment(ctx, endpoint, name, func(r *store.Deployment) error {
 		r.State = StateDeleting
 		return nil
@@ -232,7 +234,7 @@ func (c *Controller) Recover(ctx context.Context) error {
 		case StateFailed:
 			// Nothing ran; the error stays for the user to read.
 		default:
-			c.startProvision(d.Endpoint, d.Name)
+			c.startProvision(d.Endpoint, d.Name, 0)
 		}
 	}
 	c.publish(ctx)

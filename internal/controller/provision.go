@@ -217,7 +217,7 @@ func (c *Controller) stopDeployment(endpoint, name string) {
 
 // startProvision rolls the stored spec of a deployment out in the background,
 // cancelling a rollout of the same deployment still in progress.
-func (c *Controller) startProvision(endpoint, name string) {
+func (c *Controller) startProvision(endpoint, name string, op int64) {
 	r := c.run(endpoint, name)
 	r.mu.Lock()
 	if r.cancel != nil {
@@ -228,24 +228,30 @@ func (c *Controller) startProvision(endpoint, name string) {
 	r.mu.Unlock()
 	c.goBackground(func(context.Context) {
 		defer cancel()
-		c.provision(ctx, r)
+		err := c.provision(ctx, r)
+		switch {
+		case errors.Is(err, context.Canceled):
+			c.finishOp(op, opCanceled, err)
+		default:
+			c.endOp(op, err)
+		}
 	})
 }
 
 // provision starts a new set of instances for the stored spec; once all are ready they
 // replace the serving set and the deployment is Succeeded. On failure the serving set
 // (if any) keeps serving and the deployment is Failed with the reason.
-func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
+func (c *Controller) provision(ctx context.Context, r *deploymentRun) error {
 	endpoint, name := r.key.endpoint, r.key.name
 	rec, err := c.cfg.Store.GetDeployment(ctx, endpoint, name)
 	if err != nil {
 		c.log.Warn("provision: read deployment", "endpoint", endpoint, "deployment", name, "err", err)
-		return
+		return err
 	}
 	d, err := spec.DecodeDeployment("stored deployment "+endpoint+"/"+name, rec.Spec, nil)
 	if err != nil {
 		c.finish(ctx, rec, err)
-		return
+		return err
 	}
 	count := max(d.InstanceCount, 1)
 	workers := 1
@@ -310,11 +316,11 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
 	if firstErr != nil {
 		stopInstances(fresh)
 		if errors.Is(firstErr, context.Canceled) {
-			return // superseded by a newer rollout or a delete
+			return firstErr // superseded by a newer rollout or a delete
 		}
 		c.finish(ctx, rec, firstErr)
 		c.publish(ctx)
-		return
+		return firstErr
 	}
 	c.publish(ctx)
 	c.finish(ctx, rec, nil)
@@ -326,6 +332,7 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) {
 		}
 		stopInstances(old)
 	}
+	return nil
 }
 
 // drainDelay is how long replaced instances keep serving after the switch.

@@ -60,7 +60,25 @@ type Store interface {
 	GetConnection(ctx context.Context, name string) (*Connection, error)
 	ListConnections(ctx context.Context) ([]*Connection, error)
 	DeleteConnection(ctx context.Context, name string) error
+	// StartOperation records an operation as InProgress and returns its id.
+	StartOperation(ctx context.Context, op *Operation) (int64, error)
+	// FinishOperation records the end state (Succeeded, Failed) and error of an operation.
+	FinishOperation(ctx context.Context, id int64, state string, errJSON json.RawMessage) error
+	// ListOperations returns an endpoint's operations, newest first, at most limit.
+	ListOperations(ctx context.Context, endpoint string, limit int) ([]*Operation, error)
 	Close() error
+}
+
+// Operation is one create, update or delete of an endpoint or deployment.
+type Operation struct {
+	ID         int64
+	Endpoint   string
+	Deployment string // "" for an endpoint operation
+	Kind       string // Create, Update, Delete
+	State      string // InProgress, Succeeded, Failed
+	Error      json.RawMessage
+	StartedAt  time.Time
+	EndedAt    time.Time // zero while in progress
 }
 
 // Connection is a stored workspace connection: public fields in Public, credentials

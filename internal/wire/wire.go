@@ -137,3 +137,14 @@ type Connection struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Credentials map[string]string `json:"credentials,omitempty"`
 }
+
+// Operation is one create, update or delete of an endpoint or deployment.
+type Operation struct {
+	ID         int64  `json:"id"`
+	Deployment string `json:"deployment,omitempty"`
+	Kind       string `json:"kind"`
+	State      string `json:"state"`
+	Error      *Error `json:"error,omitempty"`
+	StartedAt  string `json:"started_at"`
+	EndedAt    string `json:"ended_at,omitempty"`
+}

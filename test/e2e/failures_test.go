@@ -47,7 +47,8 @@ func TestDiagnoseExplainsAFailedDeployment(t *testing.T) {
 		t.Fatal("a script whose init() fails was deployed")
 	}
 	out := s.ok("diagnose", "-e", "dataplane", "-n", "broken")
-	for _, want := range []string{"Failed", "ResourceNotReady", "UserScriptInitFailed", "Fix:", "FileNotFoundError", "missing.pkl", "inference-server log"} {
+	for _, want := range []string{"Failed", "ResourceNotReady", "UserScriptInitFailed", "Fix:", "FileNotFoundError", "missing.pkl", "inference-server log",
+		"Recent operations", "Create deployment broken"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("diagnose output lacks %q:\n%s", want, out)
 		}

@@ -131,6 +131,24 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("get deleted: %v", err)
 		}
 	})
+	t.Run("operations", func(t *testing.T) {
+		s := open(t)
+		id, err := s.StartOperation(ctx, &Operation{Endpoint: "ep", Deployment: "blue", Kind: "Create"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id2, _ := s.StartOperation(ctx, &Operation{Endpoint: "ep", Kind: "Update"})
+		if err := s.FinishOperation(ctx, id, "Failed", json.RawMessage(`{"code":"X"}`)); err != nil {
+			t.Fatal(err)
+		}
+		ops, err := s.ListOperations(ctx, "ep", 10)
+		if err != nil || len(ops) != 2 || ops[0].ID != id2 || ops[0].State != "InProgress" || !ops[0].EndedAt.IsZero() {
+			t.Fatalf("list: %+v %v", ops, err)
+		}
+		if ops[1].State != "Failed" || string(ops[1].Error) != `{"code":"X"}` || ops[1].EndedAt.IsZero() || ops[1].Deployment != "blue" {
+			t.Fatalf("finished op: %+v", ops[1])
+		}
+	})
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := open(t)
 		s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})

@@ -1,0 +1,62 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/store"
+)
+
+// Operation kinds and end states, as Azure's operation status shows them.
+const (
+	opCreate     = "Create"
+	opUpdate     = "Update"
+	opDelete     = "Delete"
+	opSucceeded  = "Succeeded"
+	opFailed     = "Failed"
+	opCanceled   = "Canceled"
+	opInProgress = "InProgress"
+)
+
+// startOp records the start of an operation; 0 when it could not be recorded.
+func (c *Controller) startOp(ctx context.Context, endpoint, deployment, kind string) int64 {
+	id, err := c.cfg.Store.StartOperation(context.WithoutCancel(ctx), &store.Operation{Endpoint: endpoint, Deployment: deployment, Kind: kind})
+	if err != nil {
+		c.log.Warn("record operation", "endpoint", endpoint, "deployment", deployment, "kind", kind, "err", err)
+		return 0
+	}
+	return id
+}
+
+// finishOp records how an operation ended.
+func (c *Controller) finishOp(id int64, state string, failure error) {
+	if id == 0 {
+		return
+	}
+	var raw json.RawMessage
+	if failure != nil {
+		de := diag.As(failure)
+		if de == nil {
+			de = &diag.Error{Code: diag.InternalServerError, Message: failure.Error()}
+		}
+		raw, _ = json.Marshal(de)
+	}
+	if err := c.cfg.Store.FinishOperation(context.Background(), id, state, raw); err != nil {
+		c.log.Warn("record operation end", "id", id, "err", err)
+	}
+}
+
+// endOp finishes an operation from the error of the step that ran it.
+func (c *Controller) endOp(id int64, err error) {
+	if err != nil {
+		c.finishOp(id, opFailed, err)
+		return
+	}
+	c.finishOp(id, opSucceeded, nil)
+}
+
+// Operations returns the endpoint's newest operations.
+func (c *Controller) Operations(ctx context.Context, endpoint string, limit int) ([]*store.Operation, error) {
+	return c.cfg.Store.ListOperations(ctx, endpoint, limit)
+}
