@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/berthml/berth/internal/auth"
@@ -56,6 +57,12 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.deleteDeployment)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.getLogs)
 	mux.HandleFunc("GET "+p+"/endpoints/{name}/operations", a.listOperations)
+	mux.HandleFunc("GET "+p+"/artifacts/{digest}", a.getArtifact)
+	mux.HandleFunc("POST "+p+"/models", a.createModel)
+	mux.HandleFunc("GET "+p+"/models", a.listModels)
+	mux.HandleFunc("GET "+p+"/models/{name}/versions/{version}", a.getModel)
+	mux.HandleFunc("POST "+p+"/models/{name}/versions/{version}/archive", a.archiveModel)
+	mux.HandleFunc("POST "+p+"/models/{name}/versions/{version}/restore", a.archiveModel)
 	mux.HandleFunc("POST "+p+"/connections", a.putConnection)
 	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
 	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
@@ -448,4 +455,82 @@ func (a *api) listOperations(w http.ResponseWriter, r *http.Request) {
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) getArtifact(w http.ResponseWriter, r *http.Request) {
+	digest := r.PathValue("digest")
+	if !a.Controller.HasArtifact(digest) {
+		writeError(w, diag.New(diag.ResourceNotFound, "artifact %s is not stored", digest))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	if err := a.Controller.WriteArtifact(w, digest); err != nil {
+		a.Log.Error("write artifact", "digest", digest, "err", err)
+	}
+}
+
+func modelView(m *store.Model) wire.Model {
+	stage := "Development"
+	if m.Archived {
+		stage = "Archived"
+	}
+	tags := m.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return wire.Model{ID: "azureml:" + m.Name + ":" + m.Version, Name: m.Name, Version: m.Version, Type: m.Type,
+		Description: m.Description, Tags: tags, Path: m.PathBase, Artifact: m.Artifact, Stage: stage,
+		CreatedAt: m.CreatedAt.Format(time.RFC3339)}
+}
+
+func (a *api) createModel(w http.ResponseWriter, r *http.Request) {
+	var body wire.ModelCreate
+	if err := decode(r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := a.Controller.CreateModel(r.Context(), store.Model{Name: body.Name, Version: body.Version, Type: body.Type,
+		Description: body.Description, Tags: body.Tags, PathBase: body.PathBase, Artifact: body.Artifact})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, modelView(m))
+}
+
+func (a *api) listModels(w http.ResponseWriter, r *http.Request) {
+	ms, err := a.Controller.ListModels(r.Context(), r.URL.Query().Get("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]wire.Model, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, modelView(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) getModel(w http.ResponseWriter, r *http.Request) {
+	m, err := a.Controller.GetModel(r.Context(), r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, modelView(m))
+}
+
+func (a *api) archiveModel(w http.ResponseWriter, r *http.Request) {
+	name, version := r.PathValue("name"), r.PathValue("version")
+	archived := strings.HasSuffix(r.URL.Path, "/archive")
+	if err := a.Controller.ArchiveModel(r.Context(), name, version, archived); err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := a.Controller.GetModel(r.Context(), name, version)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, modelView(m))
 }

@@ -90,7 +90,7 @@ func (s *Store) Put(r io.Reader) (string, int64, error) {
 		}
 		src = gz
 	}
-	if err := extract(tar.NewReader(src), tmp); err != nil {
+	if err := archive.Extract(tar.NewReader(src), tmp); err != nil {
 		return "", 0, err
 	}
 	// Drain what the tar reader left (padding) so the digest covers the whole stream.
@@ -117,49 +117,6 @@ func (s *Store) Put(r io.Reader) (string, int64, error) {
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-func extract(tr *tar.Reader, dst string) error {
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read tar: %w", err)
-		}
-		if err := archive.CheckName(hdr.Name); err != nil {
-			return err
-		}
-		target := filepath.Join(dst, filepath.FromSlash(hdr.Name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			mode := os.FileMode(0o644)
-			if hdr.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return fmt.Errorf("entry %q: %w", hdr.Name, err)
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("entry %q: only files and folders are accepted (type %q)", hdr.Name, string(hdr.Typeflag))
-		}
-	}
-}
 
 func makeReadOnly(root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

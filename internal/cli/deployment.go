@@ -103,29 +103,7 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 // and returns the deployment with the digests it will run.
 func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress io.Writer) (wire.DeploymentPut, error) {
 	var put wire.DeploymentPut
-	one := func(what, path string) (string, error) {
-		digest, err := archive.Digest(path)
-		if err != nil {
-			return "", fmt.Errorf("read %s %s: %w", what, path, err)
-		}
-		if ok, err := c.HasArtifact(ctx, digest); err != nil {
-			return "", err
-		} else if ok {
-			fmt.Fprintf(progress, "Using %s %s (already uploaded as %s)\n", what, path, short(digest))
-			return digest, nil
-		}
-		fmt.Fprintf(progress, "Uploading %s %s ...", what, path)
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(archive.WriteTar(pw, path)) }()
-		a, err := c.UploadArtifact(ctx, pr)
-		pr.Close()
-		if err != nil {
-			fmt.Fprintln(progress)
-			return "", fmt.Errorf("upload %s %s: %w", what, path, err)
-		}
-		fmt.Fprintf(progress, " %s, %s\n", humanBytes(a.Size), short(a.Digest))
-		return a.Digest, nil
-	}
+	one := func(what, path string) (string, error) { return uploadPath(ctx, c, what, path, progress) }
 	var err error
 	if d.Model != nil && !d.Model.IsRef() && d.Model.Path != "" {
 		if put.ModelArtifact, err = one("model", d.Model.Path); err != nil {
@@ -139,6 +117,32 @@ func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress 
 	}
 	put.Spec, err = json.Marshal(d)
 	return put, err
+}
+
+// uploadPath sends a file or folder to the server unless it already has it, and
+// returns its digest.
+func uploadPath(ctx context.Context, c *client.Client, what, path string, progress io.Writer) (string, error) {
+	digest, err := archive.Digest(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s %s: %w", what, path, err)
+	}
+	if ok, err := c.HasArtifact(ctx, digest); err != nil {
+		return "", err
+	} else if ok {
+		fmt.Fprintf(progress, "Using %s %s (already uploaded as %s)\n", what, path, short(digest))
+		return digest, nil
+	}
+	fmt.Fprintf(progress, "Uploading %s %s ...", what, path)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(archive.WriteTar(pw, path)) }()
+	a, err := c.UploadArtifact(ctx, pr)
+	pr.Close()
+	if err != nil {
+		fmt.Fprintln(progress)
+		return "", fmt.Errorf("upload %s %s: %w", what, path, err)
+	}
+	fmt.Fprintf(progress, " %s, %s\n", humanBytes(a.Size), short(a.Digest))
+	return a.Digest, nil
 }
 
 func short(digest string) string {

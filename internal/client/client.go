@@ -268,3 +268,41 @@ func (c *Client) Operations(ctx context.Context, endpoint string) ([]wire.Operat
 	var out []wire.Operation
 	return out, c.do(ctx, http.MethodGet, "/endpoints/"+esc(endpoint)+"/operations", nil, &out)
 }
+
+// CreateModel registers a model version.
+func (c *Client) CreateModel(ctx context.Context, m wire.ModelCreate) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/models", m, &out)
+}
+
+// ListModels lists the versions of name, or every model.
+func (c *Client) ListModels(ctx context.Context, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/models?name="+url.QueryEscape(name), nil, &out)
+}
+
+// GetModel returns a model version ("latest" for the newest not archived).
+func (c *Client) GetModel(ctx context.Context, name, version string) (*wire.Model, json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "/models/"+esc(name)+"/versions/"+esc(version), nil, &raw); err != nil {
+		return nil, nil, err
+	}
+	var m wire.Model
+	return &m, raw, json.Unmarshal(raw, &m)
+}
+
+// ArchiveModel archives (archived true) or restores a model version.
+func (c *Client) ArchiveModel(ctx context.Context, name, version string, archived bool) (json.RawMessage, error) {
+	verb := "/restore"
+	if archived {
+		verb = "/archive"
+	}
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/models/"+esc(name)+"/versions/"+esc(version)+verb, nil, &out)
+}
+
+// DownloadArtifact returns the tar stream of an artifact.
+func (c *Client) DownloadArtifact(ctx context.Context, digest string) ([]byte, error) {
+	var out []byte
+	return out, c.do(ctx, http.MethodGet, "/artifacts/"+esc(digest), nil, &out)
+}

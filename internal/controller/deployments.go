@@ -24,10 +24,6 @@ type DeploymentInput struct {
 func (c *Controller) check(in DeploymentInput) error {
 	var problems []*diag.Error
 	d := in.Spec
-	if d.Model != nil && d.Model.IsRef() {
-		problems = append(problems, &diag.Error{Code: diag.ResourceNotFound, Target: "model",
-			Message: fmt.Sprintf("model %s not found: Berth has no model registry yet; use an inline model instead, e.g. model: {path: ./model}", d.Model.Ref)})
-	}
 	if d.Model != nil && !d.Model.IsRef() && in.ModelArtifact == "" {
 		problems = append(problems, &diag.Error{Code: diag.BadArgument, Target: "model.path",
 			Message: "the model files were not uploaded: deploy with the berth CLI, which uploads model.path"})
@@ -57,17 +53,27 @@ func (c *Controller) check(in DeploymentInput) error {
 
 // admit checks that the endpoint exists and the input can be deployed, and returns the
 // spec to store.
-func (c *Controller) admit(ctx context.Context, in DeploymentInput, replacing bool) (json.RawMessage, error) {
+func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing bool) (json.RawMessage, error) {
 	if _, err := c.GetEndpoint(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
+	}
+	if m := in.Spec.Model; m.IsRef() {
+		// Pin the reference to the version it names now, so a restart or a later
+		// registration never changes what this deployment runs.
+		reg, err := c.ResolveModel(ctx, m.Ref)
+		if err != nil {
+			return nil, err
+		}
+		m.Ref = "azureml:" + reg.Name + ":" + reg.Version
+		in.ModelArtifact = reg.Artifact
 	}
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
-	if err := c.checkQuota(ctx, in, replacing); err != nil {
+	if err := c.checkQuota(ctx, *in, replacing); err != nil {
 		return nil, err
 	}
-	if err := c.check(in); err != nil {
+	if err := c.check(*in); err != nil {
 		return nil, err
 	}
 	return json.Marshal(in.Spec)
@@ -95,7 +101,7 @@ func (c *Controller) busy(ctx context.Context, endpoint string) error {
 // the background.
 func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	raw, err := c.admit(ctx, in, false)
+	raw, err := c.admit(ctx, &in, false)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +125,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 // new instances start, and replace the old ones only once all are ready.
 func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	raw, err := c.admit(ctx, in, true)
+	raw, err := c.admit(ctx, &in, true)
 	if err != nil {
 		return nil, err
 	}

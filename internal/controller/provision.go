@@ -403,7 +403,18 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 		return is, err
 	}
 	if rec.ModelArtifact != "" {
-		if err := copyOne("model", rec.ModelArtifact, c.modelTarget(rec.ModelArtifact, d, is.ModelDir)); err != nil {
+		target := c.modelTarget(rec.ModelArtifact, d, is.ModelDir)
+		if d.Model.IsRef() {
+			// A registered model sits under <name>/<version>, as Azure mounts it.
+			reg, err := c.ResolveModel(context.Background(), d.Model.Ref)
+			if err != nil {
+				fmt.Fprintf(w, "%v\n", err)
+				return is, err
+			}
+			is.ModelDir = filepath.Join(is.ModelDir, reg.Name, reg.Version)
+			target = c.registeredTarget(reg, is.ModelDir)
+		}
+		if err := copyOne("model", rec.ModelArtifact, target); err != nil {
 			return is, err
 		}
 	} else {
@@ -585,6 +596,17 @@ func (c *Controller) startupError(ir *instanceRun, inst runtime.Instance) error 
 	return &diag.Error{Code: diag.ResourceNotReady, Target: n,
 		Message: fmt.Sprintf("instance %d of deployment %s exited before it was ready (%v); last log lines:\n%s\n%s",
 			ir.index, n, inst.Err(), strings.TrimRight(string(tail), "\n"), hint)}
+}
+
+// registeredTarget is where a registered model's files go under its model dir.
+func (c *Controller) registeredTarget(m *store.Model, modelDir string) string {
+	if root, err := c.cfg.Artifacts.Path(m.Artifact); err == nil {
+		entries, err := os.ReadDir(root)
+		if err == nil && len(entries) == 1 && entries[0].Name() == m.PathBase && entries[0].Type().IsRegular() {
+			return modelDir
+		}
+	}
+	return filepath.Join(modelDir, m.PathBase)
 }
 
 // modelTarget is where a model artifact goes under AZUREML_MODEL_DIR, as Azure lays it

@@ -66,7 +66,27 @@ type Store interface {
 	FinishOperation(ctx context.Context, id int64, state string, errJSON json.RawMessage) error
 	// ListOperations returns an endpoint's operations, newest first, at most limit.
 	ListOperations(ctx context.Context, endpoint string, limit int) ([]*Operation, error)
+	// CreateModel registers a model version; ErrExists when the version is taken.
+	CreateModel(ctx context.Context, m *Model) error
+	// GetModel returns one version; ErrNotFound otherwise.
+	GetModel(ctx context.Context, name, version string) (*Model, error)
+	// ListModels returns every version of name (all models when name is ""), newest first.
+	ListModels(ctx context.Context, name string) ([]*Model, error)
+	// SetModelArchived archives or restores a version.
+	SetModelArchived(ctx context.Context, name, version string, archived bool) error
 	Close() error
+}
+
+// Model is a registered model version: immutable apart from its archived flag.
+type Model struct {
+	Name, Version string
+	Type          string // custom_model, mlflow_model, triton_model
+	Description   string
+	Tags          map[string]string
+	PathBase      string // the base name of the registered path: a folder keeps it under AZUREML_MODEL_DIR
+	Artifact      string // digest of the uploaded files
+	Archived      bool
+	CreatedAt     time.Time
 }
 
 // Operation is one create, update or delete of an endpoint or deployment.

@@ -148,3 +148,28 @@ type Operation struct {
 	StartedAt  string `json:"started_at"`
 	EndedAt    string `json:"ended_at,omitempty"`
 }
+
+// ModelCreate is the body of POST /models: a version of a model whose files were uploaded.
+type ModelCreate struct {
+	Name        string            `json:"name"`
+	Version     string            `json:"version,omitempty"`
+	Type        string            `json:"type,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	PathBase    string            `json:"path_base"`
+	Artifact    string            `json:"artifact"`
+}
+
+// Model is the read view of a registered model version, shaped like `az ml model show`.
+type Model struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Version     string            `json:"version"`
+	Type        string            `json:"type"`
+	Description string            `json:"description,omitempty"`
+	Tags        map[string]string `json:"tags"`
+	Path        string            `json:"path"`
+	Artifact    string            `json:"artifact"`
+	Stage       string            `json:"stage"` // Development, Archived
+	CreatedAt   string            `json:"created_at"`
+}

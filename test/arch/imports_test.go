@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"internal/cli":               {"internal/client", "internal/wire", "internal/spec", "internal/diag", "internal/artifacts/archive"},
 	"internal/api":               {"internal/controller", "internal/store", "internal/wire", "internal/spec", "internal/diag", "internal/auth"},
 	"internal/router":            {"internal/router/table", "internal/auth", "internal/diag", "internal/logs"},
-	"internal/controller": {"internal/store", "internal/runtime", "internal/spec", "internal/artifacts", "internal/router/table",
+	"internal/controller": {"internal/store", "internal/runtime", "internal/spec", "internal/artifacts", "internal/artifacts/archive", "internal/router/table",
 		"internal/diag", "internal/auth", "internal/logs", "internal/supervise"},
 	"internal/runtime":         {},
 	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs"},

@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -124,4 +125,49 @@ func CheckName(name string) error {
 		return fmt.Errorf("entry %q: absolute paths and .. are not allowed", name)
 	}
 	return nil
+}
+
+// Extract writes the files and folders of a tar stream under dst, refusing entries that
+// would land outside it and anything but files and folders.
+func Extract(tr *tar.Reader, dst string) error {
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read tar: %w", err)
+		}
+		if err := CheckName(hdr.Name); err != nil {
+			return err
+		}
+		target := filepath.Join(dst, filepath.FromSlash(hdr.Name))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			if hdr.Mode&0o111 != 0 {
+				mode = 0o755
+			}
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return fmt.Errorf("entry %q: %w", hdr.Name, err)
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("entry %q: only files and folders are accepted (type %q)", hdr.Name, string(hdr.Typeflag))
+		}
+	}
 }

@@ -67,6 +67,19 @@ var migrations = []string{
 		ended_at TEXT NOT NULL
 	);
 	CREATE INDEX operations_endpoint ON operations(endpoint, id);`,
+	`CREATE TABLE models (
+		name TEXT NOT NULL,
+		version TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		type TEXT NOT NULL,
+		description TEXT NOT NULL,
+		tags TEXT NOT NULL,
+		path_base TEXT NOT NULL,
+		artifact TEXT NOT NULL,
+		archived INTEGER NOT NULL DEFAULT 0,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (name, version)
+	);`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
@@ -424,4 +437,67 @@ func (s *Store) ListOperations(ctx context.Context, endpoint string, limit int) 
 		out = append(out, &op)
 	}
 	return out, rows.Err()
+}
+
+// CreateModel registers a model version.
+func (s *Store) CreateModel(ctx context.Context, m *store.Model) error {
+	tags, _ := json.Marshal(m.Tags)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO models (name, version, seq, type, description, tags, path_base, artifact, archived, created_at)
+		VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM models WHERE name = ?), ?, ?, ?, ?, ?, 0, ?)`,
+		m.Name, m.Version, m.Name, m.Type, m.Description, string(tags), m.PathBase, m.Artifact, now())
+	if isUnique(err) {
+		return fmt.Errorf("model %s version %s: %w", m.Name, m.Version, store.ErrExists)
+	}
+	return err
+}
+
+const modelCols = `name, version, type, description, tags, path_base, artifact, archived, created_at`
+
+func scanModel(r scanner) (*store.Model, error) {
+	var m store.Model
+	var tags, created string
+	if err := r.Scan(&m.Name, &m.Version, &m.Type, &m.Description, &tags, &m.PathBase, &m.Artifact, &m.Archived, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return nil, err
+	}
+	json.Unmarshal([]byte(tags), &m.Tags)
+	m.CreatedAt = parseTime(created)
+	return &m, nil
+}
+
+// GetModel returns one model version.
+func (s *Store) GetModel(ctx context.Context, name, version string) (*store.Model, error) {
+	return scanModel(s.db.QueryRowContext(ctx, `SELECT `+modelCols+` FROM models WHERE name = ? AND version = ?`, name, version))
+}
+
+// ListModels returns the versions of name (or of all models), newest first.
+func (s *Store) ListModels(ctx context.Context, name string) ([]*store.Model, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+modelCols+` FROM models WHERE (? = '' OR name = ?) ORDER BY name, seq DESC`, name, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Model
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SetModelArchived archives or restores a version.
+func (s *Store) SetModelArchived(ctx context.Context, name, version string, archived bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE models SET archived = ? WHERE name = ? AND version = ?`, archived, name, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("model %s version %s: %w", name, version, store.ErrNotFound)
+	}
+	return nil
 }

@@ -149,6 +149,31 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("finished op: %+v", ops[1])
 		}
 	})
+	t.Run("models", func(t *testing.T) {
+		s := open(t)
+		for _, v := range []string{"1", "2", "10"} {
+			if err := s.CreateModel(ctx, &Model{Name: "m", Version: v, Type: "custom_model", PathBase: "model", Artifact: "sha256:" + v, Tags: map[string]string{"v": v}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateModel(ctx, &Model{Name: "m", Version: "2"}); !errors.Is(err, ErrExists) {
+			t.Fatalf("second create of a version: %v", err)
+		}
+		list, err := s.ListModels(ctx, "m")
+		if err != nil || len(list) != 3 || list[0].Version != "10" || list[2].Version != "1" || list[0].Tags["v"] != "10" {
+			t.Fatalf("list newest first: %+v %v", list, err)
+		}
+		if err := s.SetModelArchived(ctx, "m", "10", true); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetModel(ctx, "m", "10")
+		if err != nil || !got.Archived || got.Artifact != "sha256:10" {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		if _, err := s.GetModel(ctx, "m", "3"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing version: %v", err)
+		}
+	})
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := open(t)
 		s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestModelRegistry(t *testing.T) {
+	s := startServer(t, "")
+	v2 := t.TempDir()
+	writeFiles(t, v2, map[string]string{"model/model.json": `{"intercept": 100.0, "coef": [0, 0, 0, 0]}`})
+
+	var m1, m2 struct{ Name, Version, Artifact, Stage string }
+	s.okJSON(&m1, "model", "create", "--name", "qs-model", "--path", example("quickstart", "model"))
+	s.okJSON(&m2, "model", "create", "--name", "qs-model", "--path", filepath.Join(v2, "model"))
+	if m1.Version != "1" || m2.Version != "2" || m1.Artifact == m2.Artifact {
+		t.Fatalf("versions: %+v %+v", m1, m2)
+	}
+	if r := s.berth("model", "create", "--name", "qs-model", "--version", "1", "--path", filepath.Join(v2, "model")); r.code == 0 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("re-registering version 1: %+v", r)
+	}
+
+	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
+	s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "--set", "model=azureml:qs-model:1", "--all-traffic")
+	s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", "green", "--set", "model=azureml:qs-model@latest")
+	key, _ := s.keys("quickstart")
+	if status, _, body := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`); status != 200 || strings.TrimSpace(body) != "[7.0]" {
+		t.Fatalf("version 1: %d %s", status, body)
+	}
+	if status, _, body := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`, "azureml-model-deployment", "green"); status != 200 || strings.TrimSpace(body) != "[100.0]" {
+		t.Fatalf("@latest should serve version 2: %d %s", status, body)
+	}
+	var green struct{ Model string }
+	s.okJSON(&green, "online-deployment", "show", "-e", "quickstart", "-n", "green")
+	if green.Model != "azureml:qs-model:2" {
+		t.Fatalf("green's model should be pinned to version 2, shows %q", green.Model)
+	}
+
+	r := s.berth("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", "missing", "--set", "model=azureml:qs-model:9")
+	if r.code == 0 || !strings.Contains(r.stderr, "ResourceNotFound") || !strings.Contains(r.stderr, "azureml:qs-model:9") {
+		t.Fatalf("missing version: %+v", r)
+	}
+
+	s.ok("model", "archive", "--name", "qs-model", "--version", "2")
+	var latest struct{ Version string }
+	s.okJSON(&latest, "model", "show", "--name", "qs-model", "--label", "latest")
+	if latest.Version != "1" {
+		t.Fatalf("@latest with version 2 archived: %q", latest.Version)
+	}
+	s.ok("model", "restore", "--name", "qs-model", "--version", "2")
+
+	dl := t.TempDir()
+	s.ok("model", "download", "--name", "qs-model", "--version", "1", "--download-path", dl)
+	want, _ := os.ReadFile(example("quickstart", "model", "model.json"))
+	got, err := os.ReadFile(filepath.Join(dl, "qs-model", "model", "model.json"))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("downloaded file differs: %v\n%s", err, got)
+	}
+	var m3 struct{ Version, Artifact string }
+	r = s.berth("model", "create", "--name", "qs-copy", "--path", example("quickstart", "model"))
+	if r.code != 0 || !strings.Contains(r.stderr, "already uploaded") {
+		t.Fatalf("identical files should not be uploaded twice: %+v", r)
+	}
+	s.okJSON(&m3, "model", "show", "--name", "qs-copy", "--version", "1")
+	if m3.Artifact != m1.Artifact {
+		t.Fatalf("identical uploads stored twice: %s vs %s", m3.Artifact, m1.Artifact)
+	}
+}
