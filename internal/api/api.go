@@ -278,6 +278,10 @@ func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
 	if len(d.Error) > 0 {
 		json.Unmarshal(d.Error, &v.Error)
 	}
+	v.Progress, v.Warnings = a.Controller.Rollout(d.Endpoint, d.Name)
+	if d.State == "Succeeded" || d.State == "Failed" {
+		v.Progress = ""
+	}
 	for _, in := range a.Controller.Instances(d.Endpoint, d.Name) {
 		v.Instances = append(v.Instances, wire.Instance{Index: in.Index, State: in.State, Address: in.Address, Restarts: in.Restarts, Phases: in.Phases})
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
 	"github.com/berthml/berth/internal/client"
@@ -105,6 +107,21 @@ func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress 
 	var put wire.DeploymentPut
 	one := func(what, path string) (string, error) { return uploadPath(ctx, c, what, path, progress) }
 	var err error
+	if env := d.Environment; env != nil {
+		if path, ok := env.CondaFile.(string); ok {
+			// The server builds the environment, so it gets the file's content.
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return put, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file", Message: err.Error()}
+			}
+			var content any
+			if err := yaml.Unmarshal(b, &content); err != nil {
+				return put, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file",
+					Message: fmt.Sprintf("%s is not valid YAML: %v", path, err)}
+			}
+			env.CondaFile = content
+		}
+	}
 	if d.Model != nil && !d.Model.IsRef() && d.Model.Path != "" {
 		if put.ModelArtifact, err = one("model", d.Model.Path); err != nil {
 			return put, err
@@ -180,11 +197,16 @@ func wait(ctx context.Context, c *client.Client, endpoint, name string, progress
 			ProvisioningState string      `json:"provisioning_state"`
 			Error             *wire.Error `json:"error"`
 			Instances         []wire.Instance
+			Progress          string
+			Warnings          []string
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, err
 		}
 		line := v.ProvisioningState
+		if v.Progress != "" {
+			line += ": " + v.Progress
+		}
 		if len(v.Instances) > 0 {
 			parts := make([]string, len(v.Instances))
 			for i, in := range v.Instances {
@@ -198,6 +220,9 @@ func wait(ctx context.Context, c *client.Client, endpoint, name string, progress
 		}
 		switch v.ProvisioningState {
 		case "Succeeded":
+			for _, warning := range v.Warnings {
+				fmt.Fprintf(progress, "WARNING: %s\n", warning)
+			}
 			return raw, nil
 		case "Failed":
 			if v.Error != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/berthml/berth/internal/artifacts"
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/envbuild"
 	"github.com/berthml/berth/internal/router/table"
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/spec"
@@ -56,6 +57,8 @@ type Config struct {
 	Quota Quota
 	// Sealer encrypts connection credentials at rest.
 	Sealer *auth.Sealer
+	// Envs builds Python environments from conda files (nil: conda files are not built).
+	Envs *envbuild.Builder
 }
 
 // Controller applies endpoint and deployment changes. It is safe for concurrent use.

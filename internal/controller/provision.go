@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,21 @@ type deploymentRun struct {
 	maxConcurrent  int
 	maxQueueWait   time.Duration
 	gate           table.Gate // in-flight count, the same in every snapshot
+	warnings       []string   // from the environment build, shown by `show`
+	progress       string     // the last step of the rollout in progress
+}
+
+// Write records the last line written as the rollout's progress (an io.Writer for
+// the environment build's steps).
+func (r *deploymentRun) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	r.mu.Lock()
+	r.progress = line
+	r.mu.Unlock()
+	return len(p), nil
 }
 
 // instanceRun is one instance and the goroutine that keeps it running.
@@ -145,6 +161,20 @@ func (c *Controller) Logs(endpoint, name, container string, lines int) ([]byte, 
 		return nil, nil
 	}
 	return logs.Tail(path, lines)
+}
+
+// Rollout returns the last step of the deployment's rollout in progress and the
+// warnings of its environment build.
+func (c *Controller) Rollout(endpoint, name string) (progress string, warnings []string) {
+	c.mu.Lock()
+	r := c.runs[deploymentKey{endpoint, name}]
+	c.mu.Unlock()
+	if r == nil {
+		return "", nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.progress, append([]string(nil), r.warnings...)
 }
 
 // LogPath returns the log file of the deployment's newest instance for a container
@@ -261,6 +291,19 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) error {
 		}
 	}
 
+	var envLog bytes.Buffer
+	envStart := time.Now()
+	python, warnings, err := c.environment(ctx, d, io.MultiWriter(&envLog, r))
+	envMs := msSince(envStart)
+	r.mu.Lock()
+	r.warnings, r.progress = warnings, ""
+	r.mu.Unlock()
+	if err != nil {
+		c.failedEnvironmentLog(r, envLog.Bytes(), err)
+		c.finish(ctx, rec, err)
+		return err
+	}
+
 	fresh := make([]*instanceRun, 0, count)
 	r.mu.Lock()
 	for i := 0; i < count; i++ {
@@ -273,9 +316,9 @@ func (c *Controller) provision(ctx context.Context, r *deploymentRun) error {
 	results := make(chan error, count)
 	for _, ir := range fresh {
 		prepStart := time.Now()
-		is, err := c.prepareInstance(rec, d, ir.index, workers)
+		is, err := c.prepareInstance(rec, d, ir.index, workers, python, envLog.Bytes())
 		ir.spec = is
-		ir.phases = map[string]float64{"artifact_copy_ms": msSince(prepStart), "environment_ms": 0}
+		ir.phases = map[string]float64{"artifact_copy_ms": msSince(prepStart), "environment_ms": envMs}
 		if err != nil {
 			close(ir.done)
 			results <- err
@@ -366,14 +409,14 @@ func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure 
 
 // prepareInstance lays out an instance folder as Azure mounts it: the model under
 // azureml-models/ (AZUREML_MODEL_DIR), the code as the working directory, and logs/.
-func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, index, workers int) (runtime.InstanceSpec, error) {
+func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, index, workers int, python string, envLog []byte) (runtime.InstanceSpec, error) {
 	dir := filepath.Join(c.cfg.DataDir, "instances", rec.Endpoint, rec.Name, strconv.Itoa(index))
 	is := runtime.InstanceSpec{
 		Endpoint: rec.Endpoint, Deployment: rec.Name, Index: index, Dir: dir,
 		CodeDir:     filepath.Join(dir, "code"),
 		ModelDir:    filepath.Join(dir, "azureml-models"),
 		WorkerCount: workers,
-		Python:      c.cfg.Python,
+		Python:      python,
 		LogPath:     filepath.Join(dir, "logs", "inference-server.log"),
 		StatusFile:  filepath.Join(dir, "status.json"),
 		Env:         map[string]string{},
@@ -428,14 +471,8 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 		is.MemoryLimit = it.MemoryBytes
 		fmt.Fprintf(w, "instance_type %s: %g cores, memory capped at %s\n", it.Name, it.Cores, bytesString(it.MemoryBytes))
 	}
-	if env := d.Environment; env != nil {
-		switch {
-		case env.Ref != "":
-			fmt.Fprintf(w, "environment %s is not built by Berth yet: score.py runs with the server's interpreter\n", env.Ref)
-		case env.CondaFile != nil || env.Image != "":
-			fmt.Fprintf(w, "environment (image %q, conda file) is not built by Berth yet: score.py runs with the server's interpreter\n", env.Image)
-		}
-	}
+	w.Write(envLog)
+	fmt.Fprintf(w, "python: %s\n", python)
 	for k, v := range d.EnvironmentVariables {
 		is.Env[k] = v
 	}
@@ -678,4 +715,39 @@ func (c *Controller) recordPhases(ir *instanceRun, readyMs float64) {
 	fmt.Fprintf(logs.NewTimestamped(f, c.cfg.Now),
 		"instance %d ready: artifact copy %.0f ms, environment 0 ms (not built), import of score.py %.0f ms, init() %.0f ms, ready %.0f ms after start\n",
 		ir.index, phases["artifact_copy_ms"], phases["import_ms"], phases["init_ms"], phases["ready_ms"])
+}
+
+// failedEnvironmentLog keeps the environment build's output where `get-logs --container
+// storage-initializer` finds it when no instance could be prepared.
+func (c *Controller) failedEnvironmentLog(r *deploymentRun, envLog []byte, failure error) {
+	r.mu.Lock()
+	index := r.nextIndex
+	r.nextIndex++
+	r.mu.Unlock()
+	dir := filepath.Join(c.cfg.DataDir, "instances", r.key.endpoint, r.key.name, strconv.Itoa(index))
+	f, err := logs.OpenAppend(filepath.Join(dir, "logs", "storage-initializer.log"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	w := logs.NewTimestamped(f, c.cfg.Now)
+	w.Write(envLog)
+	fmt.Fprintf(w, "environment build failed: %v\n", failure)
+	if de := diag.As(failure); de != nil && de.Code == diag.ImageBuildFailure {
+		if b, ok := buildLogTail(de.Message); ok {
+			fmt.Fprintf(w, "tail of the build log:\n%s\n", b)
+		}
+	}
+}
+
+// buildLogTail reads the last lines of the build log a message names.
+func buildLogTail(msg string) (string, bool) {
+	i := strings.Index(msg, "The build log is ")
+	if i < 0 {
+		return "", false
+	}
+	rest := msg[i+len("The build log is "):]
+	path := strings.Fields(rest)[0]
+	tail, err := logs.Tail(path, 20)
+	return strings.TrimRight(string(tail), "\n"), err == nil
 }

@@ -30,7 +30,7 @@ func catalogue() []Entry {
 		{ImageBuildFailure,
 			"The Python environment of the deployment could not be built from its conda file or image.",
 			"Read the build log the error names; pin the versions of the packages in environment/conda.yaml, check the package names, and deploy again.",
-			"Not yet: Berth does not build environments (conda files are recorded; score.py runs with the server's interpreter)."},
+			"Yes: a conda/pip package pip cannot install, a version pin not met with --env-strict, or environment.build / inference_config (the process runtime builds no images); the message quotes pip's error and names the build log."},
 		{OutOfQuota,
 			"The deployment asks for more than is available: cores, memory or disk for its instance_type × instance_count, or more endpoints/deployments/instances than the limits allow.",
 			"Lower instance_count, pick a smaller instance_type, delete deployments you no longer use, or raise the quota in the server configuration.",

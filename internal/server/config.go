@@ -26,6 +26,7 @@ type Config struct {
 	QuotaMemory    string
 	MaxEndpoints   string
 	InstanceTypes  string
+	EnvStrict      string
 }
 
 // setting is one row of the configuration table: it renders the flag, its help, the
@@ -56,6 +57,8 @@ func settings() []setting {
 			func() string { return "100" }, func(c *Config) *string { return &c.MaxEndpoints }},
 		{"instance-types", "BERTH_INSTANCE_TYPES", "YAML file of extra or changed instance types: a list of {name, cores, memory_bytes, disk_bytes}",
 			func() string { return "" }, func(c *Config) *string { return &c.InstanceTypes }},
+		{"env-strict", "BERTH_ENV_STRICT", "true: a conda version pin the installed package does not meet fails the build (ImageBuildFailure); false: a warning",
+			func() string { return "false" }, func(c *Config) *string { return &c.EnvStrict }},
 		{"log-level", "BERTH_LOG_LEVEL", "server log level: debug, info, warn, error",
 			func() string { return "info" }, func(c *Config) *string { return &c.LogLevel }},
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/berthml/berth/internal/artifacts"
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/envbuild"
 	"github.com/berthml/berth/internal/router"
 	"github.com/berthml/berth/internal/runtime/process"
 	"github.com/berthml/berth/internal/store/sqlite"
@@ -123,6 +124,7 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 		InstanceTypes: instanceTypes,
 		Quota:         quota,
 		Sealer:        sealer,
+		Envs:          &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: strings.EqualFold(cfg.EnvStrict, "true")},
 	})
 	defer ctrl.Close()
 

@@ -91,6 +91,8 @@ type Deployment struct {
 	ProvisioningState string          `json:"provisioning_state"`
 	Error             *Error          `json:"error,omitempty"`
 	Instances         []Instance      `json:"instances,omitempty"`
+	Progress          string          `json:"progress,omitempty"`
+	Warnings          []string        `json:"warnings,omitempty"`
 	CreatedAt         string          `json:"created_at,omitempty"`
 	UpdatedAt         string          `json:"updated_at,omitempty"`
 }

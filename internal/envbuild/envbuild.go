@@ -1,0 +1,299 @@
+// Package envbuild owns Python environments built from conda files and pip
+// requirements: a virtual environment per content hash on top of the base interpreter,
+// reusing what the base already has and installing only what is missing.
+package envbuild
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/berthml/berth/internal/diag"
+)
+
+//go:embed check.py
+var checkScript string
+
+// Requirement is one package a conda file or requirements file asks for.
+type Requirement struct {
+	Name string // distribution name, lower case
+	Spec string // version constraint: "", "==1.2", ">=1", "=1.2" (conda: 1.2.*)
+	Line string // as written, for messages and pip
+}
+
+// Builder builds environments under Root. It is safe for concurrent use; builds of the
+// same environment wait for each other.
+type Builder struct {
+	Root   string // <data-dir>/envs
+	Strict bool   // a version pin the base does not meet fails the build (else: a warning)
+	mu     sync.Mutex
+	locks  map[string]*sync.Mutex
+}
+
+// Result is a built environment.
+type Result struct {
+	Key      string        `json:"key"`
+	Python   string        `json:"python"` // interpreter of the environment
+	Warnings []string      `json:"warnings,omitempty"`
+	Log      string        `json:"log"` // path of build.log
+	Reused   bool          `json:"-"`
+	Took     time.Duration `json:"-"`
+}
+
+// ParseConda reads the dependencies of a conda environment file: conda packages and
+// the pip list. "python" keeps its version constraint; "pip" itself is dropped.
+func ParseConda(data []byte) ([]Requirement, error) {
+	var env struct {
+		Dependencies []any `yaml:"dependencies"`
+	}
+	if err := yaml.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("conda file is not valid YAML: %w", err)
+	}
+	var reqs []Requirement
+	for _, d := range env.Dependencies {
+		switch v := d.(type) {
+		case string:
+			r := parseConda(v)
+			if r.Name != "pip" {
+				reqs = append(reqs, r)
+			}
+		case map[string]any:
+			list, _ := v["pip"].([]any)
+			for _, p := range list {
+				if s, ok := p.(string); ok {
+					if r, ok := parsePip(s); ok {
+						reqs = append(reqs, r)
+					}
+				}
+			}
+		}
+	}
+	return reqs, nil
+}
+
+// ParseRequirements reads a pip requirements file.
+func ParseRequirements(data []byte) []Requirement {
+	var reqs []Requirement
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if r, ok := parsePip(sc.Text()); ok {
+			reqs = append(reqs, r)
+		}
+	}
+	return reqs
+}
+
+var pipLine = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*([<>=!~].*)?$`)
+
+func parsePip(line string) (Requirement, bool) {
+	line = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
+	if line == "" || strings.HasPrefix(line, "-") {
+		return Requirement{}, false
+	}
+	m := pipLine.FindStringSubmatch(line)
+	if m == nil {
+		return Requirement{Name: strings.ToLower(line), Line: line}, true
+	}
+	return Requirement{Name: strings.ToLower(m[1]), Spec: strings.ReplaceAll(m[3], " ", ""), Line: line}, true
+}
+
+func parseConda(s string) Requirement {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "::"); i >= 0 { // channel::package
+		s = s[i+2:]
+	}
+	name, spec := s, ""
+	if i := strings.IndexAny(s, "=<>!~ "); i >= 0 {
+		name, spec = s[:i], strings.ReplaceAll(s[i:], " ", "")
+		// conda "pkg=1.2=build": keep the version only.
+		if strings.HasPrefix(spec, "=") && !strings.HasPrefix(spec, "==") {
+			parts := strings.Split(spec[1:], "=")
+			spec = "=" + parts[0]
+		}
+	}
+	return Requirement{Name: strings.ToLower(name), Spec: spec, Line: s}
+}
+
+// Key is the content hash that names an environment.
+func Key(base string, reqs []Requirement, strict bool) string {
+	lines := make([]string, len(reqs))
+	for i, r := range reqs {
+		lines[i] = r.Name + " " + r.Spec
+	}
+	sort.Strings(lines)
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\n%v\n%s", base, strict, strings.Join(lines, "\n"))))
+	return hex.EncodeToString(h[:])[:16]
+}
+
+func (b *Builder) lock(key string) *sync.Mutex {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.locks == nil {
+		b.locks = map[string]*sync.Mutex{}
+	}
+	if b.locks[key] == nil {
+		b.locks[key] = &sync.Mutex{}
+	}
+	return b.locks[key]
+}
+
+type checkResult struct {
+	Python   string `json:"python"`
+	Packages map[string]struct {
+		Installed *string `json:"installed"`
+		OK        bool    `json:"ok"`
+	} `json:"packages"`
+}
+
+// Build returns the environment for reqs on top of base, building it the first time.
+// progress receives one line per step.
+func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, progress io.Writer) (*Result, error) {
+	start := time.Now()
+	key := Key(base, reqs, b.Strict)
+	l := b.lock(key)
+	l.Lock()
+	defer l.Unlock()
+	dir := filepath.Join(b.Root, key)
+	readyFile := filepath.Join(dir, "ready.json")
+	if data, err := os.ReadFile(readyFile); err == nil {
+		var r Result
+		if json.Unmarshal(data, &r) == nil {
+			r.Reused, r.Took = true, time.Since(start)
+			fmt.Fprintf(progress, "environment %s: reusing the build in %s\n", key, dir)
+			return &r, nil
+		}
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "build.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	out := io.MultiWriter(logf)
+	res := &Result{Key: key, Log: logPath}
+	fail := func(msg string) error {
+		fmt.Fprintln(logf, "FAILED:", msg)
+		return &diag.Error{Code: diag.ImageBuildFailure, Target: key,
+			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or install the packages for %s from Debian (apt-get install python3-<name>)", msg, logPath, base)}
+	}
+
+	fmt.Fprintf(progress, "environment %s: creating a virtual environment on %s (its packages are reused)\n", key, base)
+	venv := filepath.Join(dir, "venv")
+	if err := run(ctx, out, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
+		return nil, fail(fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath)))
+	}
+	res.Python = filepath.Join(venv, "bin", "python")
+
+	fmt.Fprintf(progress, "environment %s: checking %d requirement(s) against the base\n", key, len(reqs))
+	var check checkResult
+	pairs := make([][2]string, len(reqs))
+	for i, r := range reqs {
+		pairs[i] = [2]string{r.Name, r.Spec}
+	}
+	in, _ := json.Marshal(pairs)
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, res.Python, "-c", checkScript)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, logf
+	if err := cmd.Run(); err != nil || json.Unmarshal(stdout.Bytes(), &check) != nil {
+		return nil, fail(fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err))
+	}
+	var missing []Requirement
+	var pins []string
+	for _, r := range reqs {
+		st := check.Packages[r.Name]
+		switch {
+		case r.Name == "python" && !st.OK:
+			pins = append(pins, fmt.Sprintf("python%s is asked for but %s is %s", r.Spec, base, check.Python))
+		case st.Installed == nil:
+			missing = append(missing, r)
+		case !st.OK:
+			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
+		default:
+			fmt.Fprintf(logf, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
+		}
+	}
+	if len(pins) > 0 {
+		if b.Strict {
+			return nil, fail("version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)")
+		}
+		for _, p := range pins {
+			res.Warnings = append(res.Warnings, "version pin not met, using what is installed: "+p)
+			fmt.Fprintf(progress, "environment %s: WARNING: %s\n", key, p)
+		}
+	}
+	if len(missing) > 0 {
+		args := []string{"-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--retries", "1", "--timeout", "15"}
+		names := make([]string, len(missing))
+		for i, r := range missing {
+			args = append(args, r.Name+r.pipSpec())
+			names[i] = r.Line
+		}
+		fmt.Fprintf(progress, "environment %s: installing %s with pip (index and find-links from PIP_INDEX_URL / PIP_FIND_LINKS)\n", key, strings.Join(names, ", "))
+		if err := run(ctx, out, "", res.Python, args...); err != nil {
+			return nil, fail(fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath)))
+		}
+	}
+	b2, _ := json.Marshal(res)
+	if err := os.WriteFile(readyFile, b2, 0o644); err != nil {
+		return nil, err
+	}
+	res.Took = time.Since(start)
+	fmt.Fprintf(progress, "environment %s: built in %s\n", key, res.Took.Round(time.Millisecond))
+	return res, nil
+}
+
+// pipSpec turns a conda constraint into pip's: "=1.2" means 1.2.*.
+func (r Requirement) pipSpec() string {
+	if strings.HasPrefix(r.Spec, "=") && !strings.HasPrefix(r.Spec, "==") {
+		return "==" + strings.TrimSuffix(r.Spec[1:], ".*") + ".*"
+	}
+	return r.Spec
+}
+
+func run(ctx context.Context, out io.Writer, dir, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+	fmt.Fprintf(out, "$ %s %s\n", name, strings.Join(args, " "))
+	return cmd.Run()
+}
+
+// errorLine returns the first line of the log that reports an error (pip's "ERROR: ..."),
+// else the last line.
+func errorLine(path string) string {
+	data, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "ERROR:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return lastLine(path)
+}
+
+func lastLine(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
