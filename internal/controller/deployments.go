@@ -18,6 +18,8 @@ type DeploymentInput struct {
 	Spec          *spec.Deployment
 	ModelArtifact string
 	CodeArtifact  string
+	// modelType is the type of the registered model a reference resolved to.
+	modelType string
 }
 
 // check returns every reason the input cannot be deployed, before anything is stored.
@@ -28,10 +30,11 @@ func (c *Controller) check(in DeploymentInput) error {
 		problems = append(problems, &diag.Error{Code: diag.BadArgument, Target: "model.path",
 			Message: "the model files were not uploaded: deploy with the berth CLI, which uploads model.path"})
 	}
-	if d.CodeConfiguration == nil {
+	mlflow := in.modelType == "mlflow_model" || (d.Model != nil && !d.Model.IsRef() && d.Model.Type == "mlflow_model")
+	if d.CodeConfiguration == nil && !mlflow {
 		problems = append(problems, &diag.Error{Code: diag.BadArgument, Target: "code_configuration",
-			Message: "code_configuration is required: set code (the folder with your scoring script) and scoring_script (e.g. score.py)"})
-	} else if in.CodeArtifact == "" {
+			Message: "code_configuration is required: set code (the folder with your scoring script) and scoring_script (e.g. score.py), or deploy an MLflow model (type: mlflow_model), which needs no code"})
+	} else if d.CodeConfiguration != nil && in.CodeArtifact == "" {
 		problems = append(problems, &diag.Error{Code: diag.BadArgument, Target: "code_configuration.code",
 			Message: "the code folder was not uploaded: deploy with the berth CLI, which uploads code_configuration.code"})
 	}
@@ -65,7 +68,7 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 			return nil, err
 		}
 		m.Ref = "azureml:" + reg.Name + ":" + reg.Version
-		in.ModelArtifact = reg.Artifact
+		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
 	}
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err

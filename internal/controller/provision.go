@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/logs"
 	"github.com/berthml/berth/internal/router/table"
@@ -445,6 +447,7 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 	if err := os.MkdirAll(is.ModelDir, 0o755); err != nil {
 		return is, err
 	}
+	modelFiles := ""
 	if rec.ModelArtifact != "" {
 		target := c.modelTarget(rec.ModelArtifact, d, is.ModelDir)
 		if d.Model.IsRef() {
@@ -460,13 +463,30 @@ func (c *Controller) prepareInstance(rec *store.Deployment, d *spec.Deployment, 
 		if err := copyOne("model", rec.ModelArtifact, target); err != nil {
 			return is, err
 		}
+		modelFiles = target
 	} else {
 		fmt.Fprintf(w, "no model in the deployment spec: %s is empty\n", is.ModelDir)
 	}
-	if err := copyOne("code", rec.CodeArtifact, is.CodeDir); err != nil {
-		return is, err
+	if d.CodeConfiguration == nil {
+		// A no-code MLflow deployment: Berth's own scoring script serves the model.
+		if err := os.MkdirAll(is.CodeDir, 0o755); err != nil {
+			return is, err
+		}
+		mlmodel, err := readMLmodel(modelFiles)
+		if err != nil {
+			fmt.Fprintf(w, "%v\n", err)
+			return is, err
+		}
+		is.EntryScript = mlflowEntryScript
+		is.Env["BERTH_MLMODEL"] = mlmodel
+		is.Env["BERTH_MLFLOW_MODEL_DIR"] = modelFiles
+		fmt.Fprintf(w, "no-code MLflow deployment: Berth's scoring script serves the model in %s\n", modelFiles)
+	} else {
+		if err := copyOne("code", rec.CodeArtifact, is.CodeDir); err != nil {
+			return is, err
+		}
+		is.EntryScript = filepath.Join(is.CodeDir, filepath.FromSlash(d.CodeConfiguration.ScoringScript))
 	}
-	is.EntryScript = filepath.Join(is.CodeDir, filepath.FromSlash(d.CodeConfiguration.ScoringScript))
 	if it, err := c.instanceType(d.InstanceType); err == nil && it.MemoryBytes > 0 {
 		is.MemoryLimit = it.MemoryBytes
 		fmt.Fprintf(w, "instance_type %s: %g cores, memory capped at %s\n", it.Name, it.Cores, bytesString(it.MemoryBytes))
@@ -750,4 +770,25 @@ func buildLogTail(msg string) (string, bool) {
 	path := strings.Fields(rest)[0]
 	tail, err := logs.Tail(path, 20)
 	return strings.TrimRight(string(tail), "\n"), err == nil
+}
+
+// mlflowEntryScript tells `berth inference-server` to use its built-in MLflow scorer
+// (inference.BuiltinMLflow; the controller does not import the instance).
+const mlflowEntryScript = "builtin:mlflow"
+
+// readMLmodel finds the MLmodel file of an MLflow model folder and returns it as JSON.
+func readMLmodel(dir string) (string, error) {
+	path := filepath.Join(dir, "MLmodel")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", &diag.Error{Code: diag.BadArgument, Target: "model",
+			Message: fmt.Sprintf("a deployment without code_configuration needs an MLflow model (a folder with an MLmodel file), but %s has none: add code_configuration with a scoring script, or register the model with --type mlflow_model", dir)}
+	}
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", &diag.Error{Code: diag.BadArgument, Target: "model",
+			Message: fmt.Sprintf("the MLmodel file %s is not valid YAML: %v", path, err)}
+	}
+	b, err := json.Marshal(doc)
+	return string(b), err
 }

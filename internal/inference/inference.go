@@ -40,9 +40,23 @@ type Config struct {
 	Log         io.Writer // the inference-server log, default os.Stdout
 }
 
+// BuiltinMLflow, as the entry script, serves an MLflow model without code.
+const BuiltinMLflow = "builtin:mlflow"
+
 func (c *Config) defaults() error {
 	if c.EntryScript == "" {
 		return errors.New("--entry_script is required: the path of your score.py")
+	}
+	if c.EntryScript == BuiltinMLflow {
+		// Write the built-in script where the workers can import it.
+		dir, err := os.MkdirTemp("", "berth-mlflow-")
+		if err != nil {
+			return err
+		}
+		c.EntryScript = filepath.Join(dir, "mlflow_score.py")
+		if err := os.WriteFile(c.EntryScript, []byte(python.MLflow), 0o644); err != nil {
+			return err
+		}
 	}
 	abs, err := filepath.Abs(c.EntryScript)
 	if err != nil {

@@ -8,3 +8,8 @@ import _ "embed"
 //
 //go:embed worker.py
 var Worker string
+
+// MLflow is the source of mlflow_score.py, the scoring script of no-code MLflow deployments.
+//
+//go:embed mlflow_score.py
+var MLflow string

@@ -393,6 +393,16 @@ class StartupError(Exception):
         self.code, self.message = code, message
 
 
+class BadRequest(Exception):
+    """Raised by Berth's built-in scripts for input the model cannot take: answered 400."""
+
+
+def _install_berth_module():
+    mod = types.ModuleType("berth_worker")
+    mod.StartupError, mod.BadRequest = StartupError, BadRequest
+    sys.modules["berth_worker"] = mod
+
+
 def _describe(exc):
     """The error in its own words: type, text, and where it happened."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -440,6 +450,7 @@ def main():
     sys.stderr = _PrintToLog(printer, logging.ERROR)
     _install_shims()
     _install_inference_schema()
+    _install_berth_module()
     rin = open(3, "rb", buffering=1 << 16)
     wout = open(4, "wb", buffering=1 << 16)
     try:
@@ -448,6 +459,8 @@ def main():
         t1 = time.perf_counter()
         try:
             module.init()
+        except StartupError:
+            raise
         except BaseException as exc:
             log.error("User's init function failed:\n%s", traceback.format_exc())
             raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
@@ -582,6 +595,8 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
                 _write_frame(wout, {"s": result.status_code, "h": hdrs, "ms": ms}, result.data)
             else:
                 _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result, default=_to_json).encode("utf-8"))
+        except BadRequest as exc:
+            _write_frame(wout, {"s": 400, "h": json_headers, "srv": True}, json.dumps({"message": str(exc)}).encode())
         except Exception as exc:
             ms = (time.perf_counter() - start) * 1000
             log.error("Encountered Exception: %s", traceback.format_exc())
