@@ -63,6 +63,11 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET "+p+"/models/{name}/versions/{version}", a.getModel)
 	mux.HandleFunc("POST "+p+"/models/{name}/versions/{version}/archive", a.archiveModel)
 	mux.HandleFunc("POST "+p+"/models/{name}/versions/{version}/restore", a.archiveModel)
+	mux.HandleFunc("POST "+p+"/assets/{kind}", a.createAsset)
+	mux.HandleFunc("GET "+p+"/assets/{kind}", a.listAssets)
+	mux.HandleFunc("GET "+p+"/assets/{kind}/{name}/versions/{version}", a.getAsset)
+	mux.HandleFunc("POST "+p+"/assets/{kind}/{name}/versions/{version}/archive", a.archiveAsset)
+	mux.HandleFunc("POST "+p+"/assets/{kind}/{name}/versions/{version}/restore", a.archiveAsset)
 	mux.HandleFunc("POST "+p+"/connections", a.putConnection)
 	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
 	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
@@ -537,4 +542,71 @@ func (a *api) archiveModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, modelView(m))
+}
+
+// assetView flattens an asset's spec next to its identity, as `az ml environment show` prints it.
+func assetView(as *store.Asset) map[string]any {
+	v := map[string]any{}
+	json.Unmarshal(as.Spec, &v)
+	stage := "Development"
+	if as.Archived {
+		stage = "Archived"
+	}
+	v["id"] = "azureml:" + as.Name + ":" + as.Version
+	v["name"], v["version"], v["stage"] = as.Name, as.Version, stage
+	v["created_at"] = as.CreatedAt.Format(time.RFC3339)
+	if as.Artifact != "" {
+		v["artifact"] = as.Artifact
+	}
+	return v
+}
+
+func (a *api) createAsset(w http.ResponseWriter, r *http.Request) {
+	var body wire.AssetCreate
+	if err := decode(r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	as, err := a.Controller.CreateAsset(r.Context(), store.Asset{Kind: r.PathValue("kind"), Name: body.Name, Version: body.Version, Spec: body.Spec, Artifact: body.Artifact})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, assetView(as))
+}
+
+func (a *api) listAssets(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Controller.ListAssets(r.Context(), r.PathValue("kind"), r.URL.Query().Get("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, as := range list {
+		out = append(out, assetView(as))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *api) getAsset(w http.ResponseWriter, r *http.Request) {
+	as, err := a.Controller.GetAsset(r.Context(), r.PathValue("kind"), r.PathValue("name"), r.PathValue("version"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, assetView(as))
+}
+
+func (a *api) archiveAsset(w http.ResponseWriter, r *http.Request) {
+	kind, name, version := r.PathValue("kind"), r.PathValue("name"), r.PathValue("version")
+	if err := a.Controller.ArchiveAsset(r.Context(), kind, name, version, strings.HasSuffix(r.URL.Path, "/archive")); err != nil {
+		writeError(w, err)
+		return
+	}
+	as, err := a.Controller.GetAsset(r.Context(), kind, name, version)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, assetView(as))
 }

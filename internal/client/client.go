@@ -306,3 +306,31 @@ func (c *Client) DownloadArtifact(ctx context.Context, digest string) ([]byte, e
 	var out []byte
 	return out, c.do(ctx, http.MethodGet, "/artifacts/"+esc(digest), nil, &out)
 }
+
+// CreateAsset registers an environment or data asset version (kind "environment" or "data").
+func (c *Client) CreateAsset(ctx context.Context, kind string, a wire.AssetCreate) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/assets/"+esc(kind), a, &out)
+}
+
+// ListAssets lists the versions of name, or every asset of the kind.
+func (c *Client) ListAssets(ctx context.Context, kind, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/assets/"+esc(kind)+"?name="+url.QueryEscape(name), nil, &out)
+}
+
+// GetAsset returns an asset version ("latest" for the newest not archived).
+func (c *Client) GetAsset(ctx context.Context, kind, name, version string) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodGet, "/assets/"+esc(kind)+"/"+esc(name)+"/versions/"+esc(version), nil, &out)
+}
+
+// ArchiveAsset archives (archived true) or restores an asset version.
+func (c *Client) ArchiveAsset(ctx context.Context, kind, name, version string, archived bool) (json.RawMessage, error) {
+	verb := "/restore"
+	if archived {
+		verb = "/archive"
+	}
+	var out json.RawMessage
+	return out, c.do(ctx, http.MethodPost, "/assets/"+esc(kind)+"/"+esc(name)+"/versions/"+esc(version)+verb, nil, &out)
+}

@@ -70,6 +70,13 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 		m.Ref = "azureml:" + reg.Name + ":" + reg.Version
 		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
 	}
+	if env := in.Spec.Environment; env != nil && env.Ref != "" {
+		a, err := c.ResolveAsset(ctx, AssetEnvironment, env.Ref)
+		if err != nil {
+			return nil, err
+		}
+		env.Ref = "azureml:" + a.Name + ":" + a.Version
+	}
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}

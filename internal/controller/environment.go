@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os/exec"
@@ -26,10 +27,19 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 	if env == nil {
 		return python, nil, nil
 	}
+	if env.Ref != "" {
+		a, err := c.ResolveAsset(ctx, AssetEnvironment, env.Ref)
+		if err != nil {
+			return "", nil, err
+		}
+		var registered spec.Environment
+		if err := json.Unmarshal(a.Spec, &registered); err != nil {
+			return "", nil, err
+		}
+		fmt.Fprintf(progress, "environment %s: registered environment %s version %s\n", env.Ref, a.Name, a.Version)
+		env = &registered
+	}
 	switch {
-	case env.Ref != "":
-		fmt.Fprintf(progress, "environment %s: the environment registry does not exist yet, so score.py runs with %s\n", env.Ref, python)
-		return python, []string{"environment " + env.Ref + " is not resolved: score.py runs with " + python}, nil
 	case env.Build != nil:
 		return "", nil, &diag.Error{Code: diag.ImageBuildFailure, Target: "environment.build",
 			Message: "environment.build asks for a Docker image build, which the process runtime cannot do: give the environment a conda_file (built into a Python virtual environment) or remove build"}

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
 	"github.com/berthml/berth/internal/diag"
@@ -50,17 +48,15 @@ func (c *Controller) CreateModel(ctx context.Context, m store.Model) (*store.Mod
 		return nil, &diag.Error{Code: diag.BadArgument, Message: fmt.Sprintf("model %s was not registered", m.Name), Details: problems}
 	}
 	if m.Version == "" {
-		next := 1
 		all, err := c.cfg.Store.ListModels(ctx, m.Name)
 		if err != nil {
 			return nil, err
 		}
-		for _, v := range all {
-			if n, err := strconv.Atoi(v.Version); err == nil && n >= next {
-				next = n + 1
-			}
+		versions := make([]string, len(all))
+		for i, v := range all {
+			versions[i] = v.Version
 		}
-		m.Version = strconv.Itoa(next)
+		m.Version = nextVersion(versions)
 	}
 	if err := c.cfg.Store.CreateModel(ctx, &m); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -75,21 +71,11 @@ func (c *Controller) CreateModel(ctx context.Context, m store.Model) (*store.Mod
 // ResolveModel finds the model a reference names: azureml:<name>:<version>,
 // azureml:<name>@latest (the newest version not archived), or <name>:<version>.
 func (c *Controller) ResolveModel(ctx context.Context, ref string) (*store.Model, error) {
-	r := strings.TrimPrefix(ref, "azureml:")
-	var name, version string
-	switch {
-	case strings.HasPrefix(r, "//"):
-		return nil, &diag.Error{Code: diag.ResourceNotFound, Target: ref,
-			Message: fmt.Sprintf("model %s not found: registry and workspace asset ids are not available locally; register the model with `berth model create` and refer to it as azureml:<name>:<version>", ref)}
-	case strings.HasSuffix(r, "@latest"):
-		name = strings.TrimSuffix(r, "@latest")
-	default:
-		var ok bool
-		if name, version, ok = strings.Cut(r, ":"); !ok {
-			return nil, &diag.Error{Code: diag.BadArgument, Target: ref,
-				Message: fmt.Sprintf("model reference %q needs a version: azureml:%s:<version> or azureml:%s@latest", ref, r, r)}
-		}
+	r, err := parseRef("model", ref)
+	if err != nil {
+		return nil, err
 	}
+	name, version := r.name, r.version
 	notFound := func(why string) error {
 		return &diag.Error{Code: diag.ResourceNotFound, Target: ref,
 			Message: fmt.Sprintf("model %s not found: %s; `berth model list` shows what is registered, `berth model create --name %s --path <folder>` registers it", ref, why, name)}

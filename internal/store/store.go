@@ -74,7 +74,24 @@ type Store interface {
 	ListModels(ctx context.Context, name string) ([]*Model, error)
 	// SetModelArchived archives or restores a version.
 	SetModelArchived(ctx context.Context, name, version string, archived bool) error
+	// CreateAsset registers a version of an environment or data asset; ErrExists when taken.
+	CreateAsset(ctx context.Context, a *Asset) error
+	GetAsset(ctx context.Context, kind, name, version string) (*Asset, error)
+	// ListAssets returns the versions of name (all of the kind when name is ""), newest first.
+	ListAssets(ctx context.Context, kind, name string) ([]*Asset, error)
+	SetAssetArchived(ctx context.Context, kind, name, version string, archived bool) error
 	Close() error
+}
+
+// Asset is a registered version of an environment or a data asset: immutable apart from
+// its archived flag.
+type Asset struct {
+	Kind          string // environment, data
+	Name, Version string
+	Spec          json.RawMessage // the asset's fields as JSON
+	Artifact      string          // uploaded files, "" if none
+	Archived      bool
+	CreatedAt     time.Time
 }
 
 // Model is a registered model version: immutable apart from its archived flag.

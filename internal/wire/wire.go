@@ -175,3 +175,11 @@ type Model struct {
 	Stage       string            `json:"stage"` // Development, Archived
 	CreatedAt   string            `json:"created_at"`
 }
+
+// AssetCreate is the body of POST /assets/{kind}: an environment or data asset version.
+type AssetCreate struct {
+	Name     string          `json:"name"`
+	Version  string          `json:"version,omitempty"`
+	Spec     json.RawMessage `json:"spec"`
+	Artifact string          `json:"artifact,omitempty"`
+}

@@ -68,3 +68,52 @@ func TestModelRegistry(t *testing.T) {
 		t.Fatalf("identical uploads stored twice: %s vs %s", m3.Artifact, m1.Artifact)
 	}
 }
+
+func TestEnvironmentAndDataAssets(t *testing.T) {
+	requireDebianPython(t, "numpy")
+	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"conda.yaml":    "name: env\ndependencies:\n  - python=3\n  - numpy\n",
+		"env.yml":       "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\nname: np-env\nimage: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest\nconda_file: conda.yaml\n",
+		"code/score.py": "import numpy\n\ndef init():\n    pass\n\ndef run(d):\n    return 'numpy ' + numpy.__version__\n",
+		"model/m.txt":   "x",
+		"dep.yml":       "name: envref\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./code, scoring_script: score.py}\nenvironment: azureml:np-env@latest\n",
+		"data/a.csv":    "x,y\n1,2\n",
+	})
+	var env struct{ Name, Version, Image string }
+	s.okJSON(&env, "environment", "create", "-f", filepath.Join(dir, "env.yml"))
+	if env.Version != "1" || env.Image == "" {
+		t.Fatalf("environment create: %+v", env)
+	}
+	s.ok("online-endpoint", "create", "-n", "dataplane")
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "--all-traffic")
+	var dep struct{ Environment string }
+	s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "envref")
+	if dep.Environment != "azureml:np-env:1" {
+		t.Fatalf("the environment reference should be pinned: %q", dep.Environment)
+	}
+	key, _ := s.keys("dataplane")
+	if status, _, body := s.score("dataplane", key, "{}"); status != 200 || !strings.Contains(body, "numpy") {
+		t.Fatalf("score with a registered environment: %d %s", status, body)
+	}
+	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-n", "curated", "--set", "environment=azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest")
+	if r.code == 0 || !strings.Contains(r.stderr, "ResourceNotFound") || !strings.Contains(r.stderr, "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest") || !strings.Contains(r.stderr, "curated") {
+		t.Fatalf("a missing environment: %+v", r)
+	}
+
+	var data struct{ Name, Version, Type, Path string }
+	s.okJSON(&data, "data", "create", "--name", "inputs", "--path", filepath.Join(dir, "data"))
+	if data.Version != "1" || data.Type != "uri_folder" || data.Path != "data" {
+		t.Fatalf("data create: %+v", data)
+	}
+	s.okJSON(&data, "data", "create", "--name", "inputs", "--path", filepath.Join(dir, "data", "a.csv"), "--type", "uri_file")
+	if data.Version != "2" || data.Type != "uri_file" {
+		t.Fatalf("second data version: %+v", data)
+	}
+	s.ok("data", "archive", "--name", "inputs", "--version", "2")
+	s.okJSON(&data, "data", "show", "--name", "inputs", "--label", "latest")
+	if data.Version != "1" {
+		t.Fatalf("@latest with version 2 archived: %+v", data)
+	}
+}

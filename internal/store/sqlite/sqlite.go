@@ -80,6 +80,17 @@ var migrations = []string{
 		created_at TEXT NOT NULL,
 		PRIMARY KEY (name, version)
 	);`,
+	`CREATE TABLE assets (
+		kind TEXT NOT NULL,
+		name TEXT NOT NULL,
+		version TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		spec BLOB NOT NULL,
+		artifact TEXT NOT NULL,
+		archived INTEGER NOT NULL DEFAULT 0,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (kind, name, version)
+	);`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
@@ -498,6 +509,68 @@ func (s *Store) SetModelArchived(ctx context.Context, name, version string, arch
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("model %s version %s: %w", name, version, store.ErrNotFound)
+	}
+	return nil
+}
+
+// CreateAsset registers an asset version.
+func (s *Store) CreateAsset(ctx context.Context, a *store.Asset) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO assets (kind, name, version, seq, spec, artifact, archived, created_at)
+		VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM assets WHERE kind = ? AND name = ?), ?, ?, 0, ?)`,
+		a.Kind, a.Name, a.Version, a.Kind, a.Name, nonNil(a.Spec), a.Artifact, now())
+	if isUnique(err) {
+		return fmt.Errorf("%s %s version %s: %w", a.Kind, a.Name, a.Version, store.ErrExists)
+	}
+	return err
+}
+
+const assetCols = `kind, name, version, spec, artifact, archived, created_at`
+
+func scanAsset(r scanner) (*store.Asset, error) {
+	var a store.Asset
+	var spec []byte
+	var created string
+	if err := r.Scan(&a.Kind, &a.Name, &a.Version, &spec, &a.Artifact, &a.Archived, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return nil, err
+	}
+	a.Spec, a.CreatedAt = spec, parseTime(created)
+	return &a, nil
+}
+
+// GetAsset returns one asset version.
+func (s *Store) GetAsset(ctx context.Context, kind, name, version string) (*store.Asset, error) {
+	return scanAsset(s.db.QueryRowContext(ctx, `SELECT `+assetCols+` FROM assets WHERE kind = ? AND name = ? AND version = ?`, kind, name, version))
+}
+
+// ListAssets returns asset versions, newest first.
+func (s *Store) ListAssets(ctx context.Context, kind, name string) ([]*store.Asset, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+assetCols+` FROM assets WHERE kind = ? AND (? = '' OR name = ?) ORDER BY name, seq DESC`, kind, name, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Asset
+	for rows.Next() {
+		a, err := scanAsset(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SetAssetArchived archives or restores an asset version.
+func (s *Store) SetAssetArchived(ctx context.Context, kind, name, version string, archived bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE assets SET archived = ? WHERE kind = ? AND name = ? AND version = ?`, archived, kind, name, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s %s version %s: %w", kind, name, version, store.ErrNotFound)
 	}
 	return nil
 }

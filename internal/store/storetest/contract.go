@@ -174,6 +174,33 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("missing version: %v", err)
 		}
 	})
+	t.Run("assets", func(t *testing.T) {
+		s := open(t)
+		for _, v := range []string{"1", "2"} {
+			if err := s.CreateAsset(ctx, &Asset{Kind: "environment", Name: "env", Version: v, Spec: json.RawMessage(`{"image":"x"}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateAsset(ctx, &Asset{Kind: "data", Name: "env", Version: "1"}); err != nil {
+			t.Fatalf("the same name in another kind: %v", err)
+		}
+		if err := s.CreateAsset(ctx, &Asset{Kind: "environment", Name: "env", Version: "1"}); !errors.Is(err, ErrExists) {
+			t.Fatalf("taken version: %v", err)
+		}
+		list, err := s.ListAssets(ctx, "environment", "")
+		if err != nil || len(list) != 2 || list[0].Version != "2" || string(list[0].Spec) != `{"image":"x"}` {
+			t.Fatalf("list: %+v %v", list, err)
+		}
+		if err := s.SetAssetArchived(ctx, "environment", "env", "2", true); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.GetAsset(ctx, "environment", "env", "2"); err != nil || !a.Archived {
+			t.Fatalf("get: %+v %v", a, err)
+		}
+		if _, err := s.GetAsset(ctx, "data", "env", "2"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+	})
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := open(t)
 		s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})
