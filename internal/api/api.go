@@ -544,8 +544,9 @@ func (a *api) archiveModel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, modelView(m))
 }
 
-// assetView flattens an asset's spec next to its identity, as `az ml environment show` prints it.
-func assetView(as *store.Asset) map[string]any {
+// assetView flattens an asset's spec next to its identity, as `az ml environment show`
+// prints it; an environment built here also shows its build log.
+func (a *api) assetView(as *store.Asset) map[string]any {
 	v := map[string]any{}
 	json.Unmarshal(as.Spec, &v)
 	stage := "Development"
@@ -557,6 +558,9 @@ func assetView(as *store.Asset) map[string]any {
 	v["created_at"] = as.CreatedAt.Format(time.RFC3339)
 	if as.Artifact != "" {
 		v["artifact"] = as.Artifact
+	}
+	if log := a.Controller.EnvironmentBuildLog(as); log != "" {
+		v["build_log"] = log
 	}
 	return v
 }
@@ -572,7 +576,7 @@ func (a *api) createAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, assetView(as))
+	writeJSON(w, http.StatusCreated, a.assetView(as))
 }
 
 func (a *api) listAssets(w http.ResponseWriter, r *http.Request) {
@@ -583,7 +587,7 @@ func (a *api) listAssets(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, as := range list {
-		out = append(out, assetView(as))
+		out = append(out, a.assetView(as))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -594,7 +598,7 @@ func (a *api) getAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, assetView(as))
+	writeJSON(w, http.StatusOK, a.assetView(as))
 }
 
 func (a *api) archiveAsset(w http.ResponseWriter, r *http.Request) {
@@ -608,5 +612,5 @@ func (a *api) archiveAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, assetView(as))
+	writeJSON(w, http.StatusOK, a.assetView(as))
 }

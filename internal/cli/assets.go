@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -149,13 +150,9 @@ func newEnvironmentCommand(g *globals) *cobra.Command {
 			}
 			e := spec.Environment{Image: env.Image, Build: env.Build, Description: env.Description, Tags: env.Tags, OSType: env.OSType, InferenceConfig: env.InferenceConfig}
 			if env.CondaFile != "" {
-				b, err := os.ReadFile(env.CondaFile)
+				content, err := readCondaFile(env.CondaFile)
 				if err != nil {
-					return &diag.Error{Code: diag.BadArgument, Target: "conda_file", Message: err.Error()}
-				}
-				var content any
-				if err := yaml.Unmarshal(b, &content); err != nil {
-					return &diag.Error{Code: diag.BadArgument, Target: "conda_file", Message: fmt.Sprintf("%s is not valid YAML: %v", env.CondaFile, err)}
+					return err
 				}
 				e.CondaFile = content
 			}
@@ -236,4 +233,28 @@ func newDataCommand(g *globals) *cobra.Command {
 	create.MarkFlagRequired("path")
 	cmd.AddCommand(append([]*cobra.Command{create}, assetCommands(g, "data")...)...)
 	return cmd
+}
+
+// readCondaFile reads a conda environment file for the server to build; a pip
+// requirements file (*.txt) becomes a conda file whose pip list holds its lines.
+func readCondaFile(path string) (any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file", Message: err.Error()}
+	}
+	if strings.HasSuffix(path, ".txt") {
+		var lines []any
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				lines = append(lines, l)
+			}
+		}
+		return map[string]any{"dependencies": []any{map[string]any{"pip": lines}}}, nil
+	}
+	var content any
+	if err := yaml.Unmarshal(b, &content); err != nil {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file",
+			Message: fmt.Sprintf("%s is not valid YAML: %v", path, err)}
+	}
+	return content, nil
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
 	"github.com/berthml/berth/internal/client"
@@ -110,14 +108,9 @@ func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress 
 	if env := d.Environment; env != nil {
 		if path, ok := env.CondaFile.(string); ok {
 			// The server builds the environment, so it gets the file's content.
-			b, err := os.ReadFile(path)
+			content, err := readCondaFile(path)
 			if err != nil {
-				return put, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file", Message: err.Error()}
-			}
-			var content any
-			if err := yaml.Unmarshal(b, &content); err != nil {
-				return put, &diag.Error{Code: diag.BadArgument, Target: "environment.conda_file",
-					Message: fmt.Sprintf("%s is not valid YAML: %v", path, err)}
+				return put, err
 			}
 			env.CondaFile = content
 		}

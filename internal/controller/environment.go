@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -13,6 +15,7 @@ import (
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/envbuild"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/store"
 )
 
 // environment prepares the interpreter a deployment's instances run with: the built
@@ -84,4 +87,37 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 		fmt.Fprintf(progress, "environment %s: %s\n", res.Key, strings.Join(res.Warnings, "; "))
 	}
 	return res.Python, res.Warnings, nil
+}
+
+// EnvironmentBuildLog returns the build log of a registered environment, if a deployment
+// has built it on this server with the current settings.
+func (c *Controller) EnvironmentBuildLog(a *store.Asset) string {
+	if c.cfg.Envs == nil || a.Kind != AssetEnvironment {
+		return ""
+	}
+	var env spec.Environment
+	if json.Unmarshal(a.Spec, &env) != nil || env.CondaFile == nil {
+		return ""
+	}
+	data, err := yaml.Marshal(env.CondaFile)
+	if err != nil {
+		return ""
+	}
+	reqs, err := envbuild.ParseConda(data)
+	if err != nil {
+		return ""
+	}
+	python := c.cfg.Python
+	if python == "" {
+		python = "python3"
+	}
+	base, err := exec.LookPath(python)
+	if err != nil {
+		return ""
+	}
+	path := filepath.Join(c.cfg.Envs.Root, envbuild.Key(base, reqs, c.cfg.Envs.Strict), "build.log")
+	if _, err := os.Stat(path); err != nil {
+		return ""
+	}
+	return path
 }

@@ -62,6 +62,17 @@ func TestEnvironmentBuilds(t *testing.T) {
 		t.Fatalf("show lacks the pin warning:\n%s", show)
 	}
 
+	// A pip requirements file works as a conda file.
+	writeFiles(t, dir, map[string]string{
+		"requirements.txt": "# from pip freeze\nnumpy\njoblib\n",
+		"reqs.yml": "name: reqs\nendpoint_name: dataplane\nmodel: {path: ./model}\ncode_configuration: {code: ./code, scoring_script: score.py}\n" +
+			"environment: {conda_file: ./requirements.txt, image: mcr.microsoft.com/azureml/minimal-py312-inference:latest}\n",
+	})
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "reqs.yml"))
+	if si := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "reqs", "--container", "storage-initializer"); !strings.Contains(si, "checking 2 requirement(s)") {
+		t.Fatalf("requirements.txt was not built:\n%s", si)
+	}
+
 	strict := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3", "BERTH_ENV_STRICT=true")
 	strict.ok("online-endpoint", "create", "-n", "dataplane")
 	r = strict.berth("online-deployment", "create", "-f", envProject(t, dir, "strictpin", "  - numpy==1.0.0\n"))

@@ -97,6 +97,13 @@ func TestEnvironmentAndDataAssets(t *testing.T) {
 	if status, _, body := s.score("dataplane", key, "{}"); status != 200 || !strings.Contains(body, "numpy") {
 		t.Fatalf("score with a registered environment: %d %s", status, body)
 	}
+	var shown struct {
+		BuildLog string `json:"build_log"`
+	}
+	s.okJSON(&shown, "environment", "show", "--name", "np-env", "--version", "1")
+	if !strings.HasSuffix(shown.BuildLog, "build.log") {
+		t.Fatalf("environment show should name the build log once built: %+v", shown)
+	}
 	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-n", "curated", "--set", "environment=azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest")
 	if r.code == 0 || !strings.Contains(r.stderr, "ResourceNotFound") || !strings.Contains(r.stderr, "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest") || !strings.Contains(r.stderr, "curated") {
 		t.Fatalf("a missing environment: %+v", r)
