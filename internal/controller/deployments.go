@@ -2,11 +2,14 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/spec"
@@ -86,7 +89,38 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 	if err := c.check(*in); err != nil {
 		return nil, err
 	}
+	c.registerAnonymous(ctx, in)
 	return json.Marshal(in.Spec)
+}
+
+// anonymousName is the name inline models and environments are registered under, as
+// Azure registers them anonymously; the version is a content hash.
+const anonymousName = "azureml_anonymous"
+
+// registerAnonymous records an inline model and an inline environment in the registry,
+// so `berth model list` / `berth environment list` show what runs. Failing to record
+// them changes nothing for the deployment.
+func (c *Controller) registerAnonymous(ctx context.Context, in *DeploymentInput) {
+	d := in.Spec
+	if m := d.Model; m != nil && !m.IsRef() && in.ModelArtifact != "" {
+		version := strings.TrimPrefix(in.ModelArtifact, "sha256:")[:12]
+		if _, err := c.cfg.Store.GetModel(ctx, anonymousName, version); errors.Is(err, store.ErrNotFound) {
+			c.cfg.Store.CreateModel(ctx, &store.Model{Name: anonymousName, Version: version, Type: m.Type,
+				Description: "inline model of deployment " + d.EndpointName + "/" + d.Name,
+				PathBase:    filepath.Base(filepath.Clean(m.Path)), Artifact: in.ModelArtifact})
+		}
+	}
+	if env := d.Environment; env != nil && env.Ref == "" && env.CondaFile != nil {
+		raw, err := json.Marshal(env)
+		if err != nil {
+			return
+		}
+		sum := sha256.Sum256(raw)
+		version := hex.EncodeToString(sum[:])[:12]
+		if _, err := c.cfg.Store.GetAsset(ctx, AssetEnvironment, anonymousName, version); errors.Is(err, store.ErrNotFound) {
+			c.cfg.Store.CreateAsset(ctx, &store.Asset{Kind: AssetEnvironment, Name: anonymousName, Version: version, Spec: raw})
+		}
+	}
 }
 
 // busy refuses a new operation on an endpoint while one of its deployments is still
