@@ -123,14 +123,8 @@ func newEnvironmentCommand(g *globals) *cobra.Command {
 			flags := f
 			env := environmentFile{}
 			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return diag.New(diag.BadArgument, "read environment file: %v", err)
-				}
-				dec := yaml.NewDecoder(bytes.NewReader(b))
-				dec.KnownFields(true)
-				if err := dec.Decode(&env); err != nil {
-					return diag.New(diag.BadArgument, "%s: %v", file, err)
+				if err := decodeFile(file, &env, "name, version, image, conda_file, build, description, tags, os_type, inference_config"); err != nil {
+					return err
 				}
 				if env.CondaFile != "" && !filepath.IsAbs(env.CondaFile) {
 					env.CondaFile = filepath.Join(filepath.Dir(file), env.CondaFile)
@@ -257,4 +251,19 @@ func readCondaFile(path string) (any, error) {
 			Message: fmt.Sprintf("%s is not valid YAML: %v", path, err)}
 	}
 	return content, nil
+}
+
+// decodeFile strictly decodes a YAML file into v; an error names the file and the fields
+// the file may have.
+func decodeFile(file string, v any, fields string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return diag.New(diag.BadArgument, "read %s: %v", file, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return diag.New(diag.BadArgument, "%s: %v (the fields are: %s)", file, err, fields)
+	}
+	return nil
 }

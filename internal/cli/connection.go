@@ -2,11 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/wire"
@@ -47,14 +45,8 @@ func connectionCreate(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			name, typ, target := conn.Name, conn.Type, conn.Target
 			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return diag.New(diag.BadArgument, "read connection file: %v", err)
-				}
-				dec := yaml.NewDecoder(strings.NewReader(string(b)))
-				dec.KnownFields(true)
-				if err := dec.Decode(&conn); err != nil {
-					return diag.New(diag.BadArgument, "%s: %v (fields: name, type, target, metadata, credentials)", file, err)
+				if err := decodeFile(file, &conn, "name, type, target, metadata, credentials"); err != nil {
+					return err
 				}
 			}
 			if name != "" {

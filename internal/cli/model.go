@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
 	"github.com/berthml/berth/internal/diag"
@@ -48,14 +47,8 @@ func modelCreate(g *globals) *cobra.Command {
 			flags := f
 			f = modelFile{}
 			if file != "" {
-				b, err := os.ReadFile(file)
-				if err != nil {
-					return diag.New(diag.BadArgument, "read model file: %v", err)
-				}
-				dec := yaml.NewDecoder(bytes.NewReader(b))
-				dec.KnownFields(true)
-				if err := dec.Decode(&f); err != nil {
-					return diag.New(diag.BadArgument, "%s: %v (fields: name, version, path, type, description, tags)", file, err)
+				if err := decodeFile(file, &f, "name, version, path, type, description, tags"); err != nil {
+					return err
 				}
 				if f.Path != "" && !filepath.IsAbs(f.Path) {
 					f.Path = filepath.Join(filepath.Dir(file), f.Path)
