@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/berthml/berth/internal/client"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/wire"
@@ -18,15 +20,39 @@ import (
 
 var assetColumns = []string{"name", "version", "stage", "created_at"}
 
+// assetAPI is how the shared verbs reach one kind of registered asset.
+type assetAPI struct {
+	get     func(ctx context.Context, c *client.Client, name, version string) (json.RawMessage, error)
+	list    func(ctx context.Context, c *client.Client, name string) (json.RawMessage, error)
+	archive func(ctx context.Context, c *client.Client, name, version string, archived bool) (json.RawMessage, error)
+	columns []string
+}
+
+// kindAPI reaches environments or data assets.
+func kindAPI(kind string) assetAPI {
+	return assetAPI{
+		get: func(ctx context.Context, c *client.Client, name, version string) (json.RawMessage, error) {
+			return c.GetAsset(ctx, kind, name, version)
+		},
+		list: func(ctx context.Context, c *client.Client, name string) (json.RawMessage, error) {
+			return c.ListAssets(ctx, kind, name)
+		},
+		archive: func(ctx context.Context, c *client.Client, name, version string, archived bool) (json.RawMessage, error) {
+			return c.ArchiveAsset(ctx, kind, name, version, archived)
+		},
+		columns: assetColumns,
+	}
+}
+
 // assetCommands are the show, list, archive and restore verbs every asset kind has.
-func assetCommands(g *globals, kind string) []*cobra.Command {
+func assetCommands(g *globals, api assetAPI) []*cobra.Command {
 	var showName, showVersion, showLabel, listName string
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show a version (--label latest for the newest not archived)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := modelVersion(showVersion, showLabel)
+			v, err := assetVersion(showVersion, showLabel)
 			if err != nil {
 				return err
 			}
@@ -34,11 +60,11 @@ func assetCommands(g *globals, kind string) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := c.GetAsset(cmd.Context(), kind, showName, v)
+			raw, err := api.get(cmd.Context(), c, showName, v)
 			if err != nil {
 				return err
 			}
-			return g.print(cmd.OutOrStdout(), raw, assetColumns...)
+			return g.print(cmd.OutOrStdout(), raw, api.columns...)
 		},
 	}
 	show.Flags().StringVarP(&showName, "name", "n", "", "name")
@@ -54,11 +80,11 @@ func assetCommands(g *globals, kind string) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := c.ListAssets(cmd.Context(), kind, listName)
+			raw, err := api.list(cmd.Context(), c, listName)
 			if err != nil {
 				return err
 			}
-			return g.print(cmd.OutOrStdout(), raw, assetColumns...)
+			return g.print(cmd.OutOrStdout(), raw, api.columns...)
 		},
 	}
 	list.Flags().StringVarP(&listName, "name", "n", "", "name")
@@ -78,11 +104,11 @@ func assetCommands(g *globals, kind string) []*cobra.Command {
 				if err != nil {
 					return err
 				}
-				raw, err := c.ArchiveAsset(cmd.Context(), kind, name, version, archived)
+				raw, err := api.archive(cmd.Context(), c, name, version, archived)
 				if err != nil {
 					return err
 				}
-				return g.print(cmd.OutOrStdout(), raw, assetColumns...)
+				return g.print(cmd.OutOrStdout(), raw, api.columns...)
 			},
 		}
 		cmd.Flags().StringVarP(&name, "name", "n", "", "name")
@@ -92,6 +118,19 @@ func assetCommands(g *globals, kind string) []*cobra.Command {
 		out = append(out, cmd)
 	}
 	return out
+}
+
+// assetVersion reads --version or --label (latest).
+func assetVersion(version, label string) (string, error) {
+	switch {
+	case version != "" && label != "":
+		return "", diag.New(diag.BadArgument, "give --version or --label, not both")
+	case version != "":
+		return version, nil
+	case label == "latest" || label == "":
+		return "latest", nil
+	}
+	return "", diag.New(diag.BadArgument, "--label %q: the only label is latest", label)
 }
 
 // environmentFile is environment.yml (environment.schema.json).
@@ -171,7 +210,7 @@ func newEnvironmentCommand(g *globals) *cobra.Command {
 	create.Flags().StringVarP(&f.Image, "image", "i", "", "base image (recorded; the process runtime runs on the server's interpreter)")
 	create.Flags().StringVarP(&f.CondaFile, "conda-file", "c", "", "conda environment file")
 	create.Flags().StringVarP(&f.Description, "description", "d", "", "description")
-	cmd.AddCommand(append([]*cobra.Command{create}, assetCommands(g, "environment")...)...)
+	cmd.AddCommand(append([]*cobra.Command{create}, assetCommands(g, kindAPI("environment"))...)...)
 	return cmd
 }
 
@@ -225,7 +264,7 @@ func newDataCommand(g *globals) *cobra.Command {
 	create.Flags().StringVarP(&description, "description", "d", "", "description")
 	create.MarkFlagRequired("name")
 	create.MarkFlagRequired("path")
-	cmd.AddCommand(append([]*cobra.Command{create}, assetCommands(g, "data")...)...)
+	cmd.AddCommand(append([]*cobra.Command{create}, assetCommands(g, kindAPI("data"))...)...)
 	return cmd
 }
 

@@ -3,6 +3,8 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
+	"github.com/berthml/berth/internal/client"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -21,7 +24,20 @@ func newModelCommand(g *globals) *cobra.Command {
 		Use:   "model",
 		Short: "Register and manage model versions, referenced as azureml:<name>:<version> or azureml:<name>@latest (az ml model)",
 	}
-	cmd.AddCommand(modelCreate(g), modelShow(g), modelList(g), modelDownload(g), modelArchive(g, true), modelArchive(g, false))
+	api := assetAPI{
+		get: func(ctx context.Context, c *client.Client, name, version string) (json.RawMessage, error) {
+			_, raw, err := c.GetModel(ctx, name, version)
+			return raw, err
+		},
+		list: func(ctx context.Context, c *client.Client, name string) (json.RawMessage, error) {
+			return c.ListModels(ctx, name)
+		},
+		archive: func(ctx context.Context, c *client.Client, name, version string, archived bool) (json.RawMessage, error) {
+			return c.ArchiveModel(ctx, name, version, archived)
+		},
+		columns: modelColumns,
+	}
+	cmd.AddCommand(append([]*cobra.Command{modelCreate(g), modelDownload(g)}, assetCommands(g, api)...)...)
 	return cmd
 }
 
@@ -94,70 +110,6 @@ func modelCreate(g *globals) *cobra.Command {
 	return cmd
 }
 
-// modelVersion reads --version or --label (latest).
-func modelVersion(version, label string) (string, error) {
-	switch {
-	case version != "" && label != "":
-		return "", diag.New(diag.BadArgument, "give --version or --label, not both")
-	case version != "":
-		return version, nil
-	case label == "latest" || label == "":
-		return "latest", nil
-	}
-	return "", diag.New(diag.BadArgument, "--label %q: the only label is latest", label)
-}
-
-func modelShow(g *globals) *cobra.Command {
-	var name, version, label string
-	cmd := &cobra.Command{
-		Use:   "show",
-		Short: "Show a model version (--label latest for the newest not archived)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := modelVersion(version, label)
-			if err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			_, raw, err := c.GetModel(cmd.Context(), name, v)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), raw, modelColumns...)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "model name")
-	cmd.Flags().StringVarP(&version, "version", "v", "", "version")
-	cmd.Flags().StringVarP(&label, "label", "l", "", "latest")
-	cmd.MarkFlagRequired("name")
-	return cmd
-}
-
-func modelList(g *globals) *cobra.Command {
-	var name string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List models, or the versions of one with --name",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			raw, err := c.ListModels(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), raw, modelColumns...)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "model name")
-	return cmd
-}
-
 func modelDownload(g *globals) *cobra.Command {
 	var name, version, dir string
 	cmd := &cobra.Command{
@@ -217,33 +169,4 @@ func singleFile(data []byte, base string) bool {
 		only = hdr.Name
 	}
 	return n == 1 && only == base
-}
-
-func modelArchive(g *globals, archived bool) *cobra.Command {
-	var name, version string
-	use, short := "restore", "Restore an archived model version"
-	if archived {
-		use, short = "archive", "Archive a model version: it stays usable by exact version, but @latest skips it"
-	}
-	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			raw, err := c.ArchiveModel(cmd.Context(), name, version, archived)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), raw, modelColumns...)
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "model name")
-	cmd.Flags().StringVarP(&version, "version", "v", "", "version")
-	cmd.MarkFlagRequired("name")
-	cmd.MarkFlagRequired("version")
-	return cmd
 }
