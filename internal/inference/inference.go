@@ -38,6 +38,8 @@ type Config struct {
 	Python      string    // interpreter, default python3
 	StatusFile  string    // where a startup failure is written as JSON, if set
 	Log         io.Writer // the inference-server log, default os.Stdout
+
+	builtinDir string // where a built-in entry script was written; removed by Serve
 }
 
 // BuiltinMLflow, as the entry script, serves an MLflow model without code.
@@ -53,6 +55,7 @@ func (c *Config) defaults() error {
 		if err != nil {
 			return err
 		}
+		c.builtinDir = dir
 		c.EntryScript = filepath.Join(dir, "mlflow_score.py")
 		if err := os.WriteFile(c.EntryScript, []byte(python.MLflow), 0o644); err != nil {
 			return err
@@ -148,6 +151,9 @@ type Status struct {
 func Serve(ctx context.Context, cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
+	}
+	if cfg.builtinDir != "" {
+		defer os.RemoveAll(cfg.builtinDir)
 	}
 	started := time.Now()
 	log := &logger{w: cfg.Log, pid: os.Getpid()}
