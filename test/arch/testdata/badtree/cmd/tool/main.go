@@ -1,0 +1,4 @@
+// Command tool is a clean command: Check must report nothing here.
+package main
+
+func main() {}

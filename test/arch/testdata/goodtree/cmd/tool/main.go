@@ -1,0 +1,4 @@
+// Command tool is a clean command.
+package main
+
+func main() {}

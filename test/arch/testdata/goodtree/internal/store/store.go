@@ -1,0 +1,4 @@
+package store
+
+// Store stores.
+type Store struct{}
