@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/store/storetest":   {"internal/store"},
 	"internal/inference/python":  {},
 	"internal/store/sqlite":      {"internal/store"},
+	"internal/store/memory":      {"internal/store"},
 	"internal/client":            {"internal/wire", "internal/diag"},
 	"internal/cli":               {"internal/client", "internal/wire", "internal/spec", "internal/diag", "internal/artifacts/archive"},
 	"internal/api":               {"internal/controller", "internal/store", "internal/wire", "internal/spec", "internal/diag", "internal/auth"},
