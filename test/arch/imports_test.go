@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs"},
 	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/router",
-		"internal/runtime/process", "internal/store/sqlite", "internal/wire"},
+		"internal/runtime/process", "internal/spec", "internal/store/sqlite", "internal/wire"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
 }
 
