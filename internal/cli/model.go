@@ -3,7 +3,6 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,33 +11,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
-	"github.com/berthml/berth/internal/client"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/wire"
 )
 
-var modelColumns = []string{"name", "version", "type", "stage", "path", "created_at"}
-
-func newModelCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "model",
-		Short: "Register and manage model versions, referenced as azureml:<name>:<version> or azureml:<name>@latest (az ml model)",
+// modelKind is `berth model` (az ml model): create uploads a file or folder; download
+// is its extra verb.
+func modelKind() assetKind {
+	return assetKind{
+		kind:        wire.KindModel,
+		short:       "Register and manage model versions, referenced as azureml:<name>:<version> or azureml:<name>@latest (az ml model)",
+		createShort: "Register a version of a model from a file or folder (versions are immutable)",
+		columns:     []string{"name", "version", "type", "stage", "path", "created_at"},
+		createFlags: modelFlags,
+		extra:       func(g *globals) []*cobra.Command { return []*cobra.Command{modelDownload(g)} },
 	}
-	api := assetAPI{
-		get: func(ctx context.Context, c *client.Client, name, version string) (json.RawMessage, error) {
-			_, raw, err := c.GetModel(ctx, name, version)
-			return raw, err
-		},
-		list: func(ctx context.Context, c *client.Client, name string) (json.RawMessage, error) {
-			return c.ListModels(ctx, name)
-		},
-		archive: func(ctx context.Context, c *client.Client, name, version string, archived bool) (json.RawMessage, error) {
-			return c.ArchiveModel(ctx, name, version, archived)
-		},
-		columns: modelColumns,
-	}
-	cmd.AddCommand(append([]*cobra.Command{modelCreate(g), modelDownload(g)}, assetCommands(g, api)...)...)
-	return cmd
 }
 
 // modelFile is model.yml (model.schema.json).
@@ -52,62 +39,41 @@ type modelFile struct {
 	Tags        map[string]string `yaml:"tags"`
 }
 
-func modelCreate(g *globals) *cobra.Command {
+// modelFlags registers model create's flags; a flag wins over the -f file's field.
+func modelFlags(cmd *cobra.Command) func() (newAsset, error) {
 	var file string
-	var f modelFile
-	cmd := &cobra.Command{
-		Use:   "create",
-		Short: "Register a version of a model from a file or folder (versions are immutable)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			flags := f
-			f = modelFile{}
-			if file != "" {
-				if err := decodeFile(file, &f, "name, version, path, type, description, tags"); err != nil {
-					return err
-				}
-				if f.Path != "" && !filepath.IsAbs(f.Path) {
-					f.Path = filepath.Join(filepath.Dir(file), f.Path)
-				}
-			}
-			for _, kv := range [][2]*string{{&f.Name, &flags.Name}, {&f.Version, &flags.Version}, {&f.Path, &flags.Path}, {&f.Type, &flags.Type}, {&f.Description, &flags.Description}} {
-				if *kv[1] != "" {
-					*kv[0] = *kv[1]
-				}
-			}
-			if f.Name == "" || f.Path == "" {
-				return diag.New(diag.BadArgument, "--name and --path are required (or a model YAML with -f)")
-			}
-			abs, err := filepath.Abs(f.Path)
-			if err != nil {
-				return err
-			}
-			if _, err := os.Stat(abs); err != nil {
-				return &diag.Error{Code: diag.BadArgument, Target: "path", Message: fmt.Sprintf("model path %s does not exist", abs)}
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			digest, err := uploadPath(cmd.Context(), c, "model", abs, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			out, err := c.CreateModel(cmd.Context(), wire.ModelCreate{Name: f.Name, Version: f.Version, Type: f.Type,
-				Description: f.Description, Tags: f.Tags, PathBase: filepath.Base(abs), Artifact: digest})
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), out, modelColumns...)
-		},
-	}
+	var flags modelFile
 	cmd.Flags().StringVarP(&file, "file", "f", "", "model YAML (name, version, path, type, description, tags)")
-	cmd.Flags().StringVarP(&f.Name, "name", "n", "", "model name")
-	cmd.Flags().StringVarP(&f.Version, "version", "v", "", "version (default: the next whole number)")
-	cmd.Flags().StringVarP(&f.Path, "path", "p", "", "the model file or folder")
-	cmd.Flags().StringVarP(&f.Type, "type", "t", "", "custom_model (default), mlflow_model or triton_model")
-	cmd.Flags().StringVarP(&f.Description, "description", "d", "", "description")
-	return cmd
+	cmd.Flags().StringVarP(&flags.Name, "name", "n", "", "model name")
+	cmd.Flags().StringVarP(&flags.Version, "version", "v", "", "version (default: the next whole number)")
+	cmd.Flags().StringVarP(&flags.Path, "path", "p", "", "the model file or folder")
+	cmd.Flags().StringVarP(&flags.Type, "type", "t", "", "custom_model (default), mlflow_model or triton_model")
+	cmd.Flags().StringVarP(&flags.Description, "description", "d", "", "description")
+	return func() (newAsset, error) {
+		var f modelFile
+		if file != "" {
+			if err := decodeFile(file, &f, "name, version, path, type, description, tags"); err != nil {
+				return newAsset{}, err
+			}
+			if f.Path != "" && !filepath.IsAbs(f.Path) {
+				f.Path = filepath.Join(filepath.Dir(file), f.Path)
+			}
+		}
+		overrideWithFlags([2]*string{&f.Name, &flags.Name}, [2]*string{&f.Version, &flags.Version}, [2]*string{&f.Path, &flags.Path},
+			[2]*string{&f.Type, &flags.Type}, [2]*string{&f.Description, &flags.Description})
+		if f.Name == "" || f.Path == "" {
+			return newAsset{}, diag.New(diag.BadArgument, "--name and --path are required (or a model YAML with -f)")
+		}
+		abs, err := filepath.Abs(f.Path)
+		if err != nil {
+			return newAsset{}, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return newAsset{}, &diag.Error{Code: diag.BadArgument, Target: "path", Message: fmt.Sprintf("model path %s does not exist", abs)}
+		}
+		req := wire.AssetCreate{Name: f.Name, Version: f.Version, Type: f.Type, Description: f.Description, Tags: f.Tags, PathBase: filepath.Base(abs)}
+		return newAsset{req: req, upload: abs}, nil
+	}
 }
 
 func modelDownload(g *globals) *cobra.Command {
@@ -121,9 +87,13 @@ func modelDownload(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, _, err := c.GetModel(cmd.Context(), name, version)
+			raw, err := c.GetAsset(cmd.Context(), wire.KindModel, name, version)
 			if err != nil {
 				return err
+			}
+			var m wire.Model
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return fmt.Errorf("decode model %s:%s: %w", name, version, err)
 			}
 			data, err := c.DownloadArtifact(cmd.Context(), m.Artifact)
 			if err != nil {

@@ -42,7 +42,7 @@ Azure Machine Learning, on this machine, in seconds. The commands mirror 'az ml'
 	root.PersistentFlags().StringVar(&g.server, "server", "", "Berth server URL (env BERTH_SERVER; default: read from $BERTH_DATA_DIR/server.json)")
 	root.PersistentFlags().StringVar(&g.token, "token", "", "admin token (env BERTH_TOKEN; default: read from server.json)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: json, yaml or table")
-	root.AddCommand(newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newModelCommand(g), newEnvironmentCommand(g), newDataCommand(g), newDiagnoseCommand(g))
+	root.AddCommand(newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g))
 	root.AddCommand(extra...)
 	return root
 }

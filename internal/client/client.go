@@ -62,7 +62,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused") {
+		// *url.Error and *net.OpError unwrap down to the errno.
+		if errors.Is(err, syscall.ECONNREFUSED) {
 			return fmt.Errorf("%w at %s: start one with `berth serve` (or point --server / BERTH_SERVER at a running one)", ErrNoServer, c.base)
 		}
 		return fmt.Errorf("%s %s: %w", method, path, err)
@@ -89,6 +90,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 }
 
+// decodeError turns an error answer into a *diag.Error: the server's own when the body
+// is a wire.ErrorBody, else one that names the status and quotes the body.
 func decodeError(status int, data []byte) error {
 	var eb wire.ErrorBody
 	if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
@@ -269,68 +272,51 @@ func (c *Client) Operations(ctx context.Context, endpoint string) ([]wire.Operat
 	return out, c.do(ctx, http.MethodGet, "/endpoints/"+esc(endpoint)+"/operations", nil, &out)
 }
 
-// CreateModel registers a model version.
-func (c *Client) CreateModel(ctx context.Context, m wire.ModelCreate) (json.RawMessage, error) {
-	var out json.RawMessage
-	return out, c.do(ctx, http.MethodPost, "/models", m, &out)
-}
-
-// ListModels lists the versions of name, or every model.
-func (c *Client) ListModels(ctx context.Context, name string) (json.RawMessage, error) {
-	var out json.RawMessage
-	return out, c.do(ctx, http.MethodGet, "/models?name="+url.QueryEscape(name), nil, &out)
-}
-
-// GetModel returns a model version ("latest" for the newest not archived).
-func (c *Client) GetModel(ctx context.Context, name, version string) (*wire.Model, json.RawMessage, error) {
-	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/models/"+esc(name)+"/versions/"+esc(version), nil, &raw); err != nil {
-		return nil, nil, err
-	}
-	var m wire.Model
-	return &m, raw, json.Unmarshal(raw, &m)
-}
-
-// ArchiveModel archives (archived true) or restores a model version.
-func (c *Client) ArchiveModel(ctx context.Context, name, version string, archived bool) (json.RawMessage, error) {
-	verb := "/restore"
-	if archived {
-		verb = "/archive"
-	}
-	var out json.RawMessage
-	return out, c.do(ctx, http.MethodPost, "/models/"+esc(name)+"/versions/"+esc(version)+verb, nil, &out)
-}
-
 // DownloadArtifact returns the tar stream of an artifact.
 func (c *Client) DownloadArtifact(ctx context.Context, digest string) ([]byte, error) {
 	var out []byte
 	return out, c.do(ctx, http.MethodGet, "/artifacts/"+esc(digest), nil, &out)
 }
 
-// CreateAsset registers an environment or data asset version (kind "environment" or "data").
+// assetPath is the route of an asset kind.
+func assetPath(kind string) string { return "/assets/" + esc(kind) }
+
+// versionPath is the route of one version of an asset.
+func versionPath(kind, name, version string) string {
+	return assetPath(kind) + "/" + esc(name) + "/versions/" + esc(version)
+}
+
+// CreateAsset registers a version of an asset of kind wire.KindModel,
+// wire.KindEnvironment or wire.KindData and returns its view.
 func (c *Client) CreateAsset(ctx context.Context, kind string, a wire.AssetCreate) (json.RawMessage, error) {
 	var out json.RawMessage
-	return out, c.do(ctx, http.MethodPost, "/assets/"+esc(kind), a, &out)
+	return out, c.do(ctx, http.MethodPost, assetPath(kind), a, &out)
 }
 
-// ListAssets lists the versions of name, or every asset of the kind.
+// ListAssets returns the views of the versions of name, or of every asset of the kind
+// when name is "", as a raw JSON array.
 func (c *Client) ListAssets(ctx context.Context, kind, name string) (json.RawMessage, error) {
+	path := assetPath(kind)
+	if name != "" {
+		path += "?name=" + url.QueryEscape(name)
+	}
 	var out json.RawMessage
-	return out, c.do(ctx, http.MethodGet, "/assets/"+esc(kind)+"?name="+url.QueryEscape(name), nil, &out)
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
-// GetAsset returns an asset version ("latest" for the newest not archived).
+// GetAsset returns the view of an asset version ("latest" for the newest not archived).
+// A model's view decodes into wire.Model.
 func (c *Client) GetAsset(ctx context.Context, kind, name, version string) (json.RawMessage, error) {
 	var out json.RawMessage
-	return out, c.do(ctx, http.MethodGet, "/assets/"+esc(kind)+"/"+esc(name)+"/versions/"+esc(version), nil, &out)
+	return out, c.do(ctx, http.MethodGet, versionPath(kind, name, version), nil, &out)
 }
 
-// ArchiveAsset archives (archived true) or restores an asset version.
+// ArchiveAsset archives (archived true) or restores an asset version and returns its view.
 func (c *Client) ArchiveAsset(ctx context.Context, kind, name, version string, archived bool) (json.RawMessage, error) {
 	verb := "/restore"
 	if archived {
 		verb = "/archive"
 	}
 	var out json.RawMessage
-	return out, c.do(ctx, http.MethodPost, "/assets/"+esc(kind)+"/"+esc(name)+"/versions/"+esc(version)+verb, nil, &out)
+	return out, c.do(ctx, http.MethodPost, versionPath(kind, name, version)+verb, nil, &out)
 }

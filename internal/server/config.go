@@ -1,66 +1,150 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/spec"
 )
 
-// Config is the configuration of `berth serve`.
+// Config is the typed configuration of `berth serve`. NewServeCommand fills it from the
+// settings table (default, then environment variable, then flag); New uses it as given.
 type Config struct {
-	Addr           string
-	DataDir        string
-	Python         string
-	LogLevel       string
-	MaxRequestBody string
-	EndpointRPS    string
-	QuotaCores     string
-	QuotaMemory    string
-	MaxEndpoints   string
-	InstanceTypes  string
-	EnvStrict      string
+	// Addr is the host:port the control plane and the scoring router listen on; port 0
+	// picks a free port.
+	Addr string
+	// DataDir holds berth.db, artifacts, instances and server.json; New creates it.
+	DataDir string
+	// Python is the interpreter that runs score.py.
+	Python string
+	// LogLevel is the lowest level the server logs.
+	LogLevel slog.Level
+	// LogOutput receives the server's text log; nil means os.Stderr.
+	LogOutput io.Writer
+	// MaxRequestBody is the largest scoring request body in bytes; larger ones get 413.
+	// 0 leaves the router's own default.
+	MaxRequestBody int64
+	// EndpointRPS is the rate limit of each endpoint in requests/s; 0 means no limit.
+	EndpointRPS float64
+	// QuotaCores is the number of cores all deployments together may ask for through
+	// instance_type × instance_count; 0 means no limit.
+	QuotaCores float64
+	// QuotaMemory is the memory in bytes all deployments together may ask for; 0 means
+	// no limit.
+	QuotaMemory int64
+	// MaxEndpoints is the most endpoints the server holds; 0 means no limit.
+	MaxEndpoints int
+	// InstanceTypes maps lower-case instance type names to their sizes; nil means
+	// controller.DefaultInstanceTypes().
+	InstanceTypes map[string]controller.InstanceType
+	// EnvStrict makes a conda version pin that the installed package does not meet fail
+	// the environment build (ImageBuildFailure) instead of logging a warning.
+	EnvStrict bool
 }
 
-// setting is one row of the configuration table: it renders the flag, its help, the
-// environment variable and the startup log from the same place.
+// SettingError is a configuration value that does not parse. Err says what is wrong and
+// what to write instead.
+type SettingError struct {
+	// Flag is the setting's flag name, without dashes.
+	Flag string
+	// Env is the environment variable the value came from; "" when it came from the
+	// flag or the default.
+	Env string
+	// Value is the text that did not parse.
+	Value string
+	Err   error
+}
+
+func (e *SettingError) Error() string {
+	msg := fmt.Sprintf("--%s %q: %v", e.Flag, e.Value, e.Err)
+	if e.Env != "" {
+		msg += " (from " + e.Env + ")"
+	}
+	return msg
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// setting is one row of the configuration table: the same row renders the flag and its
+// help, names the environment variable, holds the default and the parser, and renders
+// the typed value in the startup log.
 type setting struct {
-	name, env, doc string
-	def            func() string
-	field          func(*Config) *string
+	name, env, def, doc string
+	bind                binder
 }
 
+// binder parses a setting's text into its Config field and reads the field back for the log.
+type binder interface {
+	set(c *Config, raw string) error
+	get(c *Config) any
+}
+
+type bind[T any] struct {
+	field func(*Config) *T
+	parse func(string) (T, error)
+	show  func(T) any // nil logs the value itself
+}
+
+func (b bind[T]) set(c *Config, raw string) error {
+	v, err := b.parse(raw)
+	if err != nil {
+		return err
+	}
+	*b.field(c) = v
+	return nil
+}
+
+func (b bind[T]) get(c *Config) any {
+	if b.show != nil {
+		return b.show(*b.field(c))
+	}
+	return *b.field(c)
+}
+
+// to binds a Config field to its parser.
+func to[T any](field func(*Config) *T, parse func(string) (T, error)) binder {
+	return bind[T]{field: field, parse: parse}
+}
+
+// settings is the configuration table of `berth serve`. Each default is written here
+// and nowhere else.
 func settings() []setting {
 	return []setting{
-		{"addr", "BERTH_ADDR", "address the control plane and the scoring router listen on (port 0 picks a free port)",
-			func() string { return "127.0.0.1:5555" }, func(c *Config) *string { return &c.Addr }},
-		{"data-dir", "BERTH_DATA_DIR", "folder for metadata (berth.db), artifacts, instances and server.json",
-			DefaultDataDir, func(c *Config) *string { return &c.DataDir }},
-		{"python", "BERTH_PYTHON", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
-			func() string { return "python3" }, func(c *Config) *string { return &c.Python }},
-		{"max-request-body", "BERTH_MAX_REQUEST_BODY", "largest scoring request body in bytes; larger ones get 413",
-			func() string { return strconv.Itoa(100 << 20) }, func(c *Config) *string { return &c.MaxRequestBody }},
-		{"endpoint-rps", "BERTH_ENDPOINT_RPS", "requests/s each endpoint accepts before 429 rate_limited (Azure's limit is 500; 0 disables)",
-			func() string { return "500" }, func(c *Config) *string { return &c.EndpointRPS }},
-		{"quota-cores", "BERTH_QUOTA_CORES", "cores all deployments together may ask for through instance_type × instance_count (0 = no limit)",
-			func() string { return "0" }, func(c *Config) *string { return &c.QuotaCores }},
-		{"quota-memory", "BERTH_QUOTA_MEMORY", "memory in bytes all deployments together may ask for (0 = no limit)",
-			func() string { return "0" }, func(c *Config) *string { return &c.QuotaMemory }},
-		{"max-endpoints", "BERTH_MAX_ENDPOINTS", "most endpoints this server holds (Azure allows 100 per region)",
-			func() string { return "100" }, func(c *Config) *string { return &c.MaxEndpoints }},
-		{"instance-types", "BERTH_INSTANCE_TYPES", "YAML file of extra or changed instance types: a list of {name, cores, memory_bytes, disk_bytes}",
-			func() string { return "" }, func(c *Config) *string { return &c.InstanceTypes }},
-		{"env-strict", "BERTH_ENV_STRICT", "true: a conda version pin the installed package does not meet fails the build (ImageBuildFailure); false: a warning",
-			func() string { return "false" }, func(c *Config) *string { return &c.EnvStrict }},
-		{"log-level", "BERTH_LOG_LEVEL", "server log level: debug, info, warn, error",
-			func() string { return "info" }, func(c *Config) *string { return &c.LogLevel }},
+		{"addr", "BERTH_ADDR", "127.0.0.1:5555", "address the control plane and the scoring router listen on (port 0 picks a free port)",
+			to(func(c *Config) *string { return &c.Addr }, nonEmpty)},
+		{"data-dir", "BERTH_DATA_DIR", DefaultDataDir(), "folder for metadata (berth.db), artifacts, instances and server.json",
+			to(func(c *Config) *string { return &c.DataDir }, nonEmpty)},
+		// TODO(issue 8): the default becomes instance.DefaultPython once internal/instance lands.
+		{"python", "BERTH_PYTHON", "python3", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
+			to(func(c *Config) *string { return &c.Python }, nonEmpty)},
+		{"max-request-body", "BERTH_MAX_REQUEST_BODY", "100Mi", "largest scoring request body in bytes (104857600) or as a quantity (100Mi, 1G); larger ones get 413",
+			to(func(c *Config) *int64 { return &c.MaxRequestBody }, positiveBytes)},
+		{"endpoint-rps", "BERTH_ENDPOINT_RPS", "500", "requests/s each endpoint accepts before 429 rate_limited (Azure's limit is 500; 0 disables)",
+			to(func(c *Config) *float64 { return &c.EndpointRPS }, limitOf("requests per second"))},
+		{"quota-cores", "BERTH_QUOTA_CORES", "0", "cores all deployments together may ask for through instance_type × instance_count (0 = no limit)",
+			to(func(c *Config) *float64 { return &c.QuotaCores }, limitOf("a number of cores"))},
+		{"quota-memory", "BERTH_QUOTA_MEMORY", "0", "memory all deployments together may ask for, in bytes or as a quantity (512Mi, 2Gi, 1G) (0 = no limit)",
+			to(func(c *Config) *int64 { return &c.QuotaMemory }, bytesOrZero)},
+		{"max-endpoints", "BERTH_MAX_ENDPOINTS", "100", "most endpoints this server holds (Azure allows 100 per region; 0 = no limit)",
+			to(func(c *Config) *int { return &c.MaxEndpoints }, wholeOrZero)},
+		{"instance-types", "BERTH_INSTANCE_TYPES", "", "YAML file of extra or changed instance types: a list of {name, cores, memory_bytes, disk_bytes}",
+			bind[map[string]controller.InstanceType]{field: func(c *Config) *map[string]controller.InstanceType { return &c.InstanceTypes },
+				parse: instanceTypes, show: typeNames}},
+		{"env-strict", "BERTH_ENV_STRICT", "false", "true: a conda version pin the installed package does not meet fails the build (ImageBuildFailure); false: a warning",
+			to(func(c *Config) *bool { return &c.EnvStrict }, boolean)},
+		{"log-level", "BERTH_LOG_LEVEL", "info", "server log level: debug, info, warn, error",
+			to(func(c *Config) *slog.Level { return &c.LogLevel }, level)},
 	}
 }
 
@@ -73,79 +157,133 @@ func DefaultDataDir() string {
 	return filepath.Join(home, ".berth")
 }
 
-// bindFlags registers one flag per setting; the flag default is the env value when set.
-func bindFlags(cmd *cobra.Command, cfg *Config) {
+// loadConfig resolves every setting of the table: its default, replaced by its
+// environment variable when that is set and not empty, replaced by its flag when the
+// flag was given. It reports every bad value at once, each as a *SettingError.
+func loadConfig(lookupEnv, flag func(name string) (string, bool)) (Config, error) {
+	var c Config
+	var errs []error
 	for _, s := range settings() {
-		def := s.def()
-		if v, ok := os.LookupEnv(s.env); ok && v != "" {
-			def = v
+		raw, from := s.def, ""
+		if v, ok := lookupEnv(s.env); ok && v != "" {
+			raw, from = v, s.env
 		}
-		cmd.Flags().StringVar(s.field(cfg), s.name, def, fmt.Sprintf("%s (env %s)", s.doc, s.env))
+		if v, ok := flag(s.name); ok {
+			raw, from = v, ""
+		}
+		if err := s.bind.set(&c, raw); err != nil {
+			errs = append(errs, &SettingError{Flag: s.name, Env: from, Value: raw, Err: err})
+		}
 	}
+	return c, errors.Join(errs...)
 }
 
-// logAttrs lists every setting for the startup log.
+// logAttrs lists every setting's typed value for the startup log.
 func (c *Config) logAttrs() []any {
 	var out []any
 	for _, s := range settings() {
-		out = append(out, s.name, *s.field(c))
+		out = append(out, s.name, s.bind.get(c))
 	}
 	return out
 }
 
-// limits parses the numeric settings.
-func (c *Config) limits() (maxBody int64, rps float64, err error) {
-	maxBody, err = strconv.ParseInt(c.MaxRequestBody, 10, 64)
-	if err != nil || maxBody <= 0 {
-		return 0, 0, fmt.Errorf("--max-request-body %q: give a number of bytes, e.g. 104857600", c.MaxRequestBody)
+func nonEmpty(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("want a value, not an empty string")
 	}
-	rps, err = strconv.ParseFloat(c.EndpointRPS, 64)
-	if err != nil || rps < 0 {
-		return 0, 0, fmt.Errorf("--endpoint-rps %q: give requests per second, or 0 for no limit", c.EndpointRPS)
-	}
-	if rps == 0 {
-		rps = -1 // the router reads < 0 as "no limit"
-	}
-	return maxBody, rps, nil
+	return s, nil
 }
 
-// quota parses the quota settings and the instance type table.
-func (c *Config) quota() (controller.Quota, map[string]controller.InstanceType, error) {
-	var q controller.Quota
-	var err error
-	if q.Cores, err = strconv.ParseFloat(c.QuotaCores, 64); err != nil || q.Cores < 0 {
-		return q, nil, fmt.Errorf("--quota-cores %q: give a number of cores, or 0 for no limit", c.QuotaCores)
+func boolean(s string) (bool, error) {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, errors.New("want true or false")
 	}
-	if q.MemoryBytes, err = strconv.ParseInt(c.QuotaMemory, 10, 64); err != nil || q.MemoryBytes < 0 {
-		return q, nil, fmt.Errorf("--quota-memory %q: give a number of bytes, or 0 for no limit", c.QuotaMemory)
-	}
-	if q.MaxEndpoints, err = strconv.Atoi(c.MaxEndpoints); err != nil || q.MaxEndpoints < 0 {
-		return q, nil, fmt.Errorf("--max-endpoints %q: give a whole number, or 0 for no limit", c.MaxEndpoints)
-	}
-	types := controller.DefaultInstanceTypes()
-	if c.InstanceTypes != "" {
-		b, err := os.ReadFile(c.InstanceTypes)
-		if err != nil {
-			return q, nil, fmt.Errorf("--instance-types: %w", err)
-		}
-		var extra []controller.InstanceType
-		if err := yaml.Unmarshal(b, &extra); err != nil {
-			return q, nil, fmt.Errorf("--instance-types %s: %w (write a list of {name, cores, memory_bytes, disk_bytes})", c.InstanceTypes, err)
-		}
-		for _, t := range extra {
-			if t.Name == "" || t.Cores <= 0 || t.MemoryBytes <= 0 {
-				return q, nil, fmt.Errorf("--instance-types %s: %q needs a name, cores > 0 and memory_bytes > 0", c.InstanceTypes, t.Name)
-			}
-			types[strings.ToLower(t.Name)] = t
-		}
-	}
-	return q, types, nil
+	return b, nil
 }
 
-func (c *Config) level() (slog.Level, error) {
+func level(s string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
-		return 0, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, errors.New("want debug, info, warn or error")
 	}
 	return l, nil
+}
+
+// limitOf parses a non-negative number where 0 means no limit.
+func limitOf(what string) func(string) (float64, error) {
+	return func(s string) (float64, error) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("want %s, or 0 for no limit", what)
+		}
+		return f, nil
+	}
+}
+
+func wholeOrZero(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a whole number, or 0 for no limit")
+	}
+	return n, nil
+}
+
+// quantityBytes reads a byte count: plain bytes or a Kubernetes quantity (512Mi, 2Gi, 1G).
+func quantityBytes(s string) (int64, bool) {
+	f, err := spec.ParseQuantity(s)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f != math.Trunc(f) || f >= math.MaxInt64 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+func positiveBytes(s string) (int64, error) {
+	n, ok := quantityBytes(s)
+	if !ok || n <= 0 {
+		return 0, errors.New("want a number of bytes above 0, such as 104857600, 100Mi or 1G")
+	}
+	return n, nil
+}
+
+func bytesOrZero(s string) (int64, error) {
+	n, ok := quantityBytes(s)
+	if !ok {
+		return 0, errors.New("want a number of bytes, such as 17179869184, 512Mi or 16Gi, or 0 for no limit")
+	}
+	return n, nil
+}
+
+// instanceTypes returns the default instance types, changed and extended by the YAML
+// file at path ("" = none).
+func instanceTypes(path string) (map[string]controller.InstanceType, error) {
+	types := controller.DefaultInstanceTypes()
+	if path == "" {
+		return types, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the instance types file: %w", err)
+	}
+	var extra []controller.InstanceType
+	if err := yaml.Unmarshal(b, &extra); err != nil {
+		return nil, fmt.Errorf("%w (write a list of {name, cores, memory_bytes, disk_bytes})", err)
+	}
+	for _, t := range extra {
+		if t.Name == "" || t.Cores <= 0 || t.MemoryBytes <= 0 {
+			return nil, fmt.Errorf("instance type %q needs a name, cores > 0 and memory_bytes > 0", t.Name)
+		}
+		types[strings.ToLower(t.Name)] = t
+	}
+	return types, nil
+}
+
+// typeNames renders the instance type table in the startup log as its sorted names.
+func typeNames(types map[string]controller.InstanceType) any {
+	names := make([]string, 0, len(types))
+	for _, t := range types {
+		names = append(names, t.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
 }

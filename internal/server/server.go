@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,127 +41,206 @@ type Info struct {
 // InfoFile is the name of the server info file in the data dir.
 const InfoFile = "server.json"
 
-// NewServeCommand returns `berth serve`.
+// NewServeCommand returns `berth serve`: it reads the configuration table, then runs
+// New and Run.
 func NewServeCommand() *cobra.Command {
-	var cfg Config
+	return newServeCommand(func(ctx context.Context, cfg Config) error {
+		s, err := New(cfg)
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	})
+}
+
+// newServeCommand builds the command around run, so that tests can see the Config the
+// flags and environment produce without starting a server.
+func newServeCommand(run func(context.Context, Config) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Berth server: control plane and scoring router on one port",
 		Long: `Run the Berth server. It keeps endpoints and deployments in <data-dir>/berth.db,
 runs each deployment's instances as local processes, and serves the control-plane API
 (/api/v1/...) and scoring (/endpoints/<name>/score) on --addr. It writes
-<data-dir>/server.json with its URL and admin token for the berth CLI.`,
+<data-dir>/server.json with its URL and admin token for the berth CLI.
+
+Each flag can also be set by its environment variable; a flag wins over the variable.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), cfg, cmd.ErrOrStderr())
-		},
 	}
-	bindFlags(cmd, &cfg)
+	for _, s := range settings() {
+		cmd.Flags().String(s.name, s.def, fmt.Sprintf("%s (env %s)", s.doc, s.env))
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		given := func(name string) (string, bool) {
+			f := cmd.Flags().Lookup(name)
+			if f == nil || !f.Changed {
+				return "", false
+			}
+			return f.Value.String(), true
+		}
+		cfg, err := loadConfig(os.LookupEnv, given)
+		if err != nil {
+			return err
+		}
+		cfg.LogOutput = cmd.ErrOrStderr()
+		return run(cmd.Context(), cfg)
+	}
 	return cmd
 }
 
-// Run serves until ctx is cancelled, then drains requests and stops every instance.
-func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, error) }) error {
-	level, err := cfg.level()
-	if err != nil {
-		return err
+// Server is `berth serve` put together: metadata store, artifacts, controller, router
+// and API behind one listener.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	dataDir string
+	token   string
+	url     string
+	ctrl    *controller.Controller
+	srv     *http.Server
+	ln      net.Listener
+	closers []func() // undone in reverse order by Close
+}
+
+// New opens the data dir, the metadata and artifact stores, listens on cfg.Addr and wires
+// router, controller and API. Run serves; a Server that is never run must be closed.
+func New(cfg Config) (*Server, error) {
+	out := cfg.LogOutput
+	if out == nil {
+		out = os.Stderr
 	}
-	maxBody, rps, err := cfg.limits()
-	if err != nil {
-		return err
+	s := &Server{cfg: cfg, log: slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))}
+	if err := s.build(); err != nil {
+		s.Close()
+		return nil, err
 	}
-	quota, instanceTypes, err := cfg.quota()
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	return s, nil
+}
+
+// URL is the server's base URL, such as http://127.0.0.1:5555.
+func (s *Server) URL() string { return s.url }
+
+// build opens what the server owns, registering each in s.closers as soon as it is open.
+func (s *Server) build() error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	dataDir, err := filepath.Abs(cfg.DataDir)
+	dataDir, err := filepath.Abs(s.cfg.DataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("data dir: %w", err)
 	}
+	s.dataDir = dataDir
 	st, err := sqlite.Open(filepath.Join(dataDir, "berth.db"))
 	if err != nil {
 		return fmt.Errorf("open metadata: %w", err)
 	}
-	defer st.Close()
+	s.closers = append(s.closers, func() { st.Close() })
 	arts, err := artifacts.Open(filepath.Join(dataDir, "artifacts"))
 	if err != nil {
 		return fmt.Errorf("open artifacts: %w", err)
 	}
-	token, err := adminToken(dataDir)
-	if err != nil {
+	if s.token, err = adminToken(dataDir); err != nil {
 		return err
 	}
 	sealer, err := auth.OpenSealer(filepath.Join(dataDir, "secret.key"))
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("listen on %s: the address is in use (is another berth serve running? `berth online-endpoint list` talks to it); choose another with --addr", cfg.Addr)
-		}
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	if err := s.listen(); err != nil {
+		return err
 	}
-	baseURL := "http://" + ln.Addr().String()
-	var base atomic.Value
-	base.Store(baseURL)
-
-	rt := router.New(router.Config{Log: log.With("component", "router"), MaxBodyBytes: maxBody, EndpointRPS: rps})
-	defer rt.Close()
-	ctrl := controller.New(controller.Config{
+	rps := s.cfg.EndpointRPS
+	if rps == 0 {
+		rps = -1 // the router reads < 0 as "no limit"
+	}
+	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps})
+	s.closers = append(s.closers, rt.Close)
+	s.ctrl = controller.New(controller.Config{
 		Store:         st,
 		Artifacts:     arts,
 		Runtime:       &process.Runtime{},
 		DataDir:       dataDir,
-		Python:        cfg.Python,
+		Python:        s.cfg.Python,
 		Publish:       rt.Swap,
-		Log:           log.With("component", "controller"),
-		InstanceTypes: instanceTypes,
-		Quota:         quota,
+		Log:           s.log.With("component", "controller"),
+		InstanceTypes: s.cfg.InstanceTypes,
+		Quota:         controller.Quota{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints},
 		Sealer:        sealer,
-		Envs:          &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: strings.EqualFold(cfg.EnvStrict, "true")},
+		Envs:          &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
 	})
-	defer ctrl.Close()
+	s.closers = append(s.closers, s.ctrl.Close)
+	s.srv = &http.Server{Handler: s.handler(rt), ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
 
+// listen opens the listener on cfg.Addr and sets the server's URL from the bound address.
+func (s *Server) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: the address is in use (is another berth serve running? `berth online-endpoint list` talks to it); choose another with --addr", s.cfg.Addr)
+		}
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.closers = append(s.closers, func() { ln.Close() })
+	s.url = "http://" + ln.Addr().String()
+	return nil
+}
+
+// handler routes the control plane, scoring and the root page.
+func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(wire.APIPrefix+"/", api.New(api.Config{
-		Controller: ctrl, Token: token, Log: log,
-		BaseURL: func() string { return base.Load().(string) },
+		Controller: s.ctrl, Token: s.token, Log: s.log,
+		BaseURL: s.URL,
 	}))
 	mux.Handle("/endpoints/", rt)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Berth is running. Scoring: POST /endpoints/<name>/score. Control plane: /api/v1 (admin token).")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return mux
+}
 
-	infoPath := filepath.Join(dataDir, InfoFile)
+// Run writes server.json, recovers the stored deployments and serves until ctx is done;
+// then it drains in-flight requests (up to 10 s), stops every instance, removes
+// server.json and closes the server. Call it once.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.Close()
+	baseURL, token := s.url, s.token
+	infoPath := filepath.Join(s.dataDir, InfoFile)
 	if err := writeInfo(infoPath, Info{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	defer os.Remove(infoPath)
-	log.Info("berth serve started", append([]any{"url", baseURL}, cfg.logAttrs()...)...)
+	s.log.Info("berth serve started", append([]any{"url", baseURL}, s.cfg.logAttrs()...)...)
 
-	if err := ctrl.Recover(ctx); err != nil {
+	if err := s.ctrl.Recover(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("berth serve stopping: draining requests, then stopping instances")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.log.Info("berth serve stopping: draining requests, then stopping instances")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	srv.Shutdown(shutCtx)
+	s.srv.Shutdown(shutCtx)
 	<-errc
 	return nil
+}
+
+// Close stops every instance and releases the listener and the stores, in the reverse
+// order New opened them. Run calls it; call it only for a Server that is not run.
+func (s *Server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
 }
 
 // adminToken returns the token kept in <data-dir>/admin-token, creating it once, so

@@ -1,5 +1,6 @@
-// Package store owns the persistence contract of Berth's metadata: the Store interface
-// sized for the controller and the API, and the contract tests every implementation runs.
+// Package store owns the persistence contract of Berth's metadata: role interfaces
+// sized for each consumer (Endpoints, Deployments, Assets, Connections, Operations),
+// Store for the composition root that opens all of them, and the records they keep.
 package store
 
 import (
@@ -15,12 +16,19 @@ var (
 	ErrExists   = errors.New("already exists")
 )
 
+// Asset kinds: the Kind of an Asset.
+const (
+	KindModel       = "model"
+	KindEnvironment = "environment"
+	KindData        = "data"
+)
+
 // Endpoint is a stored online endpoint.
 type Endpoint struct {
 	Name                     string
 	Spec                     json.RawMessage // the endpoint spec as JSON, opaque to the store
-	Traffic                  map[string]int
-	MirrorTraffic            map[string]int
+	Traffic                  map[string]int  // never nil when read back
+	MirrorTraffic            map[string]int  // never nil when read back
 	PrimaryKey, SecondaryKey string
 	State                    string // provisioning state
 	Error                    json.RawMessage
@@ -38,70 +46,17 @@ type Deployment struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
-// Store keeps endpoints and deployments. Implementations are safe for concurrent use
-// and durable: what a call returned success for survives a crash.
-type Store interface {
-	CreateEndpoint(ctx context.Context, e *Endpoint) error
-	GetEndpoint(ctx context.Context, name string) (*Endpoint, error)
-	ListEndpoints(ctx context.Context) ([]*Endpoint, error)
-	// UpdateEndpoint reads, applies fn and writes in one transaction; an error from fn
-	// writes nothing and is returned.
-	UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoint) error) (*Endpoint, error)
-	// DeleteEndpoint deletes the endpoint and its deployments.
-	DeleteEndpoint(ctx context.Context, name string) error
-	CreateDeployment(ctx context.Context, d *Deployment) error
-	GetDeployment(ctx context.Context, endpoint, name string) (*Deployment, error)
-	// ListDeployments lists one endpoint's deployments, or all when endpoint is "".
-	ListDeployments(ctx context.Context, endpoint string) ([]*Deployment, error)
-	UpdateDeployment(ctx context.Context, endpoint, name string, fn func(*Deployment) error) (*Deployment, error)
-	DeleteDeployment(ctx context.Context, endpoint, name string) error
-	// PutConnection creates or replaces a connection; its secret part is already sealed.
-	PutConnection(ctx context.Context, c *Connection) error
-	GetConnection(ctx context.Context, name string) (*Connection, error)
-	ListConnections(ctx context.Context) ([]*Connection, error)
-	DeleteConnection(ctx context.Context, name string) error
-	// StartOperation records an operation as InProgress and returns its id.
-	StartOperation(ctx context.Context, op *Operation) (int64, error)
-	// FinishOperation records the end state (Succeeded, Failed) and error of an operation.
-	FinishOperation(ctx context.Context, id int64, state string, errJSON json.RawMessage) error
-	// ListOperations returns an endpoint's operations, newest first, at most limit.
-	ListOperations(ctx context.Context, endpoint string, limit int) ([]*Operation, error)
-	// CreateModel registers a model version; ErrExists when the version is taken.
-	CreateModel(ctx context.Context, m *Model) error
-	// GetModel returns one version; ErrNotFound otherwise.
-	GetModel(ctx context.Context, name, version string) (*Model, error)
-	// ListModels returns every version of name (all models when name is ""), newest first.
-	ListModels(ctx context.Context, name string) ([]*Model, error)
-	// SetModelArchived archives or restores a version.
-	SetModelArchived(ctx context.Context, name, version string, archived bool) error
-	// CreateAsset registers a version of an environment or data asset; ErrExists when taken.
-	CreateAsset(ctx context.Context, a *Asset) error
-	GetAsset(ctx context.Context, kind, name, version string) (*Asset, error)
-	// ListAssets returns the versions of name (all of the kind when name is ""), newest first.
-	ListAssets(ctx context.Context, kind, name string) ([]*Asset, error)
-	SetAssetArchived(ctx context.Context, kind, name, version string, archived bool) error
-	Close() error
-}
-
-// Asset is a registered version of an environment or a data asset: immutable apart from
-// its archived flag.
+// Asset is a registered version of a model, an environment or a data asset:
+// immutable apart from its archived flag.
 type Asset struct {
-	Kind          string // environment, data
+	Kind          string // KindModel, KindEnvironment, KindData
 	Name, Version string
-	Spec          json.RawMessage // the asset's fields as JSON
-	Artifact      string          // uploaded files, "" if none
-	Archived      bool
-	CreatedAt     time.Time
-}
-
-// Model is a registered model version: immutable apart from its archived flag.
-type Model struct {
-	Name, Version string
-	Type          string // custom_model, mlflow_model, triton_model
+	Type          string // model: custom_model|mlflow_model|triton_model; data: uri_folder|uri_file; environment: ""
 	Description   string
-	Tags          map[string]string
-	PathBase      string // the base name of the registered path: a folder keeps it under AZUREML_MODEL_DIR
-	Artifact      string // digest of the uploaded files
+	Tags          map[string]string // nil when empty
+	PathBase      string            // base name of the registered path: a model folder keeps it under AZUREML_MODEL_DIR
+	Spec          json.RawMessage   // the kind's own fields as JSON (environment and data specs), nil when empty
+	Artifact      string            // digest of uploaded files, "" if none
 	Archived      bool
 	CreatedAt     time.Time
 }
@@ -125,4 +80,84 @@ type Connection struct {
 	Public               json.RawMessage
 	Sealed               []byte
 	CreatedAt, UpdatedAt time.Time
+}
+
+// Endpoints keeps online endpoints. The store sets CreatedAt and UpdatedAt.
+type Endpoints interface {
+	// CreateEndpoint stores a new endpoint; ErrExists when the name is taken.
+	CreateEndpoint(ctx context.Context, e *Endpoint) error
+	// GetEndpoint returns an endpoint; ErrNotFound otherwise.
+	GetEndpoint(ctx context.Context, name string) (*Endpoint, error)
+	// ListEndpoints returns every endpoint, by name.
+	ListEndpoints(ctx context.Context) ([]*Endpoint, error)
+	// UpdateEndpoint reads, applies fn and writes in one transaction; an error from fn
+	// writes nothing and is returned. ErrNotFound when there is no such endpoint.
+	UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoint) error) (*Endpoint, error)
+	// DeleteEndpoint deletes the endpoint and its deployments; ErrNotFound otherwise.
+	DeleteEndpoint(ctx context.Context, name string) error
+}
+
+// Deployments keeps online deployments, each under an endpoint.
+type Deployments interface {
+	// CreateDeployment stores a new deployment; ErrExists when the name is taken in its
+	// endpoint, ErrNotFound when the endpoint does not exist.
+	CreateDeployment(ctx context.Context, d *Deployment) error
+	// GetDeployment returns a deployment; ErrNotFound otherwise.
+	GetDeployment(ctx context.Context, endpoint, name string) (*Deployment, error)
+	// ListDeployments lists one endpoint's deployments, or all when endpoint is "",
+	// by endpoint then name.
+	ListDeployments(ctx context.Context, endpoint string) ([]*Deployment, error)
+	// UpdateDeployment reads, applies fn and writes in one transaction; an error from fn
+	// writes nothing and is returned. ErrNotFound when there is no such deployment.
+	UpdateDeployment(ctx context.Context, endpoint, name string, fn func(*Deployment) error) (*Deployment, error)
+	// DeleteDeployment deletes a deployment; ErrNotFound otherwise.
+	DeleteDeployment(ctx context.Context, endpoint, name string) error
+}
+
+// Assets keeps registered versions of models, environments and data assets.
+type Assets interface {
+	// CreateAsset registers a version; ErrExists when the version is taken.
+	CreateAsset(ctx context.Context, a *Asset) error
+	// GetAsset returns one version; ErrNotFound otherwise.
+	GetAsset(ctx context.Context, kind, name, version string) (*Asset, error)
+	// ListAssets returns the versions of name (all of the kind when name is ""), by
+	// name, and within a name newest (latest created) first.
+	ListAssets(ctx context.Context, kind, name string) ([]*Asset, error)
+	// SetAssetArchived archives or restores a version; ErrNotFound otherwise.
+	SetAssetArchived(ctx context.Context, kind, name, version string, archived bool) error
+}
+
+// Connections keeps workspace connections.
+type Connections interface {
+	// PutConnection creates or replaces a connection; its secret part is already sealed.
+	PutConnection(ctx context.Context, c *Connection) error
+	// GetConnection returns a connection; ErrNotFound otherwise.
+	GetConnection(ctx context.Context, name string) (*Connection, error)
+	// ListConnections returns every connection, by name.
+	ListConnections(ctx context.Context) ([]*Connection, error)
+	// DeleteConnection deletes a connection; ErrNotFound otherwise.
+	DeleteConnection(ctx context.Context, name string) error
+}
+
+// Operations keeps the history of endpoint and deployment operations.
+type Operations interface {
+	// StartOperation records an operation as InProgress and returns its id; ids increase.
+	StartOperation(ctx context.Context, op *Operation) (int64, error)
+	// FinishOperation records the end state (Succeeded, Failed) and error of an operation.
+	FinishOperation(ctx context.Context, id int64, state string, errJSON json.RawMessage) error
+	// ListOperations returns an endpoint's operations, newest first, at most limit.
+	ListOperations(ctx context.Context, endpoint string, limit int) ([]*Operation, error)
+}
+
+// Store is every role together plus Close: what a composition root opens.
+// Implementations are safe for concurrent use; a durable one keeps what a call
+// returned success for across a crash.
+type Store interface {
+	Endpoints
+	Deployments
+	Assets
+	Connections
+	Operations
+	// Close releases the store.
+	Close() error
 }

@@ -151,18 +151,8 @@ type Operation struct {
 	EndedAt    string `json:"ended_at,omitempty"`
 }
 
-// ModelCreate is the body of POST /models: a version of a model whose files were uploaded.
-type ModelCreate struct {
-	Name        string            `json:"name"`
-	Version     string            `json:"version,omitempty"`
-	Type        string            `json:"type,omitempty"`
-	Description string            `json:"description,omitempty"`
-	Tags        map[string]string `json:"tags,omitempty"`
-	PathBase    string            `json:"path_base"`
-	Artifact    string            `json:"artifact"`
-}
-
-// Model is the read view of a registered model version, shaped like `az ml model show`.
+// Model is the read view of a registered model version, shaped like `az ml model show`:
+// the asset view of kind model, decoded where its fields are needed.
 type Model struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -176,10 +166,28 @@ type Model struct {
 	CreatedAt   string            `json:"created_at"`
 }
 
-// AssetCreate is the body of POST /assets/{kind}: an environment or data asset version.
+// The asset kinds of /assets/{kind}: models, environments and data assets share one
+// set of routes.
+const (
+	// KindModel is a registered model (az ml model).
+	KindModel = "model"
+	// KindEnvironment is a registered environment (az ml environment).
+	KindEnvironment = "environment"
+	// KindData is a registered data asset (az ml data).
+	KindData = "data"
+)
+
+// AssetCreate is the body of POST /assets/{kind}: a version of a model, environment or
+// data asset. A model carries its fields here (Type, Description, Tags, PathBase) and
+// the digest of its uploaded files in Artifact; an environment or data asset carries
+// its spec in Spec, and a data asset its uploaded files in Artifact.
 type AssetCreate struct {
-	Name     string          `json:"name"`
-	Version  string          `json:"version,omitempty"`
-	Spec     json.RawMessage `json:"spec"`
-	Artifact string          `json:"artifact,omitempty"`
+	Name        string            `json:"name"`
+	Version     string            `json:"version,omitempty"`
+	Type        string            `json:"type,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	PathBase    string            `json:"path_base,omitempty"`
+	Spec        json.RawMessage   `json:"spec,omitempty"`
+	Artifact    string            `json:"artifact,omitempty"`
 }

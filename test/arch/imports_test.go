@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/store/storetest":   {"internal/store"},
 	"internal/inference/python":  {},
 	"internal/store/sqlite":      {"internal/store"},
+	"internal/store/memory":      {"internal/store"},
 	"internal/client":            {"internal/wire", "internal/diag"},
 	"internal/cli":               {"internal/client", "internal/wire", "internal/spec", "internal/diag", "internal/artifacts/archive"},
 	"internal/api":               {"internal/controller", "internal/store", "internal/wire", "internal/spec", "internal/diag", "internal/auth"},
@@ -38,7 +39,7 @@ var allowed = map[string][]string{
 	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs"},
 	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/router",
-		"internal/runtime/process", "internal/store/sqlite", "internal/wire"},
+		"internal/runtime/process", "internal/spec", "internal/store/sqlite", "internal/wire"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
 }
 

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,5 +62,35 @@ func TestSurvivesKill9(t *testing.T) {
 	e, err := s.GetEndpoint(context.Background(), "committed")
 	if err != nil || e.PrimaryKey != "k" {
 		t.Fatalf("after kill -9: %+v %v", e, err)
+	}
+}
+
+// TestConstraintErrorsByCode checks that constraint violations are recognised by the
+// driver's result code, and that a message merely mentioning one is not.
+func TestConstraintErrorsByCode(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "berth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	s.CreateEndpoint(ctx, &store.Endpoint{Name: "ep"})
+	_, dup := s.db.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`) VALUES ('ep', x'', '{}', '{}', '', '', '', NULL, '', '')`)
+	_, fk := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES ('none', 'd', x'', '', '', '', NULL, '', '')`)
+	text := errors.New("UNIQUE constraint failed: FOREIGN KEY constraint failed")
+	for _, c := range []struct {
+		name       string
+		err        error
+		unique, fk bool
+	}{
+		{"duplicate primary key", dup, true, false},
+		{"missing endpoint", fk, false, true},
+		{"text only", text, false, false},
+		{"wrapped duplicate", fmt.Errorf("create: %w", dup), true, false},
+		{"nil", nil, false, false},
+	} {
+		if isUnique(c.err) != c.unique || isForeignKey(c.err) != c.fk {
+			t.Errorf("%s (%v): unique %v foreign key %v, want %v %v", c.name, c.err, isUnique(c.err), isForeignKey(c.err), c.unique, c.fk)
+		}
 	}
 }

@@ -1,0 +1,79 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/berthml/berth/internal/store"
+)
+
+// modelsTableSchema is the last schema version with a separate models table.
+const modelsTableSchema = 5
+
+// TestModelsBecomeAssets opens a data dir written at the schema that kept models in
+// their own table, the way the berth of that time wrote it, and reads its models back
+// as assets of kind model: same fields, same order, same archived flag.
+func TestModelsBecomeAssets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:modelsTableSchema] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := []string{
+		fmt.Sprintf(`PRAGMA user_version = %d`, modelsTableSchema),
+		`INSERT INTO models (name, version, seq, type, description, tags, path_base, artifact, archived, created_at) VALUES
+			('m', '2', 1, 'custom_model', 'first', '{"team":"a"}', 'model.pkl', 'sha256:2', 0, '2024-05-01T10:00:00Z'),
+			('m', '10', 2, 'mlflow_model', 'second', 'null', 'mlflow', 'sha256:10', 1, '2024-05-02T10:00:00.5Z')`,
+		`INSERT INTO assets (kind, name, version, seq, spec, artifact, archived, created_at) VALUES
+			('environment', 'm', '1', 1, '{"image":"x"}', '', 0, '2024-05-03T10:00:00Z')`,
+	}
+	for _, q := range old {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	got, err := s.GetAsset(ctx, store.KindModel, "m", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != "custom_model" || got.Description != "first" || got.Tags["team"] != "a" || got.PathBase != "model.pkl" ||
+		got.Artifact != "sha256:2" || got.Archived || got.Spec != nil || got.CreatedAt.Format("2006-01-02T15:04:05Z") != "2024-05-01T10:00:00Z" {
+		t.Fatalf("migrated model: %+v", got)
+	}
+	list, err := s.ListAssets(ctx, store.KindModel, "")
+	if err != nil || len(list) != 2 || list[0].Version != "10" || !list[0].Archived || list[0].Tags != nil || list[1].Version != "2" {
+		t.Fatalf("migrated models, newest first: %+v %v", list, err)
+	}
+	// A version registered after the migration is the newest, after the copied ones.
+	if err := s.CreateAsset(ctx, &store.Asset{Kind: store.KindModel, Name: "m", Version: "3"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.ListAssets(ctx, store.KindModel, "m"); len(l) != 3 || l[0].Version != "3" || l[1].Version != "10" {
+		t.Fatalf("after a new version: %+v", l)
+	}
+	env, err := s.GetAsset(ctx, store.KindEnvironment, "m", "1")
+	if err != nil || string(env.Spec) != `{"image":"x"}` || env.Type != "" || env.Tags != nil {
+		t.Fatalf("environment kept: %+v %v", env, err)
+	}
+	var tables int
+	s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'`).Scan(&tables)
+	if tables != 0 {
+		t.Fatal("the models table is still there")
+	}
+}
