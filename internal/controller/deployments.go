@@ -7,13 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/fleet"
+	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/store"
+	"github.com/berthml/berth/internal/wire"
 )
 
 // DeploymentInput is a deployment spec plus the digests of its uploaded model and code.
@@ -57,28 +59,14 @@ func (c *Controller) check(in DeploymentInput) error {
 	return &diag.Error{Code: code, Message: fmt.Sprintf("deployment %q cannot be deployed", d.Name), Details: problems}
 }
 
-// admit checks that the endpoint exists and the input can be deployed, and returns the
-// spec to store.
+// admit checks that the endpoint exists and the input can be deployed, pins its asset
+// references, and returns the spec to store.
 func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing bool) (json.RawMessage, error) {
 	if _, err := c.GetEndpoint(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
-	if m := in.Spec.Model; m.IsRef() {
-		// Pin the reference to the version it names now, so a restart or a later
-		// registration never changes what this deployment runs.
-		reg, err := c.ResolveModel(ctx, m.Ref)
-		if err != nil {
-			return nil, err
-		}
-		m.Ref = "azureml:" + reg.Name + ":" + reg.Version
-		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
-	}
-	if env := in.Spec.Environment; env != nil && env.Ref != "" {
-		a, err := c.ResolveAsset(ctx, AssetEnvironment, env.Ref)
-		if err != nil {
-			return nil, err
-		}
-		env.Ref = "azureml:" + a.Name + ":" + a.Version
+	if err := c.pinReferences(ctx, in); err != nil {
+		return nil, err
 	}
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
@@ -93,32 +81,76 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 	return json.Marshal(in.Spec)
 }
 
-// anonymousName is the name inline models and environments are registered under, as
-// Azure registers them anonymously; the version is a content hash.
-const anonymousName = "azureml_anonymous"
+// pinReferences pins model and environment references to the version they name now,
+// so a restart or a later registration never changes what the deployment runs.
+func (c *Controller) pinReferences(ctx context.Context, in *DeploymentInput) error {
+	if m := in.Spec.Model; m.IsRef() {
+		reg, err := c.cfg.Registry.Resolve(ctx, store.KindModel, m.Ref)
+		if err != nil {
+			return err
+		}
+		m.Ref = "azureml:" + reg.Name + ":" + reg.Version
+		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
+	}
+	if env := in.Spec.Environment; env != nil && env.Ref != "" {
+		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
+		if err != nil {
+			return err
+		}
+		env.Ref = "azureml:" + a.Name + ":" + a.Version
+	}
+	return nil
+}
+
+// checkQuota asks the quota checker about the deployment against every stored one.
+func (c *Controller) checkQuota(ctx context.Context, in DeploymentInput, replacing bool) error {
+	deps, err := c.cfg.Store.ListDeployments(ctx, "")
+	if err != nil {
+		return err
+	}
+	var others []quota.Use
+	for _, o := range deps {
+		if o.State == wire.StateFailed || o.State == wire.StateDeleting {
+			others = append(others, quota.Use{Endpoint: o.Endpoint, Deployment: o.Name}) // counts towards the per-endpoint limit only
+			continue
+		}
+		od, err := spec.DecodeDeployment("stored deployment", o.Spec, nil)
+		if err != nil {
+			c.log.Warn("quota: read stored deployment", "endpoint", o.Endpoint, "deployment", o.Name, "err", err)
+			continue
+		}
+		others = append(others, quota.Use{Endpoint: o.Endpoint, Deployment: o.Name, InstanceType: od.InstanceType, Count: od.InstanceCount})
+	}
+	ask := quota.Ask{Use: quota.Use{Endpoint: in.Spec.EndpointName, Deployment: in.Spec.Name, InstanceType: in.Spec.InstanceType, Count: in.Spec.InstanceCount},
+		Replacing: replacing, FreeDisk: quota.FreeDisk(c.cfg.DataDir), DataDir: c.cfg.DataDir}
+	if in.ModelArtifact != "" {
+		if size, err := c.cfg.Artifacts.Size(in.ModelArtifact); err == nil {
+			ask.ModelBytes = size
+		}
+	}
+	return c.cfg.Quota.Deployment(ask, others)
+}
 
 // registerAnonymous records an inline model and an inline environment in the registry,
 // so `berth model list` / `berth environment list` show what runs. Failing to record
 // them changes nothing for the deployment.
 func (c *Controller) registerAnonymous(ctx context.Context, in *DeploymentInput) {
 	d := in.Spec
+	var assets []store.Asset
 	if m := d.Model; m != nil && !m.IsRef() && in.ModelArtifact != "" {
-		version := strings.TrimPrefix(in.ModelArtifact, "sha256:")[:12]
-		if _, err := c.cfg.Store.GetModel(ctx, anonymousName, version); errors.Is(err, store.ErrNotFound) {
-			c.cfg.Store.CreateModel(ctx, &store.Model{Name: anonymousName, Version: version, Type: m.Type,
-				Description: "inline model of deployment " + d.EndpointName + "/" + d.Name,
-				PathBase:    filepath.Base(filepath.Clean(m.Path)), Artifact: in.ModelArtifact})
-		}
+		assets = append(assets, store.Asset{Kind: store.KindModel, Version: strings.TrimPrefix(in.ModelArtifact, "sha256:")[:12], Type: m.Type,
+			Description: "inline model of deployment " + d.EndpointName + "/" + d.Name,
+			PathBase:    filepath.Base(filepath.Clean(m.Path)), Artifact: in.ModelArtifact})
 	}
 	if env := d.Environment; env != nil && env.Ref == "" && env.CondaFile != nil {
-		raw, err := json.Marshal(env)
-		if err != nil {
-			return
+		if raw, err := json.Marshal(env); err == nil {
+			sum := sha256.Sum256(raw)
+			assets = append(assets, store.Asset{Kind: store.KindEnvironment, Version: hex.EncodeToString(sum[:])[:12], Spec: raw})
 		}
-		sum := sha256.Sum256(raw)
-		version := hex.EncodeToString(sum[:])[:12]
-		if _, err := c.cfg.Store.GetAsset(ctx, AssetEnvironment, anonymousName, version); errors.Is(err, store.ErrNotFound) {
-			c.cfg.Store.CreateAsset(ctx, &store.Asset{Kind: AssetEnvironment, Name: anonymousName, Version: version, Spec: raw})
+	}
+	for _, a := range assets {
+		if err := c.cfg.Registry.RegisterAnonymous(ctx, a); err != nil {
+			c.log.Warn("register inline asset", "kind", a.Kind, "deployment", d.Name, "err", err)
 		}
 	}
 }
@@ -131,14 +163,17 @@ func (c *Controller) busy(ctx context.Context, endpoint string) error {
 		return err
 	}
 	for _, d := range deps {
-		switch d.State {
-		case StateCreating, StateUpdating, StateDeleting:
+		if inProgress(d.State) {
 			return &diag.Error{Code: diag.OperationCanceled, Target: endpoint,
 				Message: fmt.Sprintf("an operation on endpoint %q is in progress (deployment %q is %s), so this one was not started and nothing changed: wait until it is Succeeded or Failed (`berth online-deployment show -e %s -n %s`), then retry",
 					endpoint, d.Name, d.State, endpoint, d.Name)}
 		}
 	}
 	return nil
+}
+
+func inProgress(state string) bool {
+	return state == wire.StateCreating || state == wire.StateUpdating || state == wire.StateDeleting
 }
 
 // CreateDeployment stores a new deployment as Creating and starts provisioning it in
@@ -150,7 +185,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 		return nil, err
 	}
 	rec := &store.Deployment{Endpoint: d.EndpointName, Name: d.Name, Spec: raw,
-		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: StateCreating}
+		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateCreating}
 	if err := c.cfg.Store.CreateDeployment(ctx, rec); err != nil {
 		switch {
 		case errors.Is(err, store.ErrExists):
@@ -161,25 +196,29 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 		}
 		return nil, fmt.Errorf("create deployment: %w", err)
 	}
-	c.startProvision(d.EndpointName, d.Name, c.startOp(ctx, d.EndpointName, d.Name, opCreate))
+	k := fleet.Key{Endpoint: d.EndpointName, Deployment: d.Name}
+	c.startProvision(ctx, k, c.newGeneration(k, false), c.startOp(ctx, k.Endpoint, k.Deployment, opCreate))
 	return c.cfg.Store.GetDeployment(ctx, d.EndpointName, d.Name)
 }
 
-// UpdateDeployment stores the new spec as Updating and rolls it out in the background:
-// new instances start, and replace the old ones only once all are ready.
+// UpdateDeployment stores the new spec as Updating and rolls it out in the background.
+// A change of instance_count alone scales the serving instances in place; any other
+// update starts a new set, which replaces the old one once all are ready.
 func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
 	raw, err := c.admit(ctx, &in, true)
 	if err != nil {
 		return nil, err
 	}
+	scaleOnly := false
 	rec, err := c.cfg.Store.UpdateDeployment(ctx, d.EndpointName, d.Name, func(r *store.Deployment) error {
-		if r.State == StateCreating || r.State == StateUpdating || r.State == StateDeleting {
+		if inProgress(r.State) {
 			return &diag.Error{Code: diag.Conflict, Target: d.Name,
 				Message: fmt.Sprintf("deployment %q is %s: wait until it is Succeeded or Failed, then update it", d.Name, r.State)}
 		}
+		scaleOnly = r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
 		r.Spec, r.ModelArtifact, r.CodeArtifact = raw, in.ModelArtifact, in.CodeArtifact
-		r.State, r.Error = StateUpdating, nil
+		r.State, r.Error = wire.StateUpdating, nil
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -188,8 +227,38 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 	if err != nil {
 		return nil, err
 	}
-	c.startProvision(d.EndpointName, d.Name, c.startOp(ctx, d.EndpointName, d.Name, opUpdate))
+	k := fleet.Key{Endpoint: d.EndpointName, Deployment: d.Name}
+	c.startProvision(ctx, k, c.newGeneration(k, scaleOnly), c.startOp(ctx, k.Endpoint, k.Deployment, opUpdate))
 	return rec, nil
+}
+
+// sameButCount reports whether two stored specs differ at most in instance_count.
+func sameButCount(a, b json.RawMessage) bool {
+	norm := func(raw json.RawMessage) (string, bool) {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return "", false
+		}
+		delete(m, "instance_count")
+		out, err := json.Marshal(m)
+		return string(out), err == nil
+	}
+	x, okx := norm(a)
+	y, oky := norm(b)
+	return okx && oky && x == y
+}
+
+// newGeneration returns the generation a rollout brings the deployment to: the one it
+// serves when only its size changes, a new one otherwise.
+func (c *Controller) newGeneration(k fleet.Key, scaleOnly bool) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.gens[k]; ok && scaleOnly {
+		return g
+	}
+	c.nextGen++
+	c.gens[k] = fmt.Sprintf("g%d", c.nextGen)
+	return c.gens[k]
 }
 
 // GetDeployment returns the stored deployment or DeploymentNotFound.
@@ -210,83 +279,4 @@ func (c *Controller) ListDeployments(ctx context.Context, endpoint string) ([]*s
 		return nil, err
 	}
 	return c.cfg.Store.ListDeployments(ctx, endpoint)
-}
-
-// DeleteDeployment stops the deployment's instances and deletes it. A deployment that
-// still has live traffic is not deleted.
-func (c *Controller) DeleteDeployment(ctx context.Context, endpoint, name string) error {
-	ep, err := c.GetEndpoint(ctx, endpoint)
-	if err != nil {
-		return err
-	}
-	if _, err := c.GetDeployment(ctx, endpoint, name); err != nil {
-		return err
-	}
-	if err := c.busy(ctx, endpoint); err != nil {
-		return err
-	}
-	if w := ep.Traffic[name]; w > 0 {
-		return &diag.Error{Code: diag.BadArgument, Target: name,
-			Message: fmt.Sprintf("deployment %q still receives %d%% of the traffic of endpoint %q: move it elsewhere first, e.g. `berth online-endpoint update -n %s --traffic \"%s=0 ...\"`", name, w, endpoint, endpoint, name)}
-	}
-	op := c.startOp(ctx, endpoint, name, opDelete)
-	defer c.endOp(op, nil)
-	if _, err := c.cfg.Store.UpdateDeployment(ctx, endpoint, name, func(r *store.Deployment) error {
-		r.State = StateDeleting
-		return nil
-	}); err != nil {
-		return err
-	}
-	c.stopDeployment(endpoint, name)
-	if err := c.cfg.Store.DeleteDeployment(ctx, endpoint, name); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	// Zero-weight entries of a deleted deployment leave the traffic map.
-	if _, err := c.cfg.Store.UpdateEndpoint(ctx, endpoint, func(e *store.Endpoint) error {
-		delete(e.Traffic, name)
-		delete(e.MirrorTraffic, name)
-		return nil
-	}); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if err := os.RemoveAll(filepath.Join(c.cfg.DataDir, "instances", endpoint, name)); err != nil {
-		c.log.Warn("remove deployment files", "endpoint", endpoint, "deployment", name, "err", err)
-	}
-	c.publish(ctx)
-	return nil
-}
-
-// Recover re-provisions every deployment found in the store, as after a restart.
-// Deployments left in Deleting are deleted.
-func (c *Controller) Recover(ctx context.Context) error {
-	eps, err := c.cfg.Store.ListEndpoints(ctx)
-	if err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	for _, ep := range eps {
-		if ep.State == StateDeleting {
-			if err := c.DeleteEndpoint(ctx, ep.Name); err != nil {
-				c.log.Warn("recover: finish deleting endpoint", "endpoint", ep.Name, "err", err)
-			}
-		}
-	}
-	deps, err := c.cfg.Store.ListDeployments(ctx, "")
-	if err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	for _, d := range deps {
-		switch d.State {
-		case StateDeleting:
-			if err := c.cfg.Store.DeleteDeployment(ctx, d.Endpoint, d.Name); err != nil {
-				c.log.Warn("recover: finish deleting deployment", "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
-			}
-			os.RemoveAll(filepath.Join(c.cfg.DataDir, "instances", d.Endpoint, d.Name))
-		case StateFailed:
-			// Nothing ran; the error stays for the user to read.
-		default:
-			c.startProvision(d.Endpoint, d.Name, 0)
-		}
-	}
-	c.publish(ctx)
-	return nil
 }

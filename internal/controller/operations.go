@@ -10,13 +10,12 @@ import (
 
 // Operation kinds and end states, as Azure's operation status shows them.
 const (
-	opCreate     = "Create"
-	opUpdate     = "Update"
-	opDelete     = "Delete"
-	opSucceeded  = "Succeeded"
-	opFailed     = "Failed"
-	opCanceled   = "Canceled"
-	opInProgress = "InProgress"
+	opCreate    = "Create"
+	opUpdate    = "Update"
+	opDelete    = "Delete"
+	opSucceeded = "Succeeded"
+	opFailed    = "Failed"
+	opCanceled  = "Canceled"
 )
 
 // startOp records the start of an operation; 0 when it could not be recorded.
@@ -29,8 +28,9 @@ func (c *Controller) startOp(ctx context.Context, endpoint, deployment, kind str
 	return id
 }
 
-// finishOp records how an operation ended.
-func (c *Controller) finishOp(id int64, state string, failure error) {
+// finishOp records how an operation ended, even when ctx was cancelled (a cancelled
+// operation is recorded as such).
+func (c *Controller) finishOp(ctx context.Context, id int64, state string, failure error) {
 	if id == 0 {
 		return
 	}
@@ -42,18 +42,18 @@ func (c *Controller) finishOp(id int64, state string, failure error) {
 		}
 		raw, _ = json.Marshal(de)
 	}
-	if err := c.cfg.Store.FinishOperation(context.Background(), id, state, raw); err != nil {
+	if err := c.cfg.Store.FinishOperation(context.WithoutCancel(ctx), id, state, raw); err != nil {
 		c.log.Warn("record operation end", "id", id, "err", err)
 	}
 }
 
 // endOp finishes an operation from the error of the step that ran it.
-func (c *Controller) endOp(id int64, err error) {
+func (c *Controller) endOp(ctx context.Context, id int64, err error) {
 	if err != nil {
-		c.finishOp(id, opFailed, err)
+		c.finishOp(ctx, id, opFailed, err)
 		return
 	}
-	c.finishOp(id, opSucceeded, nil)
+	c.finishOp(ctx, id, opSucceeded, nil)
 }
 
 // Operations returns the endpoint's newest operations.

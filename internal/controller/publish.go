@@ -3,12 +3,15 @@ package controller
 import (
 	"context"
 
+	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/router/table"
+	"github.com/berthml/berth/internal/spec"
 )
 
-// publish builds a routing snapshot from the stored endpoints and the ready instances
-// and hands it to the router. Snapshots are built one at a time so that an older one
-// never replaces a newer one.
+// publish builds a routing snapshot from the stored endpoints and the fleet's ready
+// instances and hands it to the router. Snapshots are built one at a time so that an
+// older one never replaces a newer one; a cancelled ctx still publishes, because the
+// router must not keep routing to stopped instances.
 func (c *Controller) publish(ctx context.Context) {
 	if c.cfg.Publish == nil {
 		return
@@ -30,7 +33,7 @@ func (c *Controller) publish(ctx context.Context) {
 	for _, ep := range eps {
 		t.Endpoints[ep.Name] = &table.Endpoint{
 			Name:        ep.Name,
-			AuthMode:    "key",
+			AuthMode:    spec.DefaultAuthMode,
 			Keys:        []string{ep.PrimaryKey, ep.SecondaryKey},
 			Deployments: map[string]*table.Deployment{},
 			Traffic:     ep.Traffic,
@@ -42,23 +45,9 @@ func (c *Controller) publish(ctx context.Context) {
 		if te == nil {
 			continue
 		}
-		td := &table.Deployment{Name: d.Name}
-		c.mu.Lock()
-		r := c.runs[deploymentKey{d.Endpoint, d.Name}]
-		c.mu.Unlock()
-		if r != nil {
-			r.mu.Lock()
-			td.RequestTimeout = r.requestTimeout
-			td.MaxConcurrent = r.maxConcurrent
-			td.MaxQueueWait = r.maxQueueWait
-			td.Gate = &r.gate
-			serving := r.current
-			r.mu.Unlock()
-			for _, ir := range serving {
-				if e := ir.readyEntry(); e != nil {
-					td.Instances = append(td.Instances, e)
-				}
-			}
+		td := c.fleet.Table(fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name})
+		if td == nil {
+			td = &table.Deployment{Name: d.Name}
 		}
 		te.Deployments[d.Name] = td
 	}

@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/spec"
 )
 
@@ -46,8 +46,8 @@ type Config struct {
 	// MaxEndpoints is the most endpoints the server holds; 0 means no limit.
 	MaxEndpoints int
 	// InstanceTypes maps lower-case instance type names to their sizes; nil means
-	// controller.DefaultInstanceTypes().
-	InstanceTypes map[string]controller.InstanceType
+	// quota.DefaultInstanceTypes().
+	InstanceTypes map[string]quota.InstanceType
 	// EnvStrict makes a conda version pin that the installed package does not meet fail
 	// the environment build (ImageBuildFailure) instead of logging a warning.
 	EnvStrict bool
@@ -139,7 +139,7 @@ func settings() []setting {
 		{"max-endpoints", "BERTH_MAX_ENDPOINTS", "100", "most endpoints this server holds (Azure allows 100 per region; 0 = no limit)",
 			to(func(c *Config) *int { return &c.MaxEndpoints }, wholeOrZero)},
 		{"instance-types", "BERTH_INSTANCE_TYPES", "", "YAML file of extra or changed instance types: a list of {name, cores, memory_bytes, disk_bytes}",
-			bind[map[string]controller.InstanceType]{field: func(c *Config) *map[string]controller.InstanceType { return &c.InstanceTypes },
+			bind[map[string]quota.InstanceType]{field: func(c *Config) *map[string]quota.InstanceType { return &c.InstanceTypes },
 				parse: instanceTypes, show: typeNames}},
 		{"env-strict", "BERTH_ENV_STRICT", "false", "true: a conda version pin the installed package does not meet fails the build (ImageBuildFailure); false: a warning",
 			to(func(c *Config) *bool { return &c.EnvStrict }, boolean)},
@@ -256,8 +256,8 @@ func bytesOrZero(s string) (int64, error) {
 
 // instanceTypes returns the default instance types, changed and extended by the YAML
 // file at path ("" = none).
-func instanceTypes(path string) (map[string]controller.InstanceType, error) {
-	types := controller.DefaultInstanceTypes()
+func instanceTypes(path string) (map[string]quota.InstanceType, error) {
+	types := quota.DefaultInstanceTypes()
 	if path == "" {
 		return types, nil
 	}
@@ -265,7 +265,7 @@ func instanceTypes(path string) (map[string]controller.InstanceType, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the instance types file: %w", err)
 	}
-	var extra []controller.InstanceType
+	var extra []quota.InstanceType
 	if err := yaml.Unmarshal(b, &extra); err != nil {
 		return nil, fmt.Errorf("%w (write a list of {name, cores, memory_bytes, disk_bytes})", err)
 	}
@@ -279,7 +279,7 @@ func instanceTypes(path string) (map[string]controller.InstanceType, error) {
 }
 
 // typeNames renders the instance type table in the startup log as its sorted names.
-func typeNames(types map[string]controller.InstanceType) any {
+func typeNames(types map[string]quota.InstanceType) any {
 	names := make([]string, 0, len(types))
 	for _, t := range types {
 		names = append(names, t.Name)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/quota"
 )
 
 // runServe builds `berth serve` with only the given environment variables of the table
@@ -57,7 +57,7 @@ func defaults() Config {
 		MaxRequestBody: 100 << 20,
 		EndpointRPS:    500,
 		MaxEndpoints:   100,
-		InstanceTypes:  controller.DefaultInstanceTypes(),
+		InstanceTypes:  quota.DefaultInstanceTypes(),
 	}
 }
 
@@ -72,9 +72,9 @@ func writeFile(t *testing.T, name, text string) string {
 
 func TestConfigValues(t *testing.T) {
 	types := writeFile(t, "types.yml", "- {name: Big_Box, cores: 64, memory_bytes: 1000, disk_bytes: 5}\n- {name: Standard_DS1_v2, cores: 3, memory_bytes: 7}\n")
-	withTypes := controller.DefaultInstanceTypes()
-	withTypes["big_box"] = controller.InstanceType{Name: "Big_Box", Cores: 64, MemoryBytes: 1000, DiskBytes: 5}
-	withTypes["standard_ds1_v2"] = controller.InstanceType{Name: "Standard_DS1_v2", Cores: 3, MemoryBytes: 7}
+	withTypes := quota.DefaultInstanceTypes()
+	withTypes["big_box"] = quota.InstanceType{Name: "Big_Box", Cores: 64, MemoryBytes: 1000, DiskBytes: 5}
+	withTypes["standard_ds1_v2"] = quota.InstanceType{Name: "Standard_DS1_v2", Cores: 3, MemoryBytes: 7}
 
 	tests := []struct {
 		name string
@@ -253,7 +253,7 @@ func TestHelpFromTable(t *testing.T) {
 func TestLogAttrsAreTyped(t *testing.T) {
 	cfg := defaults()
 	cfg.QuotaMemory = 512 << 20
-	cfg.InstanceTypes = map[string]controller.InstanceType{"b": {Name: "B"}, "a": {Name: "A"}}
+	cfg.InstanceTypes = map[string]quota.InstanceType{"b": {Name: "B"}, "a": {Name: "A"}}
 	attrs := cfg.logAttrs()
 	got := map[string]any{}
 	for i := 0; i+1 < len(attrs); i += 2 {

@@ -25,6 +25,8 @@ import (
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/controller"
 	"github.com/berthml/berth/internal/envbuild"
+	"github.com/berthml/berth/internal/quota"
+	"github.com/berthml/berth/internal/registry"
 	"github.com/berthml/berth/internal/router"
 	"github.com/berthml/berth/internal/runtime/process"
 	"github.com/berthml/berth/internal/store/sqlite"
@@ -97,6 +99,7 @@ type Server struct {
 	token   string
 	url     string
 	ctrl    *controller.Controller
+	reg     *registry.Registry
 	srv     *http.Server
 	ln      net.Listener
 	closers []func() // undone in reverse order by Close
@@ -155,18 +158,19 @@ func (s *Server) build() error {
 	}
 	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps})
 	s.closers = append(s.closers, rt.Close)
+	s.reg = registry.New(st, arts, sealer)
 	s.ctrl = controller.New(controller.Config{
-		Store:         st,
-		Artifacts:     arts,
-		Runtime:       &process.Runtime{},
-		DataDir:       dataDir,
-		Python:        s.cfg.Python,
-		Publish:       rt.Swap,
-		Log:           s.log.With("component", "controller"),
-		InstanceTypes: s.cfg.InstanceTypes,
-		Quota:         controller.Quota{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints},
-		Sealer:        sealer,
-		Envs:          &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
+		Store:     st,
+		Registry:  s.reg,
+		Artifacts: arts,
+		Runtime:   &process.Runtime{},
+		DataDir:   dataDir,
+		Python:    s.cfg.Python,
+		Publish:   rt.Swap,
+		Log:       s.log.With("component", "controller"),
+		Quota: quota.Checker{Types: s.cfg.InstanceTypes,
+			Limits: quota.Limits{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints}},
+		Envs: &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
 	s.srv = &http.Server{Handler: s.handler(rt), ReadHeaderTimeout: 10 * time.Second}
@@ -192,7 +196,7 @@ func (s *Server) listen() error {
 func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(wire.APIPrefix+"/", api.New(api.Config{
-		Controller: s.ctrl, Token: s.token, Log: s.log,
+		Controller: s.ctrl, Registry: s.reg, Token: s.token, Log: s.log,
 		BaseURL: s.URL,
 	}))
 	mux.Handle("/endpoints/", rt)

@@ -17,8 +17,10 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 // Limits from the Azure documentation.
 const (
 	MaxRequestTimeoutMs = 180000
-	MaxInstanceCount    = 50
-	MaxMirrorPercent    = 50
+	// DefaultAuthMode is the auth_mode of an endpoint that sets none.
+	DefaultAuthMode  = "key"
+	MaxInstanceCount = 50
+	MaxMirrorPercent = 50
 )
 
 func nameProblem(name string) string {
@@ -44,8 +46,8 @@ func ValidateName(field, name string) error {
 // Default fills the documented defaults.
 func (e *Endpoint) Default() {
 	switch strings.ToLower(e.AuthMode) {
-	case "", "key":
-		e.AuthMode = "key"
+	case "", DefaultAuthMode:
+		e.AuthMode = DefaultAuthMode
 	case "amltoken", "aml_token":
 		e.AuthMode = "aml_token"
 	case "aadtoken", "aad_token":
