@@ -43,63 +43,7 @@ berth diagnose --list lists them all.`,
 			if endpoint == "" {
 				return diag.New(diag.BadArgument, "give an error code, or -e <endpoint> [-n <deployment>]")
 			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			ep, _, err := c.GetEndpoint(ctx, endpoint)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "Endpoint %s: %s; traffic %s; scoring %s\n", ep.Name, ep.ProvisioningState, cell(toAny(ep.Traffic)), ep.ScoringURI)
-			var raws []json.RawMessage
-			if name != "" {
-				raw, err := c.GetDeployment(ctx, endpoint, name)
-				if err != nil {
-					return err
-				}
-				raws = append(raws, raw)
-			} else {
-				all, err := c.ListDeployments(ctx, endpoint)
-				if err != nil {
-					return err
-				}
-				if err := json.Unmarshal(all, &raws); err != nil {
-					return err
-				}
-				if len(raws) == 0 {
-					fmt.Fprintf(out, "No deployments: create one with `berth online-deployment create -f <file>`\n")
-				}
-			}
-			for _, raw := range raws {
-				if err := diagnoseDeployment(cmd, c, out, endpoint, raw, lines); err != nil {
-					return err
-				}
-			}
-			ops, err := c.Operations(ctx, endpoint)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "\nRecent operations on %s:\n", endpoint)
-			for i, op := range ops {
-				if i == 8 {
-					break
-				}
-				if name != "" && op.Deployment != name {
-					continue
-				}
-				target := "endpoint"
-				if op.Deployment != "" {
-					target = "deployment " + op.Deployment
-				}
-				fmt.Fprintf(out, "  %s  %-6s %-22s %-10s", op.StartedAt, op.Kind, target, op.State)
-				if op.Error != nil {
-					fmt.Fprintf(out, " (%s)", op.Error.Code)
-				}
-				fmt.Fprintln(out)
-			}
-			return nil
+			return diagnoseEndpoint(cmd, g, endpoint, name, lines)
 		},
 	}
 	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
@@ -107,6 +51,73 @@ berth diagnose --list lists them all.`,
 	cmd.Flags().IntVarP(&lines, "lines", "l", 20, "log lines to show per container")
 	cmd.Flags().Bool("list", false, "list every documented error code")
 	return cmd
+}
+
+// diagnoseEndpoint prints the endpoint, each deployment's diagnosis and its recent operations.
+func diagnoseEndpoint(cmd *cobra.Command, g *globals, endpoint, name string, lines int) error {
+	out := cmd.OutOrStdout()
+	c, err := g.connect()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	ep, _, err := c.GetEndpoint(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Endpoint %s: %s; traffic %s; scoring %s\n", ep.Name, ep.ProvisioningState, cell(toAny(ep.Traffic)), ep.ScoringURI)
+	var raws []json.RawMessage
+	if name != "" {
+		raw, err := c.GetDeployment(ctx, endpoint, name)
+		if err != nil {
+			return err
+		}
+		raws = append(raws, raw)
+	} else {
+		all, err := c.ListDeployments(ctx, endpoint)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(all, &raws); err != nil {
+			return err
+		}
+		if len(raws) == 0 {
+			fmt.Fprintf(out, "No deployments: create one with `berth online-deployment create -f <file>`\n")
+		}
+	}
+	for _, raw := range raws {
+		if err := diagnoseDeployment(cmd, c, out, endpoint, raw, lines); err != nil {
+			return err
+		}
+	}
+	ops, err := c.Operations(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	printOperations(out, endpoint, ops, name)
+	return nil
+}
+
+// printOperations prints the newest operations, of one deployment when name is set.
+func printOperations(out io.Writer, endpoint string, ops []wire.Operation, name string) {
+	fmt.Fprintf(out, "\nRecent operations on %s:\n", endpoint)
+	for i, op := range ops {
+		if i == 8 {
+			break
+		}
+		if name != "" && op.Deployment != name {
+			continue
+		}
+		target := "endpoint"
+		if op.Deployment != "" {
+			target = "deployment " + op.Deployment
+		}
+		fmt.Fprintf(out, "  %s  %-6s %-22s %-10s", op.StartedAt, op.Kind, target, op.State)
+		if op.Error != nil {
+			fmt.Fprintf(out, " (%s)", op.Error.Code)
+		}
+		fmt.Fprintln(out)
+	}
 }
 
 func toAny(m map[string]int) any {

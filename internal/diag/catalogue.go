@@ -26,6 +26,12 @@ const (
 
 // catalogue returns every entry; built on each call so nothing is shared mutable state.
 func catalogue() []Entry {
+	return append(startupEntries(), requestEntries()...)
+}
+
+// startupEntries is the first part of the catalogue (kept in two functions so neither
+// grows past a screenful).
+func startupEntries() []Entry {
 	return []Entry{
 		{ImageBuildFailure,
 			"The Python environment of the deployment could not be built from its conda file or image.",
@@ -67,6 +73,12 @@ func catalogue() []Entry {
 			"score.py could not be imported: a syntax error, a missing package (ModuleNotFoundError) or an exception at import time.",
 			"Fix the line the Python error names. For a missing package, install it for the interpreter named in the message, or point `berth serve --python` / BERTH_PYTHON at one that has it (Debian's packages live in /usr/bin/python3).",
 			"Yes: in the details of ResourceNotReady, quoting the Python error with file and line."},
+	}
+}
+
+// requestEntries is the rest of the catalogue.
+func requestEntries() []Entry {
+	return []Entry{
 		{UserScriptInitFailed,
 			"init() raised an exception, often because the model file is not where it looks (AZUREML_MODEL_DIR is the parent of the model folder: $AZUREML_MODEL_DIR/model/x.pkl for path: ./model).",
 			"Read the traceback in `get-logs`, fix init() or the model path, and update the deployment.",
