@@ -150,7 +150,14 @@ func TestTwoWorkersServeConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if resp, body := post(t, url+"/score", "sleep 0.5"); resp.StatusCode != 200 {
+			// Not post(): it calls t.Fatal, which must not run outside the test's goroutine.
+			resp, err := http.Post(url+"/score", "text/plain", strings.NewReader("sleep 0.5"))
+			if err != nil {
+				t.Errorf("score: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 {
 				t.Errorf("%d %s", resp.StatusCode, body)
 			}
 		}()

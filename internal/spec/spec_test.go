@@ -169,15 +169,6 @@ func TestEndpointDefaultsAndNames(t *testing.T) {
 	}
 }
 
-func FuzzDecodeDeployment(f *testing.F) {
-	f.Add([]byte("name: blue\nendpoint_name: ep\nmodel: {path: x}\n"), "instance_count=2")
-	f.Add([]byte("{}"), "a.b.c=1")
-	f.Add([]byte("model: azureml:m:1\nenvironment: [1,2]\n"), "model.0=x")
-	f.Fuzz(func(t *testing.T, data []byte, set string) {
-		DecodeDeployment("fuzz", data, []string{set})
-	})
-}
-
 func TestInstanceCountZeroAndRequestsOverLimits(t *testing.T) {
 	got := details(t, func() error {
 		_, err := DecodeDeployment("d.yml", []byte(`name: blue

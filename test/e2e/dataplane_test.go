@@ -61,7 +61,11 @@ func TestAdmissionFailsFastBeyondTwiceConcurrency(t *testing.T) {
 			defer wg.Done()
 			<-start
 			t0 := time.Now()
-			status, h, _ := s.score("dataplane", key, `{"sleep": 1}`)
+			status, h, _, err := s.tryScore("dataplane", key, `{"sleep": 1}`)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			results[i] = res{status, h.Get("ms-azureml-model-error-reason"), time.Since(t0)}
 			if status == 429 && h.Get("Retry-After") == "" {
 				t.Errorf("429 without Retry-After")

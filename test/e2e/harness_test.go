@@ -176,6 +176,16 @@ func (s *server) keys(endpoint string) (primary, secondary string) {
 // score POSTs body to the endpoint's scoring URI with key and extra headers.
 func (s *server) score(endpoint, key, body string, headers ...string) (int, http.Header, string) {
 	s.t.Helper()
+	status, h, b, err := s.tryScore(endpoint, key, body, headers...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return status, h, b
+}
+
+// tryScore is score for goroutines other than the test's: it returns the transport
+// error instead of failing the test, so the caller reports it with t.Errorf.
+func (s *server) tryScore(endpoint, key, body string, headers ...string) (int, http.Header, string, error) {
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/endpoints/"+endpoint+"/score", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
@@ -186,11 +196,11 @@ func (s *server) score(endpoint, key, body string, headers ...string) (int, http
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatalf("score %s: %v", endpoint, err)
+		return 0, nil, "", fmt.Errorf("score %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return resp.StatusCode, resp.Header, string(b), nil
 }
 
 // lockedBuffer lets a command's stdout and stderr share one buffer that tests read.

@@ -1,0 +1,134 @@
+package inference
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fuzzFrameCap is the largest declared header or body length the fuzz target feeds to
+// readFrame. readFrame trusts the 4-byte length prefix and allocates it before reading
+// (up to 4 GiB from a misbehaving worker); a frame size limit belongs in pool.go, and
+// until it exists larger declarations are skipped rather than allocated.
+const fuzzFrameCap = 1 << 20
+
+// frame builds the wire bytes of one frame.
+func frame(header, body []byte) []byte {
+	var b bytes.Buffer
+	if _, err := writeFrame(&b, nil, header, body); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// declared returns the header and body lengths readFrame will see in data, and whether
+// both fit under fuzzFrameCap.
+func declared(data []byte) (h, b uint64, ok bool) {
+	if len(data) >= 4 {
+		h = uint64(binary.BigEndian.Uint32(data))
+	}
+	if uint64(len(data)) >= 8+h {
+		b = uint64(binary.BigEndian.Uint32(data[4+h:]))
+	}
+	return h, b, h <= fuzzFrameCap && b <= fuzzFrameCap
+}
+
+// FuzzReadFrame feeds arbitrary bytes to readFrame: it never panics, allocates no more
+// than the frame declares (plus JSON decoding of the header), and on success returns
+// exactly the declared body.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(frame([]byte(`{"s":200,"h":[["Content-Type","application/json"]],"ms":1.5}`), []byte(`{"ok":true}`)))
+	f.Add(frame([]byte(`{"ready":true,"pid":42,"hdr":true,"schema":{"input":{},"output":null}}`), nil))
+	f.Add(frame([]byte(`{"code":"UserScriptInitFailed","message":"boom","failed":true}`), []byte("traceback")))
+	f.Add(frame([]byte(`{}`), []byte("x"))[:9]) // body cut short
+	f.Add(frame([]byte(`{"s":"200"}`), nil))    // wrong type in the header
+	f.Add(frame([]byte(`not json`), nil))
+	f.Add(frame(nil, nil))
+	f.Add([]byte{0, 0})
+	f.Add([]byte{})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, '{', '}'}) // 4 GiB header declared: skipped, see fuzzFrameCap
+	f.Add(append(frame([]byte(`{"s":204}`), nil), frame([]byte(`{"s":200}`), []byte("second"))...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, b, ok := declared(data)
+		if !ok {
+			t.Skipf("declared lengths %d and %d exceed %d: readFrame has no size limit yet", h, b, fuzzFrameCap)
+		}
+		r := bufio.NewReader(bytes.NewReader(data))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, body, err := readFrame(r)
+		runtime.ReadMemStats(&after)
+		// The header and body buffers, what json.Unmarshal builds from at most h bytes,
+		// and some slack for the runtime.
+		limit := b + 4*h + 64<<10
+		if got := after.TotalAlloc - before.TotalAlloc; got > limit {
+			t.Fatalf("readFrame allocated %d bytes for a frame declaring %d+%d (limit %d)", got, h, b, limit)
+		}
+		if err != nil {
+			if body != nil {
+				t.Fatalf("error %v with a body of %d bytes", err, len(body))
+			}
+			return
+		}
+		if want := data[8+h : 8+h+b]; !bytes.Equal(body, want) {
+			t.Fatalf("body %q, want the declared %d bytes %q", body, b, want)
+		}
+	})
+}
+
+// FuzzFrameRoundTrip writes two frames with writeFrame, sharing one scratch buffer as
+// the pool does, and reads them back identically with readFrame.
+func FuzzFrameRoundTrip(f *testing.F) {
+	f.Add(200, "Content-Type", "application/json", "", []byte(`{"ok":true}`), []byte("second"))
+	f.Add(0, "", "", "UserScriptInitFailed", []byte(nil), []byte(nil))
+	f.Add(500, "x-ms-run-function-failed", "True", "run() raised: \"boom\"\n\tat line 3", []byte{0, 1, 2, 0xff}, []byte("é"))
+	f.Fuzz(func(t *testing.T, status int, hk, hv, msg string, body1, body2 []byte) {
+		// JSON carries text only as valid UTF-8; the worker sends nothing else.
+		hk, hv, msg = strings.ToValidUTF8(hk, "?"), strings.ToValidUTF8(hv, "?"), strings.ToValidUTF8(msg, "?")
+		ready := status%2 == 0
+		first := frameHeader{Status: status, Headers: [][2]string{{hk, hv}}, Message: msg, Ms: 1.25}
+		second := frameHeader{Ready: &ready, Code: msg, PID: status, Failed: true,
+			Schema: &swaggerSchemas{Input: json.RawMessage(`{"type":"object"}`), Output: json.RawMessage(`null`)}}
+		var wire bytes.Buffer
+		var scratch []byte
+		for _, fr := range []struct {
+			h    frameHeader
+			body []byte
+		}{{first, body1}, {second, body2}} {
+			hb, err := json.Marshal(fr.h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if scratch, err = writeFrame(&wire, scratch, hb, fr.body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := bufio.NewReader(&wire)
+		for i, want := range []struct {
+			h    frameHeader
+			body []byte
+		}{{first, body1}, {second, body2}} {
+			h, body, err := readFrame(r)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if diff := cmp.Diff(want.h, h); diff != "" {
+				t.Fatalf("frame %d header (-written +read):\n%s", i, diff)
+			}
+			if !bytes.Equal(body, want.body) {
+				t.Fatalf("frame %d body %q, want %q", i, body, want.body)
+			}
+		}
+		if _, _, err := readFrame(r); !errors.Is(err, io.EOF) {
+			t.Fatalf("after the last frame: %v, want io.EOF", err)
+		}
+	})
+}
