@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 // Limits from the Azure documentation.
 const (
 	MaxRequestTimeoutMs = 180000
+	// DefaultRequestTimeoutMs is request_settings.request_timeout_ms when a deployment sets none.
+	DefaultRequestTimeoutMs = 5000
 	// DefaultAuthMode is the auth_mode of an endpoint that sets none.
 	DefaultAuthMode  = "key"
 	MaxInstanceCount = 50
@@ -157,7 +160,7 @@ func (d *Deployment) Default() {
 	}
 	rs := &d.RequestSettings
 	if rs.RequestTimeoutMs == 0 {
-		rs.RequestTimeoutMs = 5000
+		rs.RequestTimeoutMs = DefaultRequestTimeoutMs
 	}
 	if rs.MaxConcurrentRequestsPerInstance == 0 {
 		rs.MaxConcurrentRequestsPerInstance = 1
@@ -233,7 +236,7 @@ func (d *Deployment) validate(p *problems) {
 	}
 	rs := d.RequestSettings
 	if rs.RequestTimeoutMs < 1 || rs.RequestTimeoutMs > MaxRequestTimeoutMs {
-		p.add("request_settings.request_timeout_ms", "must be between 1 and %d (180 s), got %d: lower request_settings.request_timeout_ms", MaxRequestTimeoutMs, rs.RequestTimeoutMs)
+		p.add("request_settings.request_timeout_ms", "must be between 1 and %d (180 s), got %d: set a number of milliseconds in that range (default %d)", MaxRequestTimeoutMs, rs.RequestTimeoutMs, DefaultRequestTimeoutMs)
 	}
 	if rs.MaxConcurrentRequestsPerInstance < 1 {
 		p.add("request_settings.max_concurrent_requests_per_instance", "must be at least 1, got %d", rs.MaxConcurrentRequestsPerInstance)
@@ -290,7 +293,7 @@ func ParseQuantity(q string) (float64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v*factor, 0) {
 		return 0, fmt.Errorf("%q is not a quantity: write cores as 2 or 500m, memory as 512Mi or 2Gi", q)
 	}
 	return v * factor, nil
