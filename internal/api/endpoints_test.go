@@ -1,14 +1,18 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/berthml/berth/internal/api"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
@@ -77,6 +81,27 @@ func TestEndpointViewShowsStoredState(t *testing.T) {
 	}
 	if diff := cmp.Diff(&wire.Error{Code: "ResourceNotReady", Message: "boom", Target: "blue"}, got.Error); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
+	}
+}
+
+// TestEndpointViewUnreadableSpec checks a damaged stored spec still gives a view of
+// what the store has, and the log names the endpoint.
+func TestEndpointViewUnreadableSpec(t *testing.T) {
+	var logged bytes.Buffer
+	control := newFakeControl()
+	control.endpoints["ep1"] = &store.Endpoint{Name: "ep1", Spec: json.RawMessage(`{"name":`), State: wire.StateSucceeded}
+	h := api.New(api.Config{Controller: control, Token: testToken, BaseURL: func() string { return testBaseURL },
+		Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	req := httptest.NewRequest(http.MethodGet, wire.APIPrefix+"/endpoints/ep1", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	got := decodeAs[wire.Endpoint](t, rec, http.StatusOK)
+	if got.Name != "ep1" || got.ScoringURI != testBaseURL+"/endpoints/ep1/score" || got.ProvisioningState != wire.StateSucceeded {
+		t.Errorf("view %+v, want ep1 as stored", got)
+	}
+	if !strings.Contains(logged.String(), "stored endpoint spec is unreadable") || !strings.Contains(logged.String(), "endpoint=ep1") {
+		t.Errorf("log %q, want the damaged record named", logged.String())
 	}
 }
 
