@@ -46,7 +46,7 @@ func TestCreateDeployment(t *testing.T) {
 			{Index: 0, State: "Ready", Address: "127.0.0.1:4001", Restarts: 1, Phases: map[string]float64{"init_ms": 12}},
 			{Index: 1, State: "Starting"},
 		},
-		Progress: "starting instance 1 of 2", Warnings: []string{"pip: numpy unpinned"}, CreatedAt: stamp.Format(time.RFC3339)}
+		Progress: "starting instance 1 of 2", Warnings: []string{"pip: numpy unpinned"}, CreatedAt: stamp().Format(time.RFC3339)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("view (-want +got):\n%s", diff)
 	}

@@ -36,8 +36,8 @@ func TestCreateEndpoint(t *testing.T) {
 		MirrorTraffic:       map[string]int{},
 		PublicNetworkAccess: "enabled",
 		Properties:          map[string]string{"berth.endpoint": "my-ep", "team": "ml"},
-		CreatedAt:           stamp.Format(time.RFC3339),
-		UpdatedAt:           stamp.Format(time.RFC3339),
+		CreatedAt:           stamp().Format(time.RFC3339),
+		UpdatedAt:           stamp().Format(time.RFC3339),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("view (-want +got):\n%s", diff)
@@ -167,19 +167,19 @@ func TestDeleteEndpoint(t *testing.T) {
 func TestListOperations(t *testing.T) {
 	hs := newHarness(t)
 	hs.control.ops = []*store.Operation{
-		{ID: 2, Endpoint: "ep1", Deployment: "blue", Kind: "Create", State: "InProgress", StartedAt: stamp},
-		{ID: 1, Endpoint: "ep1", Kind: "Create", State: "Failed", StartedAt: stamp, EndedAt: stamp.Add(time.Minute),
+		{ID: 2, Endpoint: "ep1", Deployment: "blue", Kind: "Create", State: "InProgress", StartedAt: stamp()},
+		{ID: 1, Endpoint: "ep1", Kind: "Create", State: "Failed", StartedAt: stamp(), EndedAt: stamp().Add(time.Minute),
 			Error: json.RawMessage(`not json`)},
 	}
 	got := decodeAs[[]wire.Operation](t, hs.do(http.MethodGet, "/endpoints/ep1/operations", nil), http.StatusOK)
 	if len(got) != 2 {
 		t.Fatalf("operations %+v, want 2", got)
 	}
-	want0 := wire.Operation{ID: 2, Deployment: "blue", Kind: "Create", State: "InProgress", StartedAt: stamp.Format(time.RFC3339)}
+	want0 := wire.Operation{ID: 2, Deployment: "blue", Kind: "Create", State: "InProgress", StartedAt: stamp().Format(time.RFC3339)}
 	if diff := cmp.Diff(want0, got[0]); diff != "" {
 		t.Errorf("in progress (-want +got):\n%s", diff)
 	}
-	if got[1].EndedAt != stamp.Add(time.Minute).Format(time.RFC3339) {
+	if got[1].EndedAt != stamp().Add(time.Minute).Format(time.RFC3339) {
 		t.Errorf("ended_at %q", got[1].EndedAt)
 	}
 	if e := got[1].Error; e == nil || e.Code != string(diag.InternalServerError) || !strings.Contains(e.Message, "not json") {

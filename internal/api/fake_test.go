@@ -32,7 +32,7 @@ const (
 )
 
 // stamp is the time every fake record carries.
-var stamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+func stamp() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 
 // logCall is one call of fakeControl.Logs.
 type logCall struct {
@@ -72,7 +72,7 @@ func (f *fakeControl) CreateEndpoint(_ context.Context, ep *spec.Endpoint) (*sto
 		return nil, err
 	}
 	rec := &store.Endpoint{Name: ep.Name, Spec: raw, PrimaryKey: "pk-" + ep.Name, SecondaryKey: "sk-" + ep.Name,
-		State: wire.StateSucceeded, CreatedAt: stamp, UpdatedAt: stamp}
+		State: wire.StateSucceeded, CreatedAt: stamp(), UpdatedAt: stamp()}
 	f.endpoints[ep.Name] = rec
 	return rec, nil
 }
@@ -166,7 +166,7 @@ func (f *fakeControl) putDeployment(in controller.DeploymentInput, state string)
 		return nil, err
 	}
 	rec := &store.Deployment{Endpoint: in.Spec.EndpointName, Name: in.Spec.Name, Spec: raw,
-		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: state, CreatedAt: stamp, UpdatedAt: stamp}
+		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: state, CreatedAt: stamp(), UpdatedAt: stamp()}
 	f.deployments[rec.Endpoint+"/"+rec.Name] = rec
 	return rec, nil
 }
