@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/instance"
 )
 
 // Config is the configuration of `berth serve`.
@@ -44,7 +45,7 @@ func settings() []setting {
 		{"data-dir", "BERTH_DATA_DIR", "folder for metadata (berth.db), artifacts, instances and server.json",
 			DefaultDataDir, func(c *Config) *string { return &c.DataDir }},
 		{"python", "BERTH_PYTHON", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
-			func() string { return "python3" }, func(c *Config) *string { return &c.Python }},
+			func() string { return instance.DefaultPython }, func(c *Config) *string { return &c.Python }},
 		{"max-request-body", "BERTH_MAX_REQUEST_BODY", "largest scoring request body in bytes; larger ones get 413",
 			func() string { return strconv.Itoa(100 << 20) }, func(c *Config) *string { return &c.MaxRequestBody }},
 		{"endpoint-rps", "BERTH_ENDPOINT_RPS", "requests/s each endpoint accepts before 429 rate_limited (Azure's limit is 500; 0 disables)",

@@ -66,7 +66,7 @@ func treeRSS(root int) int64 {
 
 // watchMemory kills the instance's process group when it uses more than limit bytes,
 // polling until the instance exits. The cause is kept in oom.
-func watchMemory(inst *instance, limit int64, oom *atomic.Pointer[runtime.OutOfMemoryError]) {
+func watchMemory(inst *child, limit int64, oom *atomic.Pointer[runtime.OutOfMemoryError]) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var peak int64
