@@ -32,16 +32,6 @@ import (
 	"github.com/berthml/berth/internal/wire"
 )
 
-// Info is the content of <data-dir>/server.json, which the CLI reads to find the server.
-type Info struct {
-	URL   string `json:"url"`
-	Token string `json:"token"`
-	PID   int    `json:"pid"`
-}
-
-// InfoFile is the name of the server info file in the data dir.
-const InfoFile = "server.json"
-
 // NewServeCommand returns `berth serve`.
 func NewServeCommand() *cobra.Command {
 	var cfg Config
@@ -140,8 +130,8 @@ func Run(ctx context.Context, cfg Config, logOut interface{ Write([]byte) (int, 
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	infoPath := filepath.Join(dataDir, InfoFile)
-	if err := writeInfo(infoPath, Info{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
+	infoPath := filepath.Join(dataDir, wire.ServerInfoFile)
+	if err := writeInfo(infoPath, wire.ServerInfo{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	defer os.Remove(infoPath)
@@ -183,7 +173,7 @@ func adminToken(dataDir string) (string, error) {
 	return tok, nil
 }
 
-func writeInfo(path string, info Info) error {
+func writeInfo(path string, info wire.ServerInfo) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
