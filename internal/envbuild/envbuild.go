@@ -162,6 +162,25 @@ type checkResult struct {
 	} `json:"packages"`
 }
 
+// compare sorts reqs into those missing from the base and version pins the base does
+// not meet; what the base has is noted in log.
+func (check checkResult) compare(reqs []Requirement, base string, log io.Writer) (missing []Requirement, pins []string) {
+	for _, r := range reqs {
+		st := check.Packages[r.Name]
+		switch {
+		case r.Name == "python" && !st.OK:
+			pins = append(pins, fmt.Sprintf("python%s is asked for but %s is %s", r.Spec, base, check.Python))
+		case st.Installed == nil:
+			missing = append(missing, r)
+		case !st.OK:
+			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
+		default:
+			fmt.Fprintf(log, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
+		}
+	}
+	return missing, pins
+}
+
 // Build returns the environment for reqs on top of base, building it the first time.
 // progress receives one line per step. A build that was attempted and failed returns
 // its *Result too, with Key and LogPath set, next to the *diag.Error.
@@ -212,21 +231,7 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	if err != nil {
 		return fail(fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err))
 	}
-	var missing []Requirement
-	var pins []string
-	for _, r := range reqs {
-		st := check.Packages[r.Name]
-		switch {
-		case r.Name == "python" && !st.OK:
-			pins = append(pins, fmt.Sprintf("python%s is asked for but %s is %s", r.Spec, base, check.Python))
-		case st.Installed == nil:
-			missing = append(missing, r)
-		case !st.OK:
-			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
-		default:
-			fmt.Fprintf(logf, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
-		}
-	}
+	missing, pins := check.compare(reqs, base, logf)
 	if len(pins) > 0 {
 		if b.Strict {
 			return fail("version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)")
