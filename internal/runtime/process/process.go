@@ -1,5 +1,9 @@
 // Package process owns the process runtime: each instance is a `berth inference-server`
 // child process of `berth serve` listening on its own loopback port.
+//
+// An instance's memory limit is enforced by a watchdog that reads Linux's /proc; on
+// other systems the limit is not enforced. How instances are stopped on other systems
+// is described in package supervise.
 package process
 
 import (
@@ -98,7 +102,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 		<-p.Done()
 		logFile.Close()
 	}()
-	if spec.MemoryLimit > 0 {
+	if spec.MemoryLimit > 0 && canWatchMemory {
 		go watchMemory(inst, spec.MemoryLimit, &inst.oom) // ends when the instance does
 	}
 	return inst, nil
