@@ -212,12 +212,12 @@ func wait(ctx context.Context, c *client.Client, endpoint, name string, progress
 			last = line
 		}
 		switch v.ProvisioningState {
-		case "Succeeded":
+		case wire.StateSucceeded:
 			for _, warning := range v.Warnings {
 				fmt.Fprintf(progress, "WARNING: %s\n", warning)
 			}
 			return raw, nil
-		case "Failed":
+		case wire.StateFailed:
 			if v.Error != nil {
 				return nil, client.FromWire(v.Error)
 			}

@@ -166,7 +166,7 @@ func diagnoseDeployment(cmd *cobra.Command, c *client.Client, out io.Writer, end
 		if e, ok := diag.Lookup(code); ok {
 			fmt.Fprintf(out, "  What happened: %s\n  Fix: %s\n", e.Reason, e.Remedy)
 		}
-	} else if d.ProvisioningState == "Succeeded" {
+	} else if d.ProvisioningState == wire.StateSucceeded {
 		fmt.Fprintf(out, "  Healthy: nothing to fix.\n")
 	}
 	for _, container := range []struct{ name, wire string }{{"inference-server", "InferenceServer"}, {"storage-initializer", "StorageInitializer"}} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthml/berth/internal/client"
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/wire"
 )
 
 // globals are the flags every command shares.
@@ -62,7 +63,7 @@ func (g *globals) connect() (*client.Client, error) {
 			home, _ := os.UserHomeDir()
 			dir = filepath.Join(home, ".berth")
 		}
-		path := filepath.Join(dir, "server.json")
+		path := filepath.Join(dir, wire.ServerInfoFile)
 		b, err := os.ReadFile(path)
 		if err != nil {
 			if server == "" {
@@ -70,7 +71,7 @@ func (g *globals) connect() (*client.Client, error) {
 			}
 			return nil, fmt.Errorf("no admin token for %s: pass --token or set BERTH_TOKEN (the server keeps it in <data-dir>/server.json)", server)
 		}
-		var info struct{ URL, Token string }
+		var info wire.ServerInfo
 		if err := json.Unmarshal(b, &info); err != nil {
 			return nil, fmt.Errorf("read %s: %w", path, err)
 		}

@@ -74,7 +74,7 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 	}
 	built, err := c.cfg.Envs.Build(ctx, base, reqs, progress)
 	if built != nil {
-		res.buildLog = "" // TMP built.LogPath
+		res.buildLog = built.LogPath
 	}
 	if err != nil {
 		return res, err

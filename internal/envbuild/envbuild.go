@@ -46,12 +46,13 @@ type Builder struct {
 	locks  map[string]*sync.Mutex
 }
 
-// Result is a built environment.
+// Result is a built environment, or, next to a build error, what the failed build
+// left: its Key and LogPath.
 type Result struct {
 	Key      string        `json:"key"`
 	Python   string        `json:"python"` // interpreter of the environment
 	Warnings []string      `json:"warnings,omitempty"`
-	Log      string        `json:"log"` // path of build.log
+	LogPath  string        `json:"log"` // path of build.log
 	Reused   bool          `json:"-"`
 	Took     time.Duration `json:"-"`
 }
@@ -161,8 +162,28 @@ type checkResult struct {
 	} `json:"packages"`
 }
 
+// compare sorts reqs into those missing from the base and version pins the base does
+// not meet; what the base has is noted in log.
+func (check checkResult) compare(reqs []Requirement, base string, log io.Writer) (missing []Requirement, pins []string) {
+	for _, r := range reqs {
+		st := check.Packages[r.Name]
+		switch {
+		case r.Name == "python" && !st.OK:
+			pins = append(pins, fmt.Sprintf("python%s is asked for but %s is %s", r.Spec, base, check.Python))
+		case st.Installed == nil:
+			missing = append(missing, r)
+		case !st.OK:
+			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
+		default:
+			fmt.Fprintf(log, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
+		}
+	}
+	return missing, pins
+}
+
 // Build returns the environment for reqs on top of base, building it the first time.
-// progress receives one line per step.
+// progress receives one line per step. A build that was attempted and failed returns
+// its *Result too, with Key and LogPath set, next to the *diag.Error.
 func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, progress io.Writer) (*Result, error) {
 	start := time.Now()
 	key := Key(base, reqs, b.Strict)
@@ -190,51 +211,30 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	}
 	defer logf.Close()
 	out := io.MultiWriter(logf)
-	res := &Result{Key: key, Log: logPath}
-	fail := func(msg string) error {
+	res := &Result{Key: key, LogPath: logPath}
+	// fail ends a failed build: the caller gets the log's path with the error.
+	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
-		return &diag.Error{Code: diag.ImageBuildFailure, Target: key,
+		return &Result{Key: key, LogPath: logPath}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
 			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or install the packages for %s from Debian (apt-get install python3-<name>)", msg, logPath, base)}
 	}
 
 	fmt.Fprintf(progress, "environment %s: creating a virtual environment on %s (its packages are reused)\n", key, base)
 	venv := filepath.Join(dir, "venv")
 	if err := run(ctx, out, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
-		return nil, fail(fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath)))
+		return fail(fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath)))
 	}
 	res.Python = filepath.Join(venv, "bin", "python")
 
 	fmt.Fprintf(progress, "environment %s: checking %d requirement(s) against the base\n", key, len(reqs))
-	var check checkResult
-	pairs := make([][2]string, len(reqs))
-	for i, r := range reqs {
-		pairs[i] = [2]string{r.Name, r.Spec}
+	check, err := inspect(ctx, res.Python, reqs, logf)
+	if err != nil {
+		return fail(fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err))
 	}
-	in, _ := json.Marshal(pairs)
-	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, res.Python, "-c", checkScript)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, logf
-	if err := cmd.Run(); err != nil || json.Unmarshal(stdout.Bytes(), &check) != nil {
-		return nil, fail(fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err))
-	}
-	var missing []Requirement
-	var pins []string
-	for _, r := range reqs {
-		st := check.Packages[r.Name]
-		switch {
-		case r.Name == "python" && !st.OK:
-			pins = append(pins, fmt.Sprintf("python%s is asked for but %s is %s", r.Spec, base, check.Python))
-		case st.Installed == nil:
-			missing = append(missing, r)
-		case !st.OK:
-			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
-		default:
-			fmt.Fprintf(logf, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
-		}
-	}
+	missing, pins := check.compare(reqs, base, logf)
 	if len(pins) > 0 {
 		if b.Strict {
-			return nil, fail("version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)")
+			return fail("version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)")
 		}
 		for _, p := range pins {
 			res.Warnings = append(res.Warnings, "version pin not met, using what is installed: "+p)
@@ -250,16 +250,40 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 		}
 		fmt.Fprintf(progress, "environment %s: installing %s with pip (index and find-links from PIP_INDEX_URL / PIP_FIND_LINKS)\n", key, strings.Join(names, ", "))
 		if err := run(ctx, out, "", res.Python, args...); err != nil {
-			return nil, fail(fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath)))
+			return fail(fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath)))
 		}
 	}
 	b2, _ := json.Marshal(res)
 	if err := os.WriteFile(readyFile, b2, 0o644); err != nil {
-		return nil, err
+		return &Result{Key: key, LogPath: logPath}, fmt.Errorf("environment %s: %w", key, err)
 	}
 	res.Took = time.Since(start)
 	fmt.Fprintf(progress, "environment %s: built in %s\n", key, res.Took.Round(time.Millisecond))
 	return res, nil
+}
+
+// inspect runs check.py with python: which of reqs are installed, and whether their
+// versions meet the constraints. Its stderr goes to log.
+func inspect(ctx context.Context, python string, reqs []Requirement, log io.Writer) (checkResult, error) {
+	var check checkResult
+	pairs := make([][2]string, len(reqs))
+	for i, r := range reqs {
+		pairs[i] = [2]string{r.Name, r.Spec}
+	}
+	in, err := json.Marshal(pairs)
+	if err != nil {
+		return check, err
+	}
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, python, "-c", checkScript)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &stdout, log
+	if err := cmd.Run(); err != nil {
+		return check, err
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &check); err != nil {
+		return check, fmt.Errorf("read check.py output: %w", err)
+	}
+	return check, nil
 }
 
 // pipSpec turns a conda constraint into pip's: "=1.2" means 1.2.*.

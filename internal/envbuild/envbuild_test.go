@@ -3,7 +3,9 @@ package envbuild
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,5 +71,34 @@ func TestBuildReusesTheBase(t *testing.T) {
 	strict := &Builder{Root: t.TempDir(), Strict: true}
 	if _, err := strict.Build(context.Background(), base, pinned, io.Discard); diag.As(err) == nil || diag.As(err).Code != diag.ImageBuildFailure {
 		t.Fatalf("strict: %v", err)
+	}
+}
+
+func TestFailedBuildReturnsItsLog(t *testing.T) {
+	// An interpreter that cannot create a virtual environment: the first step fails.
+	base, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1)")
+	}
+	root := t.TempDir()
+	b := &Builder{Root: root}
+	reqs := []Requirement{{Name: "numpy", Line: "numpy"}}
+	r, err := b.Build(context.Background(), base, reqs, io.Discard)
+	if de := diag.As(err); de == nil || de.Code != diag.ImageBuildFailure {
+		t.Fatalf("err = %v, want %s", err, diag.ImageBuildFailure)
+	}
+	if r == nil {
+		t.Fatal("a failed build returned no result")
+	}
+	want := filepath.Join(root, Key(base, reqs, false), "build.log")
+	if r.LogPath != want || r.Key != Key(base, reqs, false) {
+		t.Fatalf("result = %+v, want LogPath %s", r, want)
+	}
+	if log, rerr := os.ReadFile(r.LogPath); rerr != nil || !strings.Contains(string(log), "FAILED:") {
+		t.Fatalf("build log %s: %q (%v)", r.LogPath, log, rerr)
+	}
+	// The error still names the log, as callers that read the message expect.
+	if !strings.Contains(err.Error(), "The build log is "+want) {
+		t.Fatalf("message does not name the log: %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berthml/berth/internal/instance"
 )
 
 // NewCommand returns `berth inference-server`, the drop-in for azmlinfsrv.
@@ -25,7 +27,7 @@ GET|POST /score (run()), GET /swagger.json. Flags are named as azmlinfsrv names 
 			if cfg.ModelDir == "" {
 				cfg.ModelDir = os.Getenv("AZUREML_MODEL_DIR")
 			}
-			if !cmd.Flags().Changed("worker_count") {
+			if !cmd.Flags().Changed(instance.FlagWorkerCount) {
 				if n, err := strconv.Atoi(os.Getenv("WORKER_COUNT")); err == nil && n > 0 {
 					cfg.WorkerCount = n
 				}
@@ -36,15 +38,15 @@ GET|POST /score (run()), GET /swagger.json. Flags are named as azmlinfsrv names 
 	}
 	python := os.Getenv("BERTH_PYTHON")
 	if python == "" {
-		python = "python3"
+		python = instance.DefaultPython
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.EntryScript, "entry_script", "", "the scoring script (env AZUREML_ENTRY_SCRIPT)")
-	f.StringVar(&cfg.ModelDir, "model_dir", "", "the model folder, given to score.py as AZUREML_MODEL_DIR")
-	f.IntVar(&cfg.Port, "port", 5001, "port to serve on")
-	f.IntVar(&cfg.WorkerCount, "worker_count", 1, "Python worker processes (env WORKER_COUNT)")
-	f.StringVar(&cfg.Host, "host", "0.0.0.0", "address to bind")
-	f.StringVar(&cfg.Python, "python", python, "Python interpreter (env BERTH_PYTHON)")
-	f.StringVar(&cfg.StatusFile, "status_file", "", "write a startup failure here as JSON (used by berth serve)")
+	f.StringVar(&cfg.EntryScript, instance.FlagEntryScript, "", "the scoring script (env AZUREML_ENTRY_SCRIPT)")
+	f.StringVar(&cfg.ModelDir, instance.FlagModelDir, "", "the model folder, given to score.py as AZUREML_MODEL_DIR")
+	f.IntVar(&cfg.Port, instance.FlagPort, 5001, "port to serve on")
+	f.IntVar(&cfg.WorkerCount, instance.FlagWorkerCount, 1, "Python worker processes (env WORKER_COUNT)")
+	f.StringVar(&cfg.Host, instance.FlagHost, "0.0.0.0", "address to bind")
+	f.StringVar(&cfg.Python, instance.FlagPython, python, "Python interpreter (env BERTH_PYTHON)")
+	f.StringVar(&cfg.StatusFile, instance.FlagStatusFile, "", "write the startup status here as JSON: the error, or the phase timings (used by berth serve)")
 	return cmd
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/inference/python"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/logs"
 )
 
@@ -35,21 +36,18 @@ type Config struct {
 	Host        string    // default 0.0.0.0, like azmlinfsrv
 	Port        int       // default 5001
 	WorkerCount int       // default 1
-	Python      string    // interpreter, default python3
-	StatusFile  string    // where a startup failure is written as JSON, if set
+	Python      string    // interpreter, default instance.DefaultPython
+	StatusFile  string    // where the startup status (instance.Status) is written, if set
 	Log         io.Writer // the inference-server log, default os.Stdout
 
 	builtinDir string // where a built-in entry script was written; removed by Serve
 }
 
-// BuiltinMLflow, as the entry script, serves an MLflow model without code.
-const BuiltinMLflow = "builtin:mlflow"
-
 func (c *Config) defaults() error {
 	if c.EntryScript == "" {
 		return errors.New("--entry_script is required: the path of your score.py")
 	}
-	if c.EntryScript == BuiltinMLflow {
+	if c.EntryScript == instance.BuiltinMLflow {
 		// Write the built-in script where the workers can import it.
 		dir, err := os.MkdirTemp("", "berth-mlflow-")
 		if err != nil {
@@ -84,7 +82,7 @@ func (c *Config) defaults() error {
 		c.WorkerCount = 1
 	}
 	if c.Python == "" {
-		c.Python = "python3"
+		c.Python = instance.DefaultPython
 	}
 	if c.Log == nil {
 		c.Log = os.Stdout
@@ -130,22 +128,6 @@ func (l *logger) errorf(rid, format string, args ...any) {
 }
 func (l *logger) access(rid, msg string) { l.line('I', "azmlinfsrv.access", rid, msg) }
 
-// Phases times an instance's start, in milliseconds: the slowest worker's import of
-// score.py and init(), and the whole start until every worker was ready.
-type Phases struct {
-	ImportMs float64 `json:"import_ms"`
-	InitMs   float64 `json:"init_ms"`
-	ReadyMs  float64 `json:"ready_ms"`
-}
-
-// Status is what an instance writes to its status file: the startup error, or the
-// phase timings once it is ready.
-type Status struct {
-	Code    diag.Code `json:"code,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Phases  *Phases   `json:"phases,omitempty"`
-}
-
 // Serve runs the instance until ctx is cancelled or a worker fails to start, in which
 // case it returns the *diag.Error and writes it to cfg.StatusFile.
 func Serve(ctx context.Context, cfg Config) error {
@@ -175,7 +157,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), ctx: pctx, fatal: make(chan error, 1)}
-	s := &instance{cfg: cfg, log: log, pool: p}
+	s := &handler{cfg: cfg, log: log, pool: p}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -214,8 +196,8 @@ func Serve(ctx context.Context, cfg Config) error {
 		}
 		log.errorf("", "%s: %s", de.Code, de.Message)
 		if cfg.StatusFile != "" {
-			if b, err := json.Marshal(de); err == nil {
-				os.WriteFile(cfg.StatusFile, b, 0o644)
+			if err := instance.WriteStatus(cfg.StatusFile, instance.Status{Error: de}); err != nil {
+				log.errorf("", "%v", err)
 			}
 		}
 		return de
@@ -227,8 +209,8 @@ func Serve(ctx context.Context, cfg Config) error {
 	phases.ReadyMs = float64(time.Since(started).Microseconds()) / 1000
 	log.info("", fmt.Sprintf("Server is ready: all workers ran init() (import %.0f ms, init() %.0f ms, ready after %.0f ms)", phases.ImportMs, phases.InitMs, phases.ReadyMs))
 	if cfg.StatusFile != "" {
-		if b, err := json.Marshal(Status{Phases: &phases}); err == nil {
-			os.WriteFile(cfg.StatusFile, b, 0o644)
+		if err := instance.WriteStatus(cfg.StatusFile, instance.Status{Phases: &phases}); err != nil {
+			log.errorf("", "%v", err)
 		}
 	}
 
@@ -255,8 +237,8 @@ func Serve(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// instance is the HTTP side of an instance.
-type instance struct {
+// handler is the HTTP side of an instance.
+type handler struct {
 	cfg   Config
 	log   *logger
 	pool  *pool
@@ -269,7 +251,7 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
 
-func (s *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/":
 		if !s.ready.Load() {
@@ -287,7 +269,7 @@ func (s *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *instance) score(w http.ResponseWriter, r *http.Request) {
+func (s *handler) score(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := r.Header.Get("x-request-id")
 	client := r.Header.Get("x-ms-client-request-id")
@@ -310,7 +292,7 @@ func (s *instance) score(w http.ResponseWriter, r *http.Request) {
 }
 
 // run hands the request to a worker and writes its answer; it returns the status.
-func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
+func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) int {
 	switch r.Method {
 	case http.MethodPost, http.MethodGet:
 	case http.MethodOptions:
@@ -342,7 +324,7 @@ func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
 		h.Set("x-ms-run-function-failed", "True")
 		if errors.Is(err, errWorkerDied) {
 			s.log.errorf(rid, "%v; a new worker is starting", err)
-			h.Set("ms-azureml-model-error-reason", "worker_process_exited")
+			h.Set(instance.HeaderErrorReason, "worker_process_exited")
 			writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
 			return http.StatusBadGateway
 		}
@@ -364,14 +346,14 @@ func (s *instance) run(w http.ResponseWriter, r *http.Request, rid string) int {
 	}
 	h.Set("x-ms-run-function-failed", failed)
 	if !fh.Server {
-		h.Set("X-Berth-From-Run", "true")
+		h.Set(instance.HeaderFromRun, "true")
 	}
 	w.WriteHeader(fh.Status)
 	w.Write(out)
 	return fh.Status
 }
 
-func (s *instance) swagger(w http.ResponseWriter, r *http.Request) {
+func (s *handler) swagger(w http.ResponseWriter, r *http.Request) {
 	version := r.URL.Query().Get("version")
 	names := map[string][]string{
 		"": {"swagger2.json", "swagger.json"}, "2": {"swagger2.json", "swagger.json"}, "2.0": {"swagger2.json", "swagger.json"},

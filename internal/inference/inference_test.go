@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 )
 
 type lockedLog struct {
@@ -200,10 +201,10 @@ func TestStartupFailures(t *testing.T) {
 			if de == nil || de.Code != want.code || !strings.Contains(de.Message, want.text) {
 				t.Fatalf("err = %v, want %s containing %q\nlog:\n%s", err, want.code, want.text, log)
 			}
-			b, _ := os.ReadFile(status)
-			var written diag.Error
-			if json.Unmarshal(b, &written) != nil || written.Code != want.code {
-				t.Fatalf("status file: %s", b)
+			written, err := instance.ReadStatus(status)
+			if err != nil || written.Error == nil || written.Error.Code != want.code || written.Phases != nil {
+				b, _ := os.ReadFile(status)
+				t.Fatalf("status file: %s (%v)", b, err)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/supervise"
 )
 
@@ -115,7 +116,7 @@ func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 type pool struct {
 	// phases holds the slowest import and init() times of the first workers.
 	phasesMu sync.Mutex
-	phases   Phases
+	phases   instance.Phases
 	// wantsHeaders is set once the first worker is ready: whether run() reads request
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
@@ -207,12 +208,6 @@ func (p *pool) watch(w *worker) {
 	p.replace()
 }
 
-// Crash-loop limit of the workers of one instance.
-const (
-	maxWorkerDeaths = 3
-	deathWindow     = time.Minute
-)
-
 // died records an unexpected worker exit and reports whether the instance should stop.
 func (p *pool) died() bool {
 	p.mu.Lock()
@@ -220,16 +215,16 @@ func (p *pool) died() bool {
 	now := time.Now()
 	kept := p.deaths[:0]
 	for _, t := range p.deaths {
-		if now.Sub(t) < deathWindow {
+		if now.Sub(t) < instance.WorkerCrashLoopWindow {
 			kept = append(kept, t)
 		}
 	}
 	p.deaths = append(kept, now)
-	if len(p.deaths) < maxWorkerDeaths {
+	if len(p.deaths) < instance.WorkerCrashLoopExits {
 		return false
 	}
 	select {
-	case p.fatal <- fmt.Errorf("workers exited %d times within %s, so the instance stops and is restarted (the log above says why they exit)", len(p.deaths), deathWindow):
+	case p.fatal <- fmt.Errorf("workers exited %d times within %s, so the instance stops and is restarted (the log above says why they exit)", len(p.deaths), instance.WorkerCrashLoopWindow):
 	default:
 	}
 	return true
@@ -241,7 +236,7 @@ func (p *pool) replace() {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		backoff := supervise.Backoff{Initial: 200 * time.Millisecond, Max: 10 * time.Second, ResetAfter: time.Minute}
+		backoff := instance.WorkerBackoff()
 		for {
 			w, err := p.start()
 			if err == nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/router/table"
 )
 
@@ -38,14 +39,6 @@ const (
 	codeMethodNotAllowed   diag.Code = "MethodNotAllowed"
 	codeTooManyRequests    diag.Code = "TooManyRequests"
 	codeTooLarge           diag.Code = "RequestEntityTooLarge"
-)
-
-// Response headers Azure uses to explain a model error.
-const (
-	HeaderErrorStatus = "ms-azureml-model-error-statuscode"
-	HeaderErrorReason = "ms-azureml-model-error-reason"
-	// HeaderFromRun marks an instance response produced by run(), not by the server.
-	HeaderFromRun = "X-Berth-From-Run"
 )
 
 const (
@@ -143,7 +136,7 @@ func writeError(w http.ResponseWriter, status int, code diag.Code, msg string) {
 
 // tooMany answers 429 with Azure's reason header and a Retry-After.
 func tooMany(w http.ResponseWriter, reason, msg string) {
-	w.Header().Set(HeaderErrorReason, reason)
+	w.Header().Set(instance.HeaderErrorReason, reason)
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusTooManyRequests, codeTooManyRequests, msg)
 }
@@ -417,17 +410,17 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 	h := w.Header()
 	for k, v := range resp.Header {
 		switch k {
-		case "X-Request-Id", "X-Ms-Client-Request-Id", "Connection", "Keep-Alive", "Transfer-Encoding", HeaderFromRun:
+		case "X-Request-Id", "X-Ms-Client-Request-Id", "Connection", "Keep-Alive", "Transfer-Encoding", instance.HeaderFromRun:
 			continue
 		}
 		h[k] = v
 	}
 	status := resp.StatusCode
-	if status >= 400 && resp.Header.Get(HeaderFromRun) != "" {
+	if status >= 400 && resp.Header.Get(instance.HeaderFromRun) != "" {
 		// The model answered with an error: Azure reports it as 424 and says what the
 		// model's own status was.
-		h.Set(HeaderErrorStatus, strconv.Itoa(status))
-		h.Set(HeaderErrorReason, "model_error")
+		h.Set(instance.HeaderErrorStatus, strconv.Itoa(status))
+		h.Set(instance.HeaderErrorReason, "model_error")
 		status = http.StatusFailedDependency
 	}
 	w.WriteHeader(status)

@@ -13,8 +13,8 @@ import (
 	"github.com/berthml/berth/internal/router/table"
 )
 
-// instance is a fake scoring server that answers with its name and what it saw.
-func instance(t *testing.T, name string, delay time.Duration) *httptest.Server {
+// fakeInstance is a fake scoring server that answers with its name and what it saw.
+func fakeInstance(t *testing.T, name string, delay time.Duration) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(delay)
 		body, _ := io.ReadAll(r.Body)
@@ -62,7 +62,7 @@ func call(t *testing.T, url, key string, headers ...string) (*http.Response, str
 }
 
 func TestRouting(t *testing.T) {
-	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	blue, green := fakeInstance(t, "blue", 0), fakeInstance(t, "green", 0)
 	_, front := newRouter(t, blue, green, map[string]int{"blue": 100, "green": 0})
 	url := front.URL + "/endpoints/ep/score"
 
@@ -114,7 +114,7 @@ func TestRouting(t *testing.T) {
 }
 
 func TestNoWeightAnd5050(t *testing.T) {
-	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	blue, green := fakeInstance(t, "blue", 0), fakeInstance(t, "green", 0)
 	_, front := newRouter(t, blue, green, map[string]int{"blue": 0, "green": 0})
 	url := front.URL + "/endpoints/ep/score"
 	if resp, body := call(t, url, "k1"); resp.StatusCode != 404 || !strings.Contains(body, "No valid deployments to route to") {
@@ -132,14 +132,14 @@ func TestNoWeightAnd5050(t *testing.T) {
 }
 
 func TestTimeoutAndDeadInstance(t *testing.T) {
-	slow, green := instance(t, "blue", 2*time.Second), instance(t, "green", 0)
+	slow, green := fakeInstance(t, "blue", 2*time.Second), fakeInstance(t, "green", 0)
 	_, front := newRouter(t, slow, green, map[string]int{"blue": 100})
 	start := time.Now()
 	resp, _ := call(t, front.URL+"/endpoints/ep/score", "k1")
 	if resp.StatusCode != 408 || time.Since(start) > time.Second {
 		t.Fatalf("slow instance: %d after %s, want 408 after ~300ms", resp.StatusCode, time.Since(start))
 	}
-	dead := instance(t, "blue", 0)
+	dead := fakeInstance(t, "blue", 0)
 	dead.Close()
 	_, front2 := newRouter(t, dead, green, map[string]int{"blue": 100})
 	if resp, _ := call(t, front2.URL+"/endpoints/ep/score", "k1"); resp.StatusCode != 502 {
@@ -148,7 +148,7 @@ func TestTimeoutAndDeadInstance(t *testing.T) {
 }
 
 func TestSwapWhileServing(t *testing.T) {
-	blue, green := instance(t, "blue", 0), instance(t, "green", 0)
+	blue, green := fakeInstance(t, "blue", 0), fakeInstance(t, "green", 0)
 	r, front := newRouter(t, blue, green, map[string]int{"blue": 100})
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {

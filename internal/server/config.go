@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/spec"
 )
@@ -125,8 +126,7 @@ func settings() []setting {
 			to(func(c *Config) *string { return &c.Addr }, nonEmpty)},
 		{"data-dir", "BERTH_DATA_DIR", DefaultDataDir(), "folder for metadata (berth.db), artifacts, instances and server.json",
 			to(func(c *Config) *string { return &c.DataDir }, nonEmpty)},
-		// TODO(issue 8): the default becomes instance.DefaultPython once internal/instance lands.
-		{"python", "BERTH_PYTHON", "python3", "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
+		{"python", "BERTH_PYTHON", instance.DefaultPython, "Python interpreter that runs score.py (Debian packages install into /usr/bin/python3)",
 			to(func(c *Config) *string { return &c.Python }, nonEmpty)},
 		{"max-request-body", "BERTH_MAX_REQUEST_BODY", "100Mi", "largest scoring request body in bytes (104857600) or as a quantity (100Mi, 1G); larger ones get 413",
 			to(func(c *Config) *int64 { return &c.MaxRequestBody }, positiveBytes)},

@@ -33,16 +33,6 @@ import (
 	"github.com/berthml/berth/internal/wire"
 )
 
-// Info is the content of <data-dir>/server.json, which the CLI reads to find the server.
-type Info struct {
-	URL   string `json:"url"`
-	Token string `json:"token"`
-	PID   int    `json:"pid"`
-}
-
-// InfoFile is the name of the server info file in the data dir.
-const InfoFile = "server.json"
-
 // NewServeCommand returns `berth serve`: it reads the configuration table, then runs
 // New and Run.
 func NewServeCommand() *cobra.Command {
@@ -213,8 +203,8 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 func (s *Server) Run(ctx context.Context) error {
 	defer s.Close()
 	baseURL, token := s.url, s.token
-	infoPath := filepath.Join(s.dataDir, InfoFile)
-	if err := writeInfo(infoPath, Info{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
+	infoPath := filepath.Join(s.dataDir, wire.ServerInfoFile)
+	if err := writeInfo(infoPath, wire.ServerInfo{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	defer os.Remove(infoPath)
@@ -265,7 +255,7 @@ func adminToken(dataDir string) (string, error) {
 	return tok, nil
 }
 
-func writeInfo(path string, info Info) error {
+func writeInfo(path string, info wire.ServerInfo) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err

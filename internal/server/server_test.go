@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthml/berth/internal/wire"
 )
 
 // testConfig is the table's defaults with a fresh data dir and a free port.
@@ -35,8 +37,8 @@ func TestServerRunsAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 
-	infoPath := filepath.Join(cfg.DataDir, InfoFile)
-	var info Info
+	infoPath := filepath.Join(cfg.DataDir, wire.ServerInfoFile)
+	var info wire.ServerInfo
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if b, err := os.ReadFile(infoPath); err == nil && json.Unmarshal(b, &info) == nil {
 			break
@@ -44,7 +46,7 @@ func TestServerRunsAndStops(t *testing.T) {
 		if time.Now().After(deadline) {
 			cancel()
 			<-done
-			t.Fatalf("no %s; log:\n%s", InfoFile, log.String())
+			t.Fatalf("no %s; log:\n%s", wire.ServerInfoFile, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -71,7 +73,7 @@ func TestServerRunsAndStops(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 	if _, err := os.Stat(infoPath); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s left behind: %v", InfoFile, err)
+		t.Errorf("%s left behind: %v", wire.ServerInfoFile, err)
 	}
 	if !strings.Contains(log.String(), "berth serve started") || !strings.Contains(log.String(), "quota-memory=0") {
 		t.Errorf("startup log does not list the settings:\n%s", log.String())

@@ -1,5 +1,15 @@
 // Package supervise owns child processes: starting them in their own process group,
 // stopping them with a grace period, the restart backoff policy and output tails.
+//
+// How much of that the system allows differs:
+//   - Linux: a child runs in its own process group and the kernel kills it if berth
+//     dies (parent-death signal). Stop signals and kills the whole group, so
+//     grandchildren (an instance's Python workers) go with it.
+//   - Other Unix systems (macOS, the BSDs): process groups as on Linux, but there is no
+//     parent-death signal, so children are stopped by berth serve's shutdown only; if
+//     berth is killed they keep running.
+//   - Windows: there are no process groups and no SIGTERM, so Stop kills the process
+//     itself at once (no grace period) and its own children are not stopped with it.
 package supervise
 
 import (
@@ -26,7 +36,8 @@ type Command struct {
 }
 
 // Process is a started child. Its process group is killed when it is stopped, and
-// (on Linux) it is killed if the parent dies.
+// (on Linux) it is killed if the parent dies. The package documentation says what
+// other systems do instead.
 type Process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -41,7 +52,7 @@ func Start(c Command) (*Process, error) {
 	cmd.Env, cmd.Dir = c.Env, c.Dir
 	cmd.Stdout, cmd.Stderr = c.Stdout, c.Stderr
 	cmd.ExtraFiles = c.ExtraFiles
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -75,16 +86,16 @@ func (p *Process) Err() error { <-p.done; return p.err }
 
 // Stop sends SIGTERM to the process group, waits up to grace, then SIGKILLs the group
 // and waits a bounded time. It is safe to call more than once and after exit.
+// (On Windows it kills the process at once.)
 func (p *Process) Stop(grace time.Duration) error {
 	p.stop.Do(func() {
-		pgid := p.cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGTERM)
+		terminate(p.cmd.Process)
 		select {
 		case <-p.done:
 		case <-time.After(grace):
 		}
 		// Kill what is left of the group, grandchildren included.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		kill(p.cmd.Process)
 		select {
 		case <-p.done:
 		case <-time.After(5 * time.Second):

@@ -1,72 +1,16 @@
 package process
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/berthml/berth/internal/runtime"
 )
 
-// treeRSS sums the resident memory of process root and all its descendants (the
-// instance's Python workers run in process groups of their own, so the tree is walked by
-// parent pid).
-func treeRSS(root int) int64 {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	page := int64(os.Getpagesize())
-	type proc struct {
-		ppid int
-		rss  int64
-	}
-	procs := map[int]proc{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces: fields start after it.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 22 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])             // field 4: ppid
-		rss, _ := strconv.ParseInt(f[21], 10, 64) // field 24: rss in pages
-		procs[pid] = proc{ppid, rss * page}
-	}
-	in := map[int]bool{root: true}
-	for changed := true; changed; {
-		changed = false
-		for pid, p := range procs {
-			if !in[pid] && in[p.ppid] {
-				in[pid], changed = true, true
-			}
-		}
-	}
-	var total int64
-	for pid := range in {
-		total += procs[pid].rss
-	}
-	return total
-}
-
 // watchMemory kills the instance's process group when it uses more than limit bytes,
-// polling until the instance exits. The cause is kept in oom.
-func watchMemory(inst *instance, limit int64, oom *atomic.Pointer[runtime.OutOfMemoryError]) {
+// polling until the instance exits. The cause is kept in oom. It needs Linux's /proc
+// (canWatchMemory): elsewhere memory limits are not enforced and Start does not call it.
+func watchMemory(inst *child, limit int64, oom *atomic.Pointer[runtime.OutOfMemoryError]) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var peak int64

@@ -1,5 +1,9 @@
 // Package process owns the process runtime: each instance is a `berth inference-server`
 // child process of `berth serve` listening on its own loopback port.
+//
+// An instance's memory limit is enforced by a watchdog that reads Linux's /proc; on
+// other systems the limit is not enforced. How instances are stopped on other systems
+// is described in package supervise.
 package process
 
 import (
@@ -11,6 +15,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/logs"
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/supervise"
@@ -25,17 +30,18 @@ type Runtime struct {
 // compile-time check
 var _ runtime.Runtime = (*Runtime)(nil)
 
-type instance struct {
+// child is one running instance: a berth inference-server process.
+type child struct {
 	*supervise.Process
 	addr string
 	log  *os.File
 	oom  atomic.Pointer[runtime.OutOfMemoryError]
 }
 
-func (i *instance) Addr() string { return i.addr }
+func (i *child) Addr() string { return i.addr }
 
 // Err says how the instance ended: out of memory when the watchdog killed it.
-func (i *instance) Err() error {
+func (i *child) Err() error {
 	err := i.Process.Err()
 	if o := i.oom.Load(); o != nil {
 		return o
@@ -70,17 +76,15 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 	for _, k := range keys {
 		env = append(env, k+"="+spec.Env[k])
 	}
-	args := []string{"inference-server",
-		"--entry_script", spec.EntryScript,
-		"--model_dir", spec.ModelDir,
-		"--host", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--worker_count", strconv.Itoa(max(spec.WorkerCount, 1)),
-		"--status_file", spec.StatusFile,
-	}
-	if spec.Python != "" {
-		args = append(args, "--python", spec.Python)
-	}
+	args := instance.Flags{
+		EntryScript: spec.EntryScript,
+		ModelDir:    spec.ModelDir,
+		Host:        "127.0.0.1",
+		Port:        port,
+		WorkerCount: max(spec.WorkerCount, 1),
+		Python:      spec.Python,
+		StatusFile:  spec.StatusFile,
+	}.Args()
 	p, err := supervise.Start(supervise.Command{
 		Path:   bin,
 		Args:   args,
@@ -93,12 +97,12 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 		logFile.Close()
 		return nil, fmt.Errorf("start instance %s/%s/%d: %w", spec.Endpoint, spec.Deployment, spec.Index, err)
 	}
-	inst := &instance{Process: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logFile}
+	inst := &child{Process: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logFile}
 	go func() {
 		<-p.Done()
 		logFile.Close()
 	}()
-	if spec.MemoryLimit > 0 {
+	if spec.MemoryLimit > 0 && canWatchMemory {
 		go watchMemory(inst, spec.MemoryLimit, &inst.oom) // ends when the instance does
 	}
 	return inst, nil
