@@ -1,0 +1,75 @@
+package controller_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/berthml/berth/internal/controller"
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/wire"
+)
+
+func TestBusyWhileCreating(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.rt.setNeverReady("slow")
+	if _, err := h.c.CreateDeployment(ctx, h.input("slow")); err != nil {
+		t.Fatalf("CreateDeployment slow: %v", err)
+	}
+	eventually(t, "the slow instance started", func() bool { s, _ := h.rt.counts("slow", 0); return s == 1 })
+	if d, err := h.c.GetDeployment(ctx, "shop", "slow"); err != nil || d.State != wire.StateCreating {
+		t.Fatalf("GetDeployment slow = %v, %v; want it %s", d, err, wire.StateCreating)
+	}
+
+	_, err := h.c.CreateDeployment(ctx, h.input("other"))
+	wantDiag(t, err, diag.OperationCanceled, "shop")
+	wantDiag(t, h.c.DeleteDeployment(ctx, "shop", "slow"), diag.OperationCanceled, "shop")
+	wantDiag(t, h.c.DeleteEndpoint(ctx, "shop"), diag.OperationCanceled, "shop")
+	if _, err := h.c.GetDeployment(ctx, "shop", "other"); err == nil {
+		t.Error("the refused deployment was stored")
+	}
+
+	// Close cancels the rollout in progress and stops its instance.
+	h.closeController()
+	if starts, ok := h.rt.balanced("slow"); starts != 1 || !ok {
+		t.Errorf("after Close: %d starts, balanced %v; want 1 start, stopped", starts, ok)
+	}
+}
+
+func TestDeleteDeploymentWithTraffic(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.deploy("blue")
+	if _, err := h.c.UpdateEndpoint(ctx, "shop", controller.EndpointChange{Traffic: map[string]int{"blue": 100}}); err != nil {
+		t.Fatalf("UpdateEndpoint blue=100: %v", err)
+	}
+	wantDiag(t, h.c.DeleteDeployment(ctx, "shop", "blue"), diag.BadArgument, "blue")
+	if _, err := h.c.GetDeployment(ctx, "shop", "blue"); err != nil {
+		t.Fatalf("the refused delete removed the deployment: %v", err)
+	}
+	if starts, stops := h.rt.counts("blue", 0); starts != 1 || stops != 0 {
+		t.Errorf("after the refused delete: %d starts, %d stops, want 1 and 0", starts, stops)
+	}
+
+	if _, err := h.c.UpdateEndpoint(ctx, "shop", controller.EndpointChange{Traffic: map[string]int{"blue": 0}}); err != nil {
+		t.Fatalf("UpdateEndpoint blue=0: %v", err)
+	}
+	if err := h.c.DeleteDeployment(ctx, "shop", "blue"); err != nil {
+		t.Fatalf("DeleteDeployment: %v", err)
+	}
+	_, err := h.c.GetDeployment(ctx, "shop", "blue")
+	wantDiag(t, err, diag.DeploymentNotFound, "blue")
+	if starts, ok := h.rt.balanced("blue"); starts != 1 || !ok {
+		t.Errorf("after delete: %d starts, balanced %v; want 1 start, stopped", starts, ok)
+	}
+	if td := h.publishedDeployment("blue"); td != nil {
+		t.Errorf("the published table still lists blue: %+v", td)
+	}
+	ep, err := h.c.GetEndpoint(ctx, "shop")
+	if err != nil {
+		t.Fatalf("GetEndpoint: %v", err)
+	}
+	if _, ok := ep.Traffic["blue"]; ok {
+		t.Errorf("traffic %v still names the deleted deployment", ep.Traffic)
+	}
+}
