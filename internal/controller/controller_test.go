@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,16 +101,19 @@ func (h *harness) codeArtifact() string {
 	return digest
 }
 
-// input decodes a one-instance deployment of endpoint shop with uploaded code.
-func (h *harness) input(name string) controller.DeploymentInput {
+// input decodes a one-instance deployment of endpoint shop with uploaded code; extra
+// is more YAML.
+func (h *harness) input(name string, extra ...string) controller.DeploymentInput {
 	h.t.Helper()
 	yml := "name: " + name + `
 endpoint_name: shop
 code_configuration:
   code: ./src
   scoring_script: score.py
-instance_count: 1
-`
+` + strings.Join(extra, "\n")
+	if !strings.Contains(yml, "instance_count:") {
+		yml += "\ninstance_count: 1\n"
+	}
 	d, err := spec.DecodeDeployment("test.yml", []byte(yml), nil)
 	if err != nil {
 		h.t.Fatalf("DecodeDeployment: %v", err)

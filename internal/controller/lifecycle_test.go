@@ -73,3 +73,42 @@ func TestDeleteDeploymentWithTraffic(t *testing.T) {
 		t.Errorf("traffic %v still names the deleted deployment", ep.Traffic)
 	}
 }
+
+func TestUpdateDeploymentScaleAndReplace(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.deploy("blue")
+
+	// instance_count alone: the serving instance stays, one more starts.
+	if _, err := h.c.UpdateDeployment(ctx, h.input("blue", "instance_count: 2")); err != nil {
+		t.Fatalf("UpdateDeployment instance_count 2: %v", err)
+	}
+	h.waitState("blue", wire.StateSucceeded)
+	for idx, want := range [][2]int{{1, 0}, {1, 0}} {
+		if starts, stops := h.rt.counts("blue", idx); starts != want[0] || stops != want[1] {
+			t.Errorf("after scale up, instance %d: %d starts, %d stops, want %v", idx, starts, stops, want)
+		}
+	}
+	eventually(t, "the published table lists two instances", func() bool {
+		td := h.publishedDeployment("blue")
+		return td != nil && len(td.Instances) == 2
+	})
+
+	// Any other change: a new set replaces the old one once ready.
+	if _, err := h.c.UpdateDeployment(ctx, h.input("blue", "instance_count: 2", "environment_variables: {COLOR: red}")); err != nil {
+		t.Fatalf("UpdateDeployment environment_variables: %v", err)
+	}
+	h.waitState("blue", wire.StateSucceeded)
+	for idx, want := range [][2]int{{1, 1}, {1, 1}, {1, 0}, {1, 0}} {
+		if starts, stops := h.rt.counts("blue", idx); starts != want[0] || stops != want[1] {
+			t.Errorf("after replace, instance %d: %d starts, %d stops, want %v", idx, starts, stops, want)
+		}
+	}
+	eventually(t, "the published table lists the new instances", func() bool {
+		td := h.publishedDeployment("blue")
+		if td == nil || len(td.Instances) != 2 {
+			return false
+		}
+		return td.Instances[0].Addr == h.rt.addr("blue", 2) && td.Instances[1].Addr == h.rt.addr("blue", 3)
+	})
+}

@@ -34,12 +34,14 @@ type fakeRuntime struct {
 	addrs  map[int]string
 	starts map[int]int
 	stops  map[int]int
+	insts  map[int]*fakeInstance // the last one started per index
 }
 
 var _ runtime.Runtime = (*fakeRuntime)(nil)
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{modes: map[int]mode{}, addrs: map[int]string{}, starts: map[int]int{}, stops: map[int]int{}}
+	return &fakeRuntime{modes: map[int]mode{}, addrs: map[int]string{}, starts: map[int]int{}, stops: map[int]int{},
+		insts: map[int]*fakeInstance{}}
 }
 
 func (r *fakeRuntime) setMode(index int, m mode) {
@@ -72,11 +74,21 @@ func (r *fakeRuntime) Start(_ context.Context, spec runtime.InstanceSpec) (runti
 	}))
 	r.mu.Lock()
 	r.addrs[spec.Index] = in.Addr()
+	r.insts[spec.Index] = in
 	r.mu.Unlock()
 	if m == modeExitEarly {
 		in.exit(errExited)
 	}
 	return in, nil
+}
+
+// crash makes the running instance index exit on its own, as a crashed process does.
+func (r *fakeRuntime) crash(index int) {
+	r.mu.Lock()
+	in := r.insts[index]
+	r.events = append(r.events, fmt.Sprintf("crash %d", index))
+	r.mu.Unlock()
+	in.exit(errExited)
 }
 
 // eventLog returns a copy of the events so far.
