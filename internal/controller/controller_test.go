@@ -202,6 +202,16 @@ func TestCreateDeploymentWiring(t *testing.T) {
 		t.Errorf("published settings timeout %s, concurrency %d, want the defaults 5s and 1", td.RequestTimeout, td.MaxConcurrent)
 	}
 
+	logs, err := h.c.Logs("shop", "blue", "storage-initializer", 100)
+	if err != nil {
+		t.Fatalf("Logs: %v", err)
+	}
+	for _, want := range []string{"preparing instance 0 of deployment shop/blue", "copied code", "instance 0 ready"} {
+		if !bytes.Contains(logs, []byte(want)) {
+			t.Errorf("storage-initializer log lacks %q:\n%s", want, logs)
+		}
+	}
+
 	_, err = h.c.CreateDeployment(context.Background(), h.input("blue"))
 	wantDiag(t, err, diag.DeploymentAlreadyExists, "blue")
 

@@ -21,6 +21,7 @@ import (
 type fakeRuntime struct {
 	mu         sync.Mutex
 	neverReady map[string]bool
+	startErr   map[string]error // Start fails for these deployments
 	starts     map[string]int
 	stops      map[string]int
 	addrs      map[string]string
@@ -30,7 +31,7 @@ type fakeRuntime struct {
 var _ runtime.Runtime = (*fakeRuntime)(nil)
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{neverReady: map[string]bool{}, starts: map[string]int{}, stops: map[string]int{},
+	return &fakeRuntime{neverReady: map[string]bool{}, startErr: map[string]error{}, starts: map[string]int{}, stops: map[string]int{},
 		addrs: map[string]string{}, scripts: map[string]bool{}}
 }
 
@@ -43,6 +44,10 @@ func (r *fakeRuntime) Start(_ context.Context, spec runtime.InstanceSpec) (runti
 	name := instanceName(spec.Deployment, spec.Index)
 	_, err := os.Stat(spec.EntryScript)
 	r.mu.Lock()
+	if err := r.startErr[spec.Deployment]; err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	ready := !r.neverReady[spec.Deployment]
 	r.starts[name]++
 	r.scripts[name] = err == nil
@@ -68,6 +73,13 @@ func (r *fakeRuntime) Start(_ context.Context, spec runtime.InstanceSpec) (runti
 func (r *fakeRuntime) setNeverReady(deployment string) {
 	r.mu.Lock()
 	r.neverReady[deployment] = true
+	r.mu.Unlock()
+}
+
+// failStarts makes Start fail with err for the deployment.
+func (r *fakeRuntime) failStarts(deployment string, err error) {
+	r.mu.Lock()
+	r.startErr[deployment] = err
 	r.mu.Unlock()
 }
 

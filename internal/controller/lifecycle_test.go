@@ -2,6 +2,9 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/berthml/berth/internal/controller"
@@ -111,4 +114,38 @@ func TestUpdateDeploymentScaleAndReplace(t *testing.T) {
 		}
 		return td.Instances[0].Addr == h.rt.addr("blue", 2) && td.Instances[1].Addr == h.rt.addr("blue", 3)
 	})
+}
+
+func TestCreateDeploymentFailedStart(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.rt.failStarts("blue", errors.New("no such interpreter"))
+	if _, err := h.c.CreateDeployment(ctx, h.input("blue")); err != nil {
+		t.Fatalf("CreateDeployment: %v", err)
+	}
+	d := h.waitState("blue", wire.StateFailed)
+	var de diag.Error
+	if err := json.Unmarshal(d.Error, &de); err != nil {
+		t.Fatalf("stored error %s: %v", d.Error, err)
+	}
+	if de.Code != diag.InternalServerError || !strings.Contains(de.Message, "no such interpreter") {
+		t.Errorf("stored error %s: %s, want %s quoting the runtime's error", de.Code, de.Message, diag.InternalServerError)
+	}
+	eventually(t, "the Create operation is recorded as Failed", func() bool {
+		ops, err := h.c.Operations(ctx, "shop", 10)
+		if err != nil {
+			t.Fatalf("Operations: %v", err)
+		}
+		for _, op := range ops {
+			if op.Deployment == "blue" && op.Kind == "Create" {
+				return op.State == "Failed" && len(op.Error) > 0
+			}
+		}
+		return false
+	})
+	if td := h.publishedDeployment("blue"); td == nil || len(td.Instances) != 0 {
+		t.Errorf("published %+v, want blue listed with no instance", td)
+	}
+	// A failed deployment does not block the endpoint.
+	h.deploy("green")
 }
