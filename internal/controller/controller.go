@@ -47,6 +47,8 @@ type Config struct {
 	Log *slog.Logger
 	// StopGrace is how long an instance gets to exit after SIGTERM (0: the fleet's default).
 	StopGrace time.Duration
+	// Drain is how long replaced instances keep serving after a switch (0: the fleet's default).
+	Drain time.Duration
 	// Now returns the time (default time.Now).
 	Now func() time.Time
 	// Quota checks instance types and the host's limits.
@@ -87,7 +89,7 @@ func New(cfg Config) *Controller {
 	c := &Controller{cfg: cfg, log: log, closed: make(chan struct{}),
 		provisions: map[fleet.Key]*provisionRun{}, gens: map[fleet.Key]string{}}
 	c.fleet = fleet.New(fleet.Config{
-		Runtime: cfg.Runtime, StopGrace: cfg.StopGrace, Log: log, Now: cfg.Now,
+		Runtime: cfg.Runtime, StopGrace: cfg.StopGrace, Drain: cfg.Drain, Log: log, Now: cfg.Now,
 		Changed:    c.publish,
 		CrashLoop:  c.crashLoop,
 		FirstIndex: c.firstIndex,

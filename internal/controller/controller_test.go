@@ -56,6 +56,7 @@ func newHarness(t *testing.T) *harness {
 			h.mu.Unlock()
 		},
 		StopGrace: time.Millisecond,
+		Drain:     10 * time.Millisecond,
 	})
 	t.Cleanup(h.closeController)
 	if _, err := h.c.CreateEndpoint(context.Background(), &spec.Endpoint{Name: "shop"}); err != nil {
