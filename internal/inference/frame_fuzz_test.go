@@ -14,12 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fuzzFrameCap is the largest declared header or body length the fuzz target feeds to
-// readFrame. readFrame trusts the 4-byte length prefix and allocates it before reading
-// (up to 4 GiB from a misbehaving worker); a frame size limit belongs in pool.go, and
-// until it exists larger declarations are skipped rather than allocated.
-const fuzzFrameCap = 1 << 20
-
 // frame builds the wire bytes of one frame.
 func frame(header, body []byte) []byte {
 	var b bytes.Buffer
@@ -29,21 +23,20 @@ func frame(header, body []byte) []byte {
 	return b.Bytes()
 }
 
-// declared returns the header and body lengths readFrame will see in data, and whether
-// both fit under fuzzFrameCap.
-func declared(data []byte) (h, b uint64, ok bool) {
+// declared returns the header and body lengths readFrame will see in data.
+func declared(data []byte) (h, b uint64) {
 	if len(data) >= 4 {
 		h = uint64(binary.BigEndian.Uint32(data))
 	}
 	if uint64(len(data)) >= 8+h {
 		b = uint64(binary.BigEndian.Uint32(data[4+h:]))
 	}
-	return h, b, h <= fuzzFrameCap && b <= fuzzFrameCap
+	return h, b
 }
 
-// FuzzReadFrame feeds arbitrary bytes to readFrame: it never panics, allocates no more
-// than the frame declares (plus JSON decoding of the header), and on success returns
-// exactly the declared body.
+// FuzzReadFrame feeds arbitrary bytes to readFrame: it never panics, allocates in
+// proportion to the bytes that arrive (a declared length alone, up to 4 GiB, allocates
+// nothing beyond the limits), and on success returns exactly the declared body.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(frame([]byte(`{"s":200,"h":[["Content-Type","application/json"]],"ms":1.5}`), []byte(`{"ok":true}`)))
 	f.Add(frame([]byte(`{"ready":true,"pid":42,"hdr":true,"schema":{"input":{},"output":null}}`), nil))
@@ -54,21 +47,20 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frame(nil, nil))
 	f.Add([]byte{0, 0})
 	f.Add([]byte{})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, '{', '}'}) // 4 GiB header declared: skipped, see fuzzFrameCap
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, '{', '}'})                               // a 4 GiB header declared
+	f.Add(append([]byte{0, 0, 0, 2, '{', '}'}, 0x7f, 0xff, 0xff, 0xff, 'x', 'y')) // a 2 GiB body declared
 	f.Add(append(frame([]byte(`{"s":204}`), nil), frame([]byte(`{"s":200}`), []byte("second"))...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, b, ok := declared(data)
-		if !ok {
-			t.Skipf("declared lengths %d and %d exceed %d: readFrame has no size limit yet", h, b, fuzzFrameCap)
-		}
+		h, b := declared(data)
 		r := bufio.NewReader(bytes.NewReader(data))
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, body, err := readFrame(r)
 		runtime.ReadMemStats(&after)
-		// The header and body buffers, what json.Unmarshal builds from at most h bytes,
-		// and some slack for the runtime.
-		limit := b + 4*h + 64<<10
+		// The header and body buffers (at most what arrived, or the preallocated size),
+		// what json.Unmarshal builds from the header, and some slack for the runtime.
+		arrived := uint64(len(data))
+		limit := 2*min(b, arrived) + preallocBody + 4*min(h, arrived) + 64<<10
 		if got := after.TotalAlloc - before.TotalAlloc; got > limit {
 			t.Fatalf("readFrame allocated %d bytes for a frame declaring %d+%d (limit %d)", got, h, b, limit)
 		}

@@ -143,7 +143,51 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w (is another server using it? choose another with --port)", cfg.Port, err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	logBanner(log, cfg, ln.Addr().(*net.TCPAddr).Port)
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), done: pctx.Done(), fatal: make(chan error, 1)}
+	s := &handler{cfg: cfg, log: log, pool: p}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	stop := func() {
+		cancel()
+		p.stop()
+	}
+
+	if err := p.startAll(); err != nil {
+		srv.Close()
+		<-errc
+		stop()
+		return reportStartFailure(log, cfg, err)
+	}
+	s.ready.Store(true)
+	reportReady(log, cfg, p, started)
+
+	select {
+	case err := <-errc:
+		stop()
+		return err
+	case err := <-p.fatal:
+		log.errorf("", "%v", err)
+		srv.Close()
+		<-errc
+		stop()
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelShut()
+	srv.Shutdown(shut)
+	<-errc
+	stop()
+	return nil
+}
+
+// logBanner writes the start-up lines azmlinfsrv writes.
+func logBanner(log *logger, cfg Config, port int) {
 	log.info("", "Azure ML Inferencing HTTP server (Berth) "+Version)
 	for _, kv := range [][2]string{
 		{"Entry Script Name", cfg.EntryScript}, {"Model Directory", cfg.ModelDir},
@@ -153,29 +197,25 @@ func Serve(ctx context.Context, cfg Config) error {
 		log.info("", fmt.Sprintf("%-18s %s", kv[0]+":", kv[1]))
 	}
 	log.info("", fmt.Sprintf("Routes: Liveness Probe: GET 127.0.0.1:%d/  Score: POST 127.0.0.1:%d/score", port, port))
+}
 
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), ctx: pctx, fatal: make(chan error, 1)}
-	s := &handler{cfg: cfg, log: log, pool: p}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-
-	// Start the workers together; the first failure stops the rest.
+// startAll starts the workers together and makes them idle; the first failure is
+// returned once every start has ended (the pool's stop then kills the started ones).
+func (p *pool) startAll() error {
 	type startResult struct {
 		w   *worker
 		err error
 	}
-	results := make(chan startResult, cfg.WorkerCount)
-	for i := 0; i < cfg.WorkerCount; i++ {
+	n := p.cfg.WorkerCount
+	results := make(chan startResult, n)
+	for i := 0; i < n; i++ {
 		go func() {
 			w, err := p.start()
 			results <- startResult{w, err}
 		}()
 	}
 	var startErr error
-	for i := 0; i < cfg.WorkerCount; i++ {
+	for i := 0; i < n; i++ {
 		r := <-results
 		if r.err != nil {
 			if startErr == nil {
@@ -185,24 +225,27 @@ func Serve(ctx context.Context, cfg Config) error {
 		}
 		p.idle <- r.w
 	}
-	if startErr != nil {
-		srv.Close()
-		<-errc
-		cancel()
-		p.stop()
-		de := diag.As(startErr)
-		if de == nil {
-			de = &diag.Error{Code: diag.UserScriptImportError, Message: startErr.Error()}
-		}
-		log.errorf("", "%s: %s", de.Code, de.Message)
-		if cfg.StatusFile != "" {
-			if err := instance.WriteStatus(cfg.StatusFile, instance.Status{Error: de}); err != nil {
-				log.errorf("", "%v", err)
-			}
-		}
-		return de
+	return startErr
+}
+
+// reportStartFailure logs why the workers could not start, writes it to the status
+// file for berth serve, and returns it as a *diag.Error.
+func reportStartFailure(log *logger, cfg Config, startErr error) error {
+	de := diag.As(startErr)
+	if de == nil {
+		de = &diag.Error{Code: diag.UserScriptImportError, Message: startErr.Error()}
 	}
-	s.ready.Store(true)
+	log.errorf("", "%s: %s", de.Code, de.Message)
+	if cfg.StatusFile != "" {
+		if err := instance.WriteStatus(cfg.StatusFile, instance.Status{Error: de}); err != nil {
+			log.errorf("", "%v", err)
+		}
+	}
+	return de
+}
+
+// reportReady logs the start phases and writes them to the status file.
+func reportReady(log *logger, cfg Config, p *pool, started time.Time) {
 	p.phasesMu.Lock()
 	phases := p.phases
 	p.phasesMu.Unlock()
@@ -213,28 +256,6 @@ func Serve(ctx context.Context, cfg Config) error {
 			log.errorf("", "%v", err)
 		}
 	}
-
-	select {
-	case err := <-errc:
-		cancel()
-		p.stop()
-		return err
-	case err := <-p.fatal:
-		log.errorf("", "%v", err)
-		srv.Close()
-		<-errc
-		cancel()
-		p.stop()
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancelShut()
-	srv.Shutdown(shut)
-	<-errc
-	cancel()
-	p.stop()
-	return nil
 }
 
 // handler is the HTTP side of an instance.

@@ -2,6 +2,7 @@ package inference
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -95,7 +96,11 @@ func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return h, nil, err
 	}
-	hb := make([]byte, binary.BigEndian.Uint32(n[:]))
+	hn := binary.BigEndian.Uint32(n[:])
+	if hn > maxFrameHeader {
+		return h, nil, fmt.Errorf("bad frame from worker: a header of %d bytes (the most is %d)", hn, maxFrameHeader)
+	}
+	hb := make([]byte, hn)
 	if _, err := io.ReadFull(r, hb); err != nil {
 		return h, nil, err
 	}
@@ -105,11 +110,44 @@ func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return h, nil, err
 	}
-	body := make([]byte, binary.BigEndian.Uint32(n[:]))
-	if _, err := io.ReadFull(r, body); err != nil {
+	body, err := readBody(r, binary.BigEndian.Uint32(n[:]))
+	if err != nil {
 		return h, nil, err
 	}
 	return h, body, nil
+}
+
+// Frame size limits: a header is a little JSON; a body is a request or an answer.
+const (
+	maxFrameHeader = 1 << 20
+	maxFrameBody   = 1 << 30
+	// preallocBody is the largest body read into a buffer of its declared size at once;
+	// larger ones grow with the bytes that actually arrive, so a bad length cannot make
+	// the server allocate what the worker never sends.
+	preallocBody = 1 << 20
+)
+
+// readBody reads a frame body of n bytes.
+func readBody(r io.Reader, n uint32) ([]byte, error) {
+	if n > maxFrameBody {
+		return nil, fmt.Errorf("bad frame from worker: a body of %d bytes (the most is %d)", n, maxFrameBody)
+	}
+	if n <= preallocBody {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(preallocBody)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // pool supervises WorkerCount workers and lends idle ones to requests.
@@ -131,7 +169,7 @@ type pool struct {
 	log    *logger
 	idle   chan *worker
 	wg     sync.WaitGroup
-	ctx    context.Context
+	done   <-chan struct{} // closed when the pool stops: no worker is replaced after it
 }
 
 // start launches one worker and waits for its ready frame; a startup failure is a *diag.Error.
@@ -196,7 +234,7 @@ func (p *pool) watch(w *worker) {
 	<-w.proc.Done()
 	w.dead.Store(true)
 	w.close()
-	if p.ctx.Err() != nil {
+	if p.stopping() {
 		return
 	}
 	if !w.killed.Load() {
@@ -243,7 +281,7 @@ func (p *pool) replace() {
 				p.log.info("", fmt.Sprintf("worker restarted with pid %d", w.proc.Pid()))
 				select {
 				case p.idle <- w:
-				case <-p.ctx.Done():
+				case <-p.done:
 					w.kill(2 * time.Second)
 				}
 				return
@@ -251,11 +289,21 @@ func (p *pool) replace() {
 			p.log.errorf("", "worker restart failed: %v", err)
 			select {
 			case <-time.After(backoff.Next(0)):
-			case <-p.ctx.Done():
+			case <-p.done:
 				return
 			}
 		}
 	}()
+}
+
+// stopping reports whether the pool is stopping.
+func (p *pool) stopping() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // do runs one request on an idle worker.

@@ -41,10 +41,18 @@ const (
 	codeTooLarge           diag.Code = "RequestEntityTooLarge"
 )
 
-const (
-	defaultTimeout = 5 * time.Second
-	mirrorLimit    = 64 // mirrored requests in flight at once; more are dropped and counted
-)
+// mirrorLimit is how many mirrored requests may be in flight at once; more are dropped and counted.
+const mirrorLimit = 64
+
+// withDeadline bounds ctx by the deployment's request timeout counted from arrival.
+// The controller always sets the timeout from request_settings.request_timeout_ms
+// (defaulted by spec); a snapshot without one gets no deadline of Berth's own.
+func withDeadline(ctx context.Context, dep *table.Deployment, arrival time.Time) (context.Context, context.CancelFunc) {
+	if dep.RequestTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, arrival.Add(dep.RequestTimeout))
+}
 
 // Config tunes a Router. Zero values take the documented defaults.
 type Config struct {
@@ -72,6 +80,8 @@ type Router struct {
 
 	mirrorSem chan struct{}
 	mirrors   sync.WaitGroup
+	closing   chan struct{} // closed by Close: mirrors in flight are cancelled
+	closeOnce sync.Once
 	stats     sync.Map // deployment key → *MirrorStats
 }
 
@@ -98,7 +108,7 @@ func New(cfg Config) *Router {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	r := &Router{cfg: cfg, log: cfg.Log, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit)}
+	r := &Router{cfg: cfg, log: cfg.Log, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit), closing: make(chan struct{})}
 	r.Swap(&table.Table{})
 	return r
 }
@@ -119,13 +129,10 @@ func (r *Router) Swap(t *table.Table) {
 	r.snap.Store(s)
 }
 
-// Close waits for mirrored requests still in flight.
-func (r *Router) Close() { r.mirrors.Wait() }
-
-// Mirror returns the mirror counters of a deployment.
-func (r *Router) Mirror(endpoint, deployment string) *MirrorStats {
-	v, _ := r.stats.LoadOrStore(endpoint+"/"+deployment, &MirrorStats{})
-	return v.(*MirrorStats)
+// Close cancels mirrored requests still in flight and waits for them.
+func (r *Router) Close() {
+	r.closeOnce.Do(func() { close(r.closing) })
+	r.mirrors.Wait()
 }
 
 func writeError(w http.ResponseWriter, status int, code diag.Code, msg string) {
@@ -204,23 +211,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than the limit of "+strconv.FormatInt(r.cfg.MaxBodyBytes, 10)+" bytes (berth serve --max-request-body)")
 		return
 	}
-	var dep *table.Deployment
-	targeted := false
-	if target := req.Header.Get("azureml-model-deployment"); target != "" {
-		targeted = true
-		dep = ep.Deployments[target]
-		if dep == nil {
-			writeError(w, http.StatusNotFound, diag.DeploymentNotFound, "deployment "+target+" does not exist on endpoint "+name)
-			return
-		}
-	} else {
-		if chosen := ep.Choose(rand.IntN(100), snap.order[name]); chosen != "" {
-			dep = ep.Deployments[chosen]
-		}
-		if dep == nil {
-			writeError(w, http.StatusNotFound, codeNoValidDeployment, "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.")
-			return
-		}
+	dep, targeted := r.pickDeployment(w, req, ep, snap.order[name])
+	if dep == nil {
+		return
 	}
 	h.Set("azureml-model-deployment", dep.Name)
 	if route == "swagger.json" {
@@ -231,16 +224,11 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance: check it with `berth online-deployment show -e "+name+" -n "+dep.Name+"`")
 		return
 	}
-	mcr := max(dep.MaxConcurrent, 1)
-	if g := dep.Gate; g != nil {
-		limit := int64(2 * mcr * len(dep.Instances))
-		if g.InFlight.Add(1) > limit {
-			g.InFlight.Add(-1)
-			tooMany(w, "too_many_pending_request", "deployment "+dep.Name+" already has "+strconv.FormatInt(limit, 10)+
-				" requests in flight (2 × max_concurrent_requests_per_instance × instances): retry with exponential backoff, or add instances")
-			return
-		}
-		defer g.InFlight.Add(-1)
+	if !admit(w, dep) {
+		return
+	}
+	if dep.Gate != nil {
+		defer dep.Gate.InFlight.Add(-1)
 	}
 	body := io.Reader(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
 	if !targeted {
@@ -261,6 +249,44 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+// pickDeployment chooses the deployment a request goes to: the one the
+// azureml-model-deployment header names, else a weighted choice by traffic. It answers
+// 404 itself and returns nil when there is none.
+func (r *Router) pickDeployment(w http.ResponseWriter, req *http.Request, ep *table.Endpoint, order []string) (dep *table.Deployment, targeted bool) {
+	if target := req.Header.Get("azureml-model-deployment"); target != "" {
+		dep = ep.Deployments[target]
+		if dep == nil {
+			writeError(w, http.StatusNotFound, diag.DeploymentNotFound, "deployment "+target+" does not exist on endpoint "+ep.Name)
+		}
+		return dep, true
+	}
+	if chosen := ep.Choose(rand.IntN(100), order); chosen != "" {
+		dep = ep.Deployments[chosen]
+	}
+	if dep == nil {
+		writeError(w, http.StatusNotFound, codeNoValidDeployment, "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.")
+	}
+	return dep, false
+}
+
+// admit counts the request in the deployment's gate: at most 2 ×
+// max_concurrent_requests_per_instance × instances in flight, else 429 at once. When it
+// returns true with a gate, the caller must release the slot.
+func admit(w http.ResponseWriter, dep *table.Deployment) bool {
+	g := dep.Gate
+	if g == nil {
+		return true
+	}
+	limit := int64(2 * max(dep.MaxConcurrent, 1) * len(dep.Instances))
+	if g.InFlight.Add(1) > limit {
+		g.InFlight.Add(-1)
+		tooMany(w, "too_many_pending_request", "deployment "+dep.Name+" already has "+strconv.FormatInt(limit, 10)+
+			" requests in flight (2 × max_concurrent_requests_per_instance × instances): retry with exponential backoff, or add instances")
+		return false
+	}
+	return true
+}
+
 func (r *Router) bodyError(w http.ResponseWriter, err error) int {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -271,104 +297,48 @@ func (r *Router) bodyError(w http.ResponseWriter, err error) int {
 	return http.StatusBadRequest
 }
 
-// mirrorTarget returns the deployment that should get a copy of this request, if any.
-func (r *Router) mirrorTarget(ep *table.Endpoint) *table.Deployment {
-	for name, pct := range ep.Mirror {
-		if pct > 0 && rand.IntN(100) < pct {
-			return ep.Deployments[name]
-		}
+// acquireSlot waits for a free slot on the instance, up to max_queue_wait_ms and the
+// request's deadline. It returns 0 with the slot taken, or the status it answered.
+func (r *Router) acquireSlot(ctx context.Context, w http.ResponseWriter, inst *table.Instance, dep *table.Deployment) int {
+	if inst.Slots == nil {
+		return 0
 	}
-	return nil
-}
-
-// mirror sends a copy of the request to dep in the background and discards the answer.
-func (r *Router) mirror(endpoint string, dep *table.Deployment, req *http.Request, body []byte, reqID string) {
-	stats := r.Mirror(endpoint, dep.Name)
 	select {
-	case r.mirrorSem <- struct{}{}:
+	case inst.Slots <- struct{}{}:
+		return 0
 	default:
-		stats.Dropped.Add(1)
-		return
 	}
-	header := req.Header.Clone()
-	method, query := req.Method, req.URL.RawQuery
-	r.mirrors.Add(1)
-	go func() {
-		defer r.mirrors.Done()
-		defer func() { <-r.mirrorSem }()
-		stats.Sent.Add(1)
-		inst := dep.Pick()
-		if inst == nil {
-			stats.Failed.Add(1)
-			return
-		}
-		timeout := dep.RequestTimeout
-		if timeout <= 0 {
-			timeout = defaultTimeout
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		url := "http://" + inst.Addr + "/score"
-		if query != "" {
-			url += "?" + query
-		}
-		out, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-		if err != nil {
-			stats.Failed.Add(1)
-			return
-		}
-		out.Header = header
-		for _, k := range dropRequest {
-			out.Header.Del(k)
-		}
-		out.Header.Set("x-request-id", reqID)
-		resp, err := r.http.Do(out)
-		if err != nil {
-			stats.Failed.Add(1)
-			r.log.Debug("mirror", "endpoint", endpoint, "deployment", dep.Name, "err", err, "request_id", reqID)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 400 {
-			stats.Failed.Add(1)
-		}
-		r.log.Debug("mirror", "endpoint", endpoint, "deployment", dep.Name, "status", resp.StatusCode, "request_id", reqID)
-	}()
+	var queueWait <-chan time.Time
+	if dep.MaxQueueWait > 0 {
+		t := time.NewTimer(dep.MaxQueueWait)
+		defer t.Stop()
+		queueWait = t.C
+	}
+	select {
+	case inst.Slots <- struct{}{}:
+		return 0
+	case <-queueWait:
+		tooMany(w, "too_many_pending_request", "the request waited longer than request_settings.max_queue_wait_ms ("+dep.MaxQueueWait.String()+") for a free slot: add instances or raise max_concurrent_requests_per_instance")
+		return http.StatusTooManyRequests
+	case <-ctx.Done():
+		return r.timeout(w, ctx, dep, dep.RequestTimeout)
+	}
 }
 
 // forward waits for a free slot on an instance, sends the request and copies the answer
 // back, turning run() failures into 424; it returns the status sent.
 func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reader, dep *table.Deployment, reqID, clientID string, arrival time.Time) int {
 	timeout := dep.RequestTimeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
 	// The timeout counts from arrival, time in the queue included.
-	ctx, cancel := context.WithDeadline(req.Context(), arrival.Add(timeout))
+	ctx, cancel := withDeadline(req.Context(), dep, arrival)
 	defer cancel()
 	inst := dep.Pick()
 	inst.InFlight.Add(1)
 	defer inst.InFlight.Add(-1)
+	if status := r.acquireSlot(ctx, w, inst, dep); status != 0 {
+		return status
+	}
 	if inst.Slots != nil {
-		select {
-		case inst.Slots <- struct{}{}:
-		default:
-			var queueWait <-chan time.Time
-			if dep.MaxQueueWait > 0 {
-				t := time.NewTimer(dep.MaxQueueWait)
-				defer t.Stop()
-				queueWait = t.C
-			}
-			select {
-			case inst.Slots <- struct{}{}:
-			case <-queueWait:
-				tooMany(w, "too_many_pending_request", "the request waited longer than request_settings.max_queue_wait_ms ("+dep.MaxQueueWait.String()+") for a free slot: add instances or raise max_concurrent_requests_per_instance")
-				return http.StatusTooManyRequests
-			case <-ctx.Done():
-				return r.timeout(w, ctx, dep, timeout)
-			}
-		}
 		defer func() { <-inst.Slots }()
 	}
 	url := "http://" + inst.Addr + "/score"
@@ -433,29 +403,4 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 func (r *Router) timeout(w http.ResponseWriter, ctx context.Context, dep *table.Deployment, timeout time.Duration) int {
 	writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+", queue time included): raise it in deployment "+dep.Name+", or make run() faster")
 	return http.StatusRequestTimeout
-}
-
-// swagger serves the OpenAPI document of the chosen deployment (its openapi_uri).
-func (r *Router) swagger(w http.ResponseWriter, req *http.Request, dep *table.Deployment) {
-	inst := dep.Pick()
-	if inst == nil {
-		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance")
-		return
-	}
-	url := "http://" + inst.Addr + "/swagger.json"
-	if req.URL.RawQuery != "" {
-		url += "?" + req.URL.RawQuery
-	}
-	ctx, cancel := context.WithTimeout(req.Context(), defaultTimeout)
-	defer cancel()
-	out, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := r.http.Do(out)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, codeBadGateway, "instance of deployment "+dep.Name+" is unreachable: "+err.Error())
-		return
-	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
 }

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -25,7 +24,7 @@ func testAssets(t *testing.T, s Store) {
 }
 
 func testAssetKind(t *testing.T, s Store, kind, typ string, spec json.RawMessage) {
-	ctx := context.Background()
+	ctx := t.Context()
 	// Created in this order, "newest first" is 10, 2, 1: neither the lexical nor the
 	// reverse lexical order of the version strings.
 	for _, v := range []string{"1", "2", "10"} {
@@ -90,7 +89,7 @@ func testAssetKind(t *testing.T, s Store, kind, typ string, spec json.RawMessage
 // with want.
 func checkVersions(t *testing.T, s Store, kind, name, want string) {
 	t.Helper()
-	l, err := s.ListAssets(context.Background(), kind, name)
+	l, err := s.ListAssets(t.Context(), kind, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +32,7 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 }
 
 func testEndpoints(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	e := &Endpoint{Name: "ep1", Spec: json.RawMessage(`{"name":"ep1"}`), Traffic: map[string]int{"blue": 100}, PrimaryKey: "p", SecondaryKey: "s", State: "Succeeded"}
 	if err := s.CreateEndpoint(ctx, e); err != nil {
 		t.Fatal(err)
@@ -85,7 +84,7 @@ func testEndpoints(t *testing.T, s Store) {
 }
 
 func testDeployments(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.CreateDeployment(ctx, &Deployment{Endpoint: "ep", Name: "blue"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deployment without endpoint: %v", err)
 	}
@@ -145,7 +144,7 @@ func testDeployments(t *testing.T, s Store) {
 }
 
 func testConnections(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.PutConnection(ctx, &Connection{Name: "db", Public: json.RawMessage(`{"target":"x"}`), Sealed: []byte{1, 2}}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +170,7 @@ func testConnections(t *testing.T, s Store) {
 }
 
 func testOperations(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	id, err := s.StartOperation(ctx, &Operation{Endpoint: "ep", Deployment: "blue", Kind: "Create"})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +204,7 @@ func testOperations(t *testing.T, s Store) {
 }
 
 func testConcurrentUpdates(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Traffic: map[string]int{}})
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {

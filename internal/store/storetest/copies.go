@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -12,7 +11,7 @@ import (
 
 // testTimestamps checks that the store, not the caller, sets creation and update times.
 func testTimestamps(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	before := time.Now().Add(-time.Minute)
 	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.CreateEndpoint(ctx, &Endpoint{Name: "ep", CreatedAt: old, UpdatedAt: old})
@@ -44,7 +43,7 @@ func testTimestamps(t *testing.T, s Store) {
 // testCopies checks that callers cannot change stored state through the values they
 // passed in or got back.
 func testCopies(t *testing.T, s Store) {
-	ctx := context.Background()
+	ctx := t.Context()
 	traffic, spec := map[string]int{"blue": 100}, []byte(`{"a":1}`)
 	s.CreateEndpoint(ctx, &Endpoint{Name: "ep", Spec: spec, Traffic: traffic})
 	traffic["blue"], spec[2] = 0, 'X'
@@ -102,7 +101,7 @@ func testCopies(t *testing.T, s Store) {
 // checkEndpoint checks that endpoint "ep" still holds what testCopies stored.
 func checkEndpoint(t *testing.T, s Store, when string) {
 	t.Helper()
-	e, err := s.GetEndpoint(context.Background(), "ep")
+	e, err := s.GetEndpoint(t.Context(), "ep")
 	if err != nil || len(e.Traffic) != 1 || e.Traffic["blue"] != 100 || string(e.Spec) != `{"a":1}` {
 		t.Fatalf("endpoint %s: %+v %v", when, e, err)
 	}
