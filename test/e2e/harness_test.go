@@ -1,5 +1,5 @@
-// Package e2e drives the real berth binary end to end: a server on loopback with a
-// temporary data dir, the CLI against it, real Python workers, real HTTP scoring.
+//go:build unix
+
 package e2e
 
 import (
