@@ -21,6 +21,7 @@ import (
 	"github.com/berthml/berth/internal/registry"
 	"github.com/berthml/berth/internal/router/table"
 	"github.com/berthml/berth/internal/runtime"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 )
 
@@ -62,6 +63,7 @@ type Controller struct {
 	cfg   Config
 	log   *slog.Logger
 	fleet *fleet.Fleet
+	stage *stage.Stager
 
 	closed chan struct{} // closed by Close: background work stops
 	wg     sync.WaitGroup
@@ -88,6 +90,8 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, log: log, closed: make(chan struct{}),
 		provisions: map[fleet.Key]*provisionRun{}, gens: map[fleet.Key]string{}}
+	c.stage = stage.New(stage.Config{Artifacts: cfg.Artifacts, Registry: cfg.Registry, Envs: cfg.Envs,
+		Quota: cfg.Quota, Python: cfg.Python, Now: cfg.Now})
 	c.fleet = fleet.New(fleet.Config{
 		Runtime: cfg.Runtime, StopGrace: cfg.StopGrace, Drain: cfg.Drain, Log: log, Now: cfg.Now,
 		Changed:    c.publish,
@@ -141,3 +145,7 @@ func (c *Controller) firstIndex(k fleet.Key) int {
 	}
 	return next
 }
+
+// EnvironmentBuildLog returns the build log of a registered environment, if a deployment
+// has built it on this server with the current settings.
+func (c *Controller) EnvironmentBuildLog(a *store.Asset) string { return c.stage.BuildLog(a) }

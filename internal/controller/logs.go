@@ -7,11 +7,17 @@ import (
 
 	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/logs"
+	"github.com/berthml/berth/internal/stage"
 )
+
+// instanceDir is the folder of one instance.
+func (c *Controller) instanceDir(k fleet.Key, index int) string {
+	return filepath.Join(c.instancesDir(k), strconv.Itoa(index))
+}
 
 // logFile is the log of one container of one instance.
 func (c *Controller) logFile(k fleet.Key, index int, container string) string {
-	return filepath.Join(c.instancesDir(k), strconv.Itoa(index), "logs", container+".log")
+	return stage.LogFile(c.instanceDir(k, index), container)
 }
 
 // Logs returns the last lines of a container log of the deployment (see LogPath);

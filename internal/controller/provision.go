@@ -1,13 +1,10 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/berthml/berth/internal/rollout"
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -63,23 +61,19 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 		c.finish(ctx, rec, err)
 		return err
 	}
-	var envLog bytes.Buffer
 	envStart := time.Now()
-	env, err := c.environment(ctx, d, io.MultiWriter(&envLog, c.fleet.Progress(k)))
-	c.fleet.SetWarnings(k, env.warnings)
-	if err == nil {
-		err = c.resolveEnv(ctx, d, &env)
-	}
+	env, err := c.stage.Environment(ctx, d, c.fleet.Progress(k))
+	c.fleet.SetWarnings(k, env.Warnings)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.failedEnvironmentLog(k, envLog.Bytes(), env.buildLog, err)
+		c.failedEnvironmentLog(k, env.Log, env.BuildLog, err)
 		c.finish(ctx, rec, err)
 		return err
 	}
 	want := c.desired(d, gen, func(ctx context.Context, index int) (runtime.InstanceSpec, error) {
-		return c.prepareInstance(ctx, rec, d, index, env, envLog.Bytes())
+		return c.stage.Prepare(ctx, stage.Instance{Deployment: rec, Spec: d, Index: index, Dir: c.instanceDir(k, index)}, env)
 	})
 	want.Phases = map[string]float64{"environment_ms": msSince(envStart)}
 	err = c.fleet.Apply(ctx, k, want)
@@ -112,14 +106,6 @@ func (c *Controller) desired(d *spec.Deployment, gen string, prepare func(contex
 			MaxQueueWait:   time.Duration(rs.MaxQueueWaitMs) * time.Millisecond,
 		},
 	}
-}
-
-// workerCount is WORKER_COUNT from the deployment's environment variables (default 1).
-func workerCount(d *spec.Deployment) int {
-	if n, err := strconv.Atoi(d.EnvironmentVariables["WORKER_COUNT"]); err == nil && n > 0 {
-		return n
-	}
-	return 1
 }
 
 // finish records the outcome of a rollout.
@@ -277,7 +263,7 @@ func (c *Controller) failedEnvironmentLog(k fleet.Key, envLog []byte, buildLog s
 	defer f.Close()
 	w := logs.NewTimestamped(f, c.cfg.Now)
 	w.Write(envLog)
-	fmt.Fprintf(w, "environment build failed: %v\n", failure)
+	fmt.Fprintf(w, "preparing the environment failed: %v\n", failure)
 	if buildLog != "" {
 		if tail, err := logs.Tail(buildLog, 20); err == nil {
 			fmt.Fprintf(w, "tail of the build log:\n%s\n", strings.TrimRight(string(tail), "\n"))

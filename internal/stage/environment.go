@@ -1,6 +1,7 @@
-package controller
+package stage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,26 +21,38 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-// envResult is what a deployment's instances run with.
-type envResult struct {
-	python   string
-	warnings []string          // unmet pins of the environment build
-	buildLog string            // the build log, when a build ran
-	vars     map[string]string // environment_variables with secrets resolved, and WORKER_COUNT
-	secrets  int               // how many secret references were resolved
+// Env is what a deployment's instances run with, prepared once per rollout.
+type Env struct {
+	Python   string            // the interpreter: the built environment's, or the server's
+	Warnings []string          // unmet pins of the environment build
+	BuildLog string            // the build log, when a build ran
+	Vars     map[string]string // environment_variables with secrets resolved, and WORKER_COUNT
+	Secrets  int               // how many secret references were resolved
+	Log      []byte            // what the build printed, for each instance's storage-initializer log
 }
 
-// environment prepares the interpreter a deployment's instances run with: the built
-// environment of its conda file, or the server's interpreter. Fields the process runtime
+// Environment prepares what a deployment's instances run with: the built environment
+// of its conda file (or the server's interpreter) and its environment variables with
+// secrets resolved. progress receives the build's steps. Fields the process runtime
 // cannot honour fail with ImageBuildFailure instead of being ignored.
-func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (envResult, error) {
-	res := envResult{python: c.cfg.Python}
+func (s *Stager) Environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
+	var log bytes.Buffer
+	env, err := s.environment(ctx, d, io.MultiWriter(&log, progress))
+	env.Log = log.Bytes()
+	if err != nil {
+		return env, err
+	}
+	return env, s.resolveVars(ctx, d, &env)
+}
+
+func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
+	res := Env{Python: s.cfg.Python}
 	env := d.Environment
 	if env == nil {
 		return res, nil
 	}
 	if env.Ref != "" {
-		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
+		a, err := s.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
 		if err != nil {
 			return res, err
 		}
@@ -55,7 +68,7 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 	}
 	if env.CondaFile == nil {
 		if env.Image != "" {
-			fmt.Fprintf(progress, "environment: image %s is not used by the process runtime; score.py runs with %s\n", env.Image, res.python)
+			fmt.Fprintf(progress, "environment: image %s is not used by the process runtime; score.py runs with %s\n", env.Image, res.Python)
 		}
 		return res, nil
 	}
@@ -63,18 +76,18 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 	if err != nil {
 		return res, err
 	}
-	if c.cfg.Envs == nil {
-		fmt.Fprintf(progress, "environment: conda files are not built by this server; score.py runs with %s\n", res.python)
+	if s.cfg.Envs == nil {
+		fmt.Fprintf(progress, "environment: conda files are not built by this server; score.py runs with %s\n", res.Python)
 		return res, nil
 	}
-	base, err := exec.LookPath(res.python)
+	base, err := exec.LookPath(res.Python)
 	if err != nil {
 		return res, &diag.Error{Code: diag.ImageBuildFailure, Target: "python",
-			Message: fmt.Sprintf("the base interpreter %q is not found: install python3 or point `berth serve --python` at one", res.python)}
+			Message: fmt.Sprintf("the base interpreter %q is not found: install python3 or point `berth serve --python` at one", res.Python)}
 	}
-	built, err := c.cfg.Envs.Build(ctx, base, reqs, progress)
+	built, err := s.cfg.Envs.Build(ctx, base, reqs, progress)
 	if built != nil {
-		res.buildLog = built.LogPath
+		res.BuildLog = built.LogPath
 	}
 	if err != nil {
 		return res, err
@@ -82,7 +95,7 @@ func (c *Controller) environment(ctx context.Context, d *spec.Deployment, progre
 	if len(built.Warnings) > 0 {
 		fmt.Fprintf(progress, "environment %s: %s\n", built.Key, strings.Join(built.Warnings, "; "))
 	}
-	res.python, res.warnings = built.Python, built.Warnings
+	res.Python, res.Warnings = built.Python, built.Warnings
 	return res, nil
 }
 
@@ -116,26 +129,26 @@ func condaRequirements(env *spec.Environment) ([]envbuild.Requirement, error) {
 	return reqs, nil
 }
 
-// resolveEnv fills the environment variables instances get: the deployment's own with
+// resolveVars fills the environment variables instances get: the deployment's own with
 // secret references resolved, and WORKER_COUNT.
-func (c *Controller) resolveEnv(ctx context.Context, d *spec.Deployment, env *envResult) error {
-	env.vars = maps.Clone(d.EnvironmentVariables)
-	if env.vars == nil {
-		env.vars = map[string]string{}
+func (s *Stager) resolveVars(ctx context.Context, d *spec.Deployment, env *Env) error {
+	env.Vars = maps.Clone(d.EnvironmentVariables)
+	if env.Vars == nil {
+		env.Vars = map[string]string{}
 	}
-	n, err := c.cfg.Registry.ResolveSecrets(ctx, env.vars)
+	n, err := s.cfg.Registry.ResolveSecrets(ctx, env.Vars)
 	if err != nil {
 		return err
 	}
-	env.secrets = n
-	env.vars["WORKER_COUNT"] = strconv.Itoa(workerCount(d))
+	env.Secrets = n
+	env.Vars["WORKER_COUNT"] = strconv.Itoa(WorkerCount(d))
 	return nil
 }
 
-// EnvironmentBuildLog returns the build log of a registered environment, if a deployment
-// has built it on this server with the current settings.
-func (c *Controller) EnvironmentBuildLog(a *store.Asset) string {
-	if c.cfg.Envs == nil || a.Kind != store.KindEnvironment {
+// BuildLog returns the build log of a registered environment, if a deployment has built
+// it on this server with the current settings.
+func (s *Stager) BuildLog(a *store.Asset) string {
+	if s.cfg.Envs == nil || a.Kind != store.KindEnvironment {
 		return ""
 	}
 	var env spec.Environment
@@ -146,11 +159,11 @@ func (c *Controller) EnvironmentBuildLog(a *store.Asset) string {
 	if err != nil {
 		return ""
 	}
-	base, err := exec.LookPath(c.cfg.Python)
+	base, err := exec.LookPath(s.cfg.Python)
 	if err != nil {
 		return ""
 	}
-	path := filepath.Join(c.cfg.Envs.Root, envbuild.Key(base, reqs, c.cfg.Envs.Strict), "build.log")
+	path := filepath.Join(s.cfg.Envs.Root, envbuild.Key(base, reqs, s.cfg.Envs.Strict), "build.log")
 	if _, err := os.Stat(path); err != nil {
 		return ""
 	}

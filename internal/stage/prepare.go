@@ -1,4 +1,8 @@
-package controller
+// Package stage owns the storage-initializer step of a deployment: it prepares what the
+// instances run with (the Python environment, variables with secrets resolved) and lays
+// out each instance folder as Azure mounts it — the model under azureml-models, the
+// code as the working directory, logs — writing the storage-initializer log.
+package stage
 
 import (
 	"context"
@@ -12,8 +16,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/berthml/berth/internal/artifacts"
 	"github.com/berthml/berth/internal/diag"
-	"github.com/berthml/berth/internal/fleet"
+	"github.com/berthml/berth/internal/envbuild"
 	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/logs"
 	"github.com/berthml/berth/internal/quota"
@@ -22,48 +27,101 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-// prepareInstance is the storage-initializer step: it lays out an instance folder as
-// Azure mounts it — the model under azureml-models/ (AZUREML_MODEL_DIR), the code as
-// the working directory, and logs/ — and returns how to start the instance.
-func (c *Controller) prepareInstance(ctx context.Context, rec *store.Deployment, d *spec.Deployment, index int, env envResult, envLog []byte) (runtime.InstanceSpec, error) {
-	k := fleet.Key{Endpoint: rec.Endpoint, Deployment: rec.Name}
-	dir := filepath.Join(c.instancesDir(k), strconv.Itoa(index))
+// Registry is what staging needs of the asset registry.
+type Registry interface {
+	Resolve(ctx context.Context, kind, reference string) (*store.Asset, error)
+	ResolveSecrets(ctx context.Context, env map[string]string) (int, error)
+}
+
+// Config is what a Stager needs; Envs may be nil (conda files are then not built).
+type Config struct {
+	Artifacts *artifacts.Store
+	Registry  Registry
+	Envs      *envbuild.Builder
+	Quota     quota.Checker
+	// Python is the server's interpreter, the base of every environment.
+	Python string
+	// Now returns the time for log lines (default time.Now).
+	Now func() time.Time
+}
+
+// Stager prepares environments and instance folders. It is safe for concurrent use.
+type Stager struct{ cfg Config }
+
+// New returns a Stager.
+func New(cfg Config) *Stager {
+	if cfg.Python == "" {
+		cfg.Python = instance.DefaultPython
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Stager{cfg: cfg}
+}
+
+// Instance names one instance of a stored deployment and where its folder goes.
+type Instance struct {
+	Deployment *store.Deployment
+	Spec       *spec.Deployment
+	Index      int
+	Dir        string // instances/<endpoint>/<deployment>/<index>
+}
+
+// LogFile is the log of one container ("inference-server", "storage-initializer") in an
+// instance folder.
+func LogFile(dir, container string) string {
+	return filepath.Join(dir, "logs", container+".log")
+}
+
+// WorkerCount is WORKER_COUNT from the deployment's environment variables (default 1).
+func WorkerCount(d *spec.Deployment) int {
+	if n, err := strconv.Atoi(d.EnvironmentVariables["WORKER_COUNT"]); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// Prepare lays out an instance folder as Azure mounts it — the model under
+// azureml-models/ (AZUREML_MODEL_DIR), the code as the working directory, and logs/ —
+// and returns how to start the instance.
+func (s *Stager) Prepare(ctx context.Context, in Instance, env Env) (runtime.InstanceSpec, error) {
+	rec, d, index, dir := in.Deployment, in.Spec, in.Index, in.Dir
 	is := runtime.InstanceSpec{
 		Endpoint: rec.Endpoint, Deployment: rec.Name, Index: index, Dir: dir,
 		CodeDir:     filepath.Join(dir, "code"),
 		ModelDir:    filepath.Join(dir, "azureml-models"),
-		WorkerCount: workerCount(d),
-		Python:      env.python,
-		LogPath:     c.logFile(k, index, "inference-server"),
+		WorkerCount: WorkerCount(d),
+		Python:      env.Python,
+		LogPath:     LogFile(dir, "inference-server"),
 		StatusFile:  filepath.Join(dir, "status.json"),
 		Env:         map[string]string{},
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return is, fmt.Errorf("clear instance folder: %w", err)
 	}
-	f, err := logs.OpenAppend(c.logFile(k, index, "storage-initializer"))
+	f, err := logs.OpenAppend(LogFile(dir, "storage-initializer"))
 	if err != nil {
 		return is, err
 	}
 	defer f.Close()
-	w := logs.NewTimestamped(f, c.cfg.Now)
+	w := logs.NewTimestamped(f, s.cfg.Now)
 	fmt.Fprintf(w, "storage-initializer: preparing instance %d of deployment %s/%s in %s\n", index, rec.Endpoint, rec.Name, dir)
-	modelFiles, err := c.mountModel(ctx, w, rec, d, &is)
+	modelFiles, err := s.mountModel(ctx, w, rec, d, &is)
 	if err != nil {
 		fmt.Fprintf(w, "%v\n", err)
 		return is, err
 	}
-	if err := c.mountCode(w, rec, d, &is, modelFiles); err != nil {
+	if err := s.mountCode(w, rec, d, &is, modelFiles); err != nil {
 		fmt.Fprintf(w, "%v\n", err)
 		return is, err
 	}
-	c.writeEnvironment(w, d, env, envLog, &is)
+	s.writeEnvironment(w, d, env, &is)
 	return is, nil
 }
 
 // mountModel copies the model under AZUREML_MODEL_DIR and returns where its files are:
 // a registered model sits under <name>/<version>, as Azure mounts it.
-func (c *Controller) mountModel(ctx context.Context, w io.Writer, rec *store.Deployment, d *spec.Deployment, is *runtime.InstanceSpec) (string, error) {
+func (s *Stager) mountModel(ctx context.Context, w io.Writer, rec *store.Deployment, d *spec.Deployment, is *runtime.InstanceSpec) (string, error) {
 	if err := os.MkdirAll(is.ModelDir, 0o755); err != nil {
 		return "", err
 	}
@@ -71,23 +129,23 @@ func (c *Controller) mountModel(ctx context.Context, w io.Writer, rec *store.Dep
 		fmt.Fprintf(w, "no model in the deployment spec: %s is empty\n", is.ModelDir)
 		return "", nil
 	}
-	target := c.modelTarget(rec.ModelArtifact, filepath.Base(filepath.Clean(d.Model.Path)), is.ModelDir)
+	target := s.modelTarget(rec.ModelArtifact, filepath.Base(filepath.Clean(d.Model.Path)), is.ModelDir)
 	if d.Model.IsRef() {
-		reg, err := c.cfg.Registry.Resolve(ctx, store.KindModel, d.Model.Ref)
+		reg, err := s.cfg.Registry.Resolve(ctx, store.KindModel, d.Model.Ref)
 		if err != nil {
 			return "", err
 		}
 		is.ModelDir = filepath.Join(is.ModelDir, reg.Name, reg.Version)
-		target = c.modelTarget(reg.Artifact, reg.PathBase, is.ModelDir)
+		target = s.modelTarget(reg.Artifact, reg.PathBase, is.ModelDir)
 	}
-	return target, c.copyArtifact(w, "model", rec.ModelArtifact, target)
+	return target, s.copyArtifact(w, "model", rec.ModelArtifact, target)
 }
 
 // mountCode copies the code folder, or sets up Berth's own scorer for a no-code MLflow
 // deployment.
-func (c *Controller) mountCode(w io.Writer, rec *store.Deployment, d *spec.Deployment, is *runtime.InstanceSpec, modelFiles string) error {
+func (s *Stager) mountCode(w io.Writer, rec *store.Deployment, d *spec.Deployment, is *runtime.InstanceSpec, modelFiles string) error {
 	if d.CodeConfiguration != nil {
-		if err := c.copyArtifact(w, "code", rec.CodeArtifact, is.CodeDir); err != nil {
+		if err := s.copyArtifact(w, "code", rec.CodeArtifact, is.CodeDir); err != nil {
 			return err
 		}
 		is.EntryScript = filepath.Join(is.CodeDir, filepath.FromSlash(d.CodeConfiguration.ScoringScript))
@@ -108,18 +166,18 @@ func (c *Controller) mountCode(w io.Writer, rec *store.Deployment, d *spec.Deplo
 }
 
 // writeEnvironment records the instance's interpreter, limits and variables.
-func (c *Controller) writeEnvironment(w io.Writer, d *spec.Deployment, env envResult, envLog []byte, is *runtime.InstanceSpec) {
-	if it, err := c.cfg.Quota.InstanceType(d.InstanceType); err == nil && it.MemoryBytes > 0 {
+func (s *Stager) writeEnvironment(w io.Writer, d *spec.Deployment, env Env, is *runtime.InstanceSpec) {
+	if it, err := s.cfg.Quota.InstanceType(d.InstanceType); err == nil && it.MemoryBytes > 0 {
 		is.MemoryLimit = it.MemoryBytes
 		fmt.Fprintf(w, "instance_type %s: %g cores, memory capped at %s\n", it.Name, it.Cores, quota.Bytes(it.MemoryBytes))
 	}
-	w.Write(envLog)
-	fmt.Fprintf(w, "python: %s\n", env.python)
-	for k, v := range env.vars {
+	w.Write(env.Log)
+	fmt.Fprintf(w, "python: %s\n", env.Python)
+	for k, v := range env.Vars {
 		is.Env[k] = v
 	}
-	if env.secrets > 0 {
-		fmt.Fprintf(w, "resolved %d secret reference(s) in environment_variables (values are not shown)\n", env.secrets)
+	if env.Secrets > 0 {
+		fmt.Fprintf(w, "resolved %d secret reference(s) in environment_variables (values are not shown)\n", env.Secrets)
 	}
 	workers := is.WorkerCount
 	if mcr := d.RequestSettings.MaxConcurrentRequestsPerInstance; workers < mcr {
@@ -131,9 +189,9 @@ func (c *Controller) writeEnvironment(w io.Writer, d *spec.Deployment, env envRe
 }
 
 // copyArtifact copies one stored artifact into an instance folder, logging how long it took.
-func (c *Controller) copyArtifact(w io.Writer, what, digest, dst string) error {
+func (s *Stager) copyArtifact(w io.Writer, what, digest, dst string) error {
 	start := time.Now()
-	files, size, err := c.cfg.Artifacts.CopyTo(digest, dst)
+	files, size, err := s.cfg.Artifacts.CopyTo(digest, dst)
 	if err != nil {
 		fmt.Fprintf(w, "failed to copy %s %s to %s: %v\n", what, digest, dst, err)
 		return &diag.Error{Code: diag.BadArgument, Target: what,
@@ -146,8 +204,8 @@ func (c *Controller) copyArtifact(w io.Writer, what, digest, dst string) error {
 // modelTarget is where a model artifact goes under its model dir, as Azure lays it
 // out: a folder keeps its own name beneath the model dir ($AZUREML_MODEL_DIR/model/x.pkl
 // for path: ./model), a single file named base sits directly in it.
-func (c *Controller) modelTarget(digest, base, modelDir string) string {
-	if root, err := c.cfg.Artifacts.Path(digest); err == nil {
+func (s *Stager) modelTarget(digest, base, modelDir string) string {
+	if root, err := s.cfg.Artifacts.Path(digest); err == nil {
 		entries, err := os.ReadDir(root)
 		if err == nil && len(entries) == 1 && entries[0].Name() == base && entries[0].Type().IsRegular() {
 			return modelDir
