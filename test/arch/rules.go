@@ -34,6 +34,12 @@ const (
 	RuleFuncLength Rule = "func-length"
 	// RulePackageName forbids grab-bag package names such as util or common.
 	RulePackageName Rule = "package-name"
+	// RuleStoredContext forbids struct fields of type context.Context: a context is
+	// passed to each call, never kept.
+	RuleStoredContext Rule = "stored-context"
+	// RuleBackgroundContext allows context.Background() and context.TODO() only in
+	// package main: everything else takes its caller's context.
+	RuleBackgroundContext Rule = "background-context"
 )
 
 // Limits of the length rules; a file or function at the limit passes.
@@ -211,6 +217,7 @@ func checkFile(fset *token.FileSet, f *ast.File, rel string, src []byte) []Viola
 		out = append(out, Violation{File: rel, Rule: RuleFileLength, Message: fmt.Sprintf(
 			"%d lines, over %d: split it by concern, one idea per file", n, MaxFileLines)})
 	}
+	out = append(out, checkContexts(fset, f, rel)...)
 	for _, decl := range f.Decls {
 		fd, ok := decl.(*ast.FuncDecl)
 		if !ok {
@@ -229,6 +236,56 @@ func checkFile(fset *token.FileSet, f *ast.File, rel string, src []byte) []Viola
 		}
 	}
 	return out
+}
+
+// checkContexts reports struct fields of type context.Context, and
+// context.Background() or context.TODO() outside package main.
+func checkContexts(fset *token.FileSet, f *ast.File, rel string) []Violation {
+	ctxName := importName(f, "context")
+	if ctxName == "" {
+		return nil
+	}
+	isContext := func(e ast.Expr, sel string) bool {
+		s, ok := e.(*ast.SelectorExpr)
+		if !ok || s.Sel.Name != sel {
+			return false
+		}
+		x, ok := s.X.(*ast.Ident)
+		return ok && x.Name == ctxName
+	}
+	var out []Violation
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.StructType:
+			for _, field := range n.Fields.List {
+				if isContext(field.Type, "Context") {
+					out = append(out, Violation{File: rel, Line: fset.Position(field.Pos()).Line, Rule: RuleStoredContext,
+						Message: "a struct keeps a context.Context: pass the context to each call instead (a lifetime is a done channel or a cancel func)"})
+				}
+			}
+		case *ast.CallExpr:
+			if f.Name.Name != "main" && (isContext(n.Fun, "Background") || isContext(n.Fun, "TODO")) {
+				out = append(out, Violation{File: rel, Line: fset.Position(n.Pos()).Line, Rule: RuleBackgroundContext,
+					Message: "context.Background() outside main: take the caller's ctx (context.WithoutCancel(ctx) for work that outlives a request)"})
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// importName is the name file f uses for the package at path, "" when not imported.
+func importName(f *ast.File, path string) string {
+	for _, imp := range f.Imports {
+		if strings.Trim(imp.Path.Value, `"`) != path {
+			continue
+		}
+		if imp.Name != nil {
+			return imp.Name.Name
+		}
+		return path[strings.LastIndex(path, "/")+1:]
+	}
+	return ""
 }
 
 // funcName renders fd's name with its receiver type, e.g. (*Server).Run.

@@ -56,6 +56,8 @@ func TestHouseRulesCatchBadTree(t *testing.T) {
 	}
 	want := []string{
 		"file-length internal/big/big.go:0",
+		"stored-context internal/ctxkeep/ctxkeep.go:8",
+		"background-context internal/ctxkeep/ctxkeep.go:12",
 		"no-init internal/initpkg/initpkg.go:6",
 		"func-length internal/longfunc/longfunc.go:8",
 		"package-doc internal/nodoc:0",
