@@ -48,6 +48,14 @@ func TestHouseRulesCatchBadTree(t *testing.T) {
 	// The long files are generated rather than committed: one over the
 	// limit and one exactly at it.
 	writeLines(t, filepath.Join(root, "internal", "big", "big.go"), "big", MaxFileLines+1)
+	// A grab-bag package, generated so that no folder of the repository has the name.
+	grabBag := filepath.Join(root, "internal", "util")
+	if err := os.MkdirAll(grabBag, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(grabBag, "util.go"), []byte("// Package util is a grab bag, which Check must report by its name.\npackage util\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	writeLines(t, filepath.Join(root, "internal", "big", "edge.go"), "big", MaxFileLines)
 
 	vs, err := Check(root)
