@@ -20,7 +20,7 @@ func (a *api) endpointView(e *store.Endpoint) wire.Endpoint {
 		a.Log.Error("stored endpoint spec is unreadable", "endpoint", e.Name, "err", err)
 	}
 	v := wire.Endpoint{
-		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: "key",
+		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: spec.DefaultAuthMode,
 		Kind: "Managed", Location: "local", ProvisioningState: e.State,
 		ScoringURI:          a.BaseURL() + "/endpoints/" + e.Name + "/score",
 		OpenAPIURI:          a.BaseURL() + "/endpoints/" + e.Name + "/swagger.json",

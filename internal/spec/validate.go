@@ -73,7 +73,7 @@ func (e *Endpoint) validate(p *problems) {
 		p.add("name", "%s", msg)
 	}
 	switch e.AuthMode {
-	case "key", "aml_token", "aad_token":
+	case DefaultAuthMode, "aml_token", "aad_token":
 	default:
 		p.add("auth_mode", "must be key, aml_token or aad_token, got %q", e.AuthMode)
 	}
