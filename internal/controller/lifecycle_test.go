@@ -101,7 +101,13 @@ func TestUpdateDeploymentScaleAndReplace(t *testing.T) {
 	if _, err := h.c.UpdateDeployment(ctx, h.input("blue", "instance_count: 2", "environment_variables: {COLOR: red}")); err != nil {
 		t.Fatalf("UpdateDeployment environment_variables: %v", err)
 	}
+	// Succeeded as soon as the new set serves; the old set drains, then stops.
 	h.waitState("blue", wire.StateSucceeded)
+	eventually(t, "the old instances stopped after the drain", func() bool {
+		_, stops0 := h.rt.counts("blue", 0)
+		_, stops1 := h.rt.counts("blue", 1)
+		return stops0 == 1 && stops1 == 1
+	})
 	for idx, want := range [][2]int{{1, 1}, {1, 1}, {1, 0}, {1, 0}} {
 		if starts, stops := h.rt.counts("blue", idx); starts != want[0] || stops != want[1] {
 			t.Errorf("after replace, instance %d: %d starts, %d stops, want %v", idx, starts, stops, want)

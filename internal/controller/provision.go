@@ -24,11 +24,16 @@ import (
 func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string, op int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.provisions[k]; old != nil {
+	old := c.provisions[k]
+	if old != nil {
 		old.cancel()
 	}
-	p := &provisionRun{}
+	p := &provisionRun{done: make(chan struct{})}
 	p.cancel = c.background(ctx, func(ctx context.Context) {
+		defer close(p.done)
+		if old != nil {
+			<-old.done // one provision of a deployment at a time
+		}
 		err := c.provision(ctx, k, gen)
 		c.mu.Lock()
 		if c.provisions[k] == p {
@@ -45,12 +50,18 @@ func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string
 }
 
 // provisionRun is a provision in progress.
-type provisionRun struct{ cancel context.CancelFunc }
+type provisionRun struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the provision has returned
+}
 
 // provision builds the deployment's environment and hands its desired state to the
 // fleet; the deployment ends Succeeded, or Failed with the reason while the instances
 // that served before go on serving.
 func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) error {
+	if err := ctx.Err(); err != nil {
+		return err // superseded before it began
+	}
 	rec, err := c.cfg.Store.GetDeployment(ctx, k.Endpoint, k.Deployment)
 	if err != nil {
 		c.log.Warn("provision: read deployment", "endpoint", k.Endpoint, "deployment", k.Deployment, "err", err)
@@ -76,11 +87,19 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 		return c.stage.Prepare(ctx, stage.Instance{Deployment: rec, Spec: d, Index: index, Dir: c.instanceDir(k, index)}, env)
 	})
 	want.Phases = map[string]float64{"environment_ms": msSince(envStart)}
+	routed := false
+	want.OnRouted = func(ctx context.Context) {
+		// The new set serves: the deployment is Succeeded while the old set drains.
+		routed = true
+		c.finish(ctx, rec, nil)
+	}
 	err = c.fleet.Apply(ctx, k, want)
 	if ctx.Err() != nil {
 		return ctx.Err() // superseded by a newer rollout or a delete
 	}
-	c.finish(ctx, rec, err)
+	if err != nil || !routed {
+		c.finish(ctx, rec, err)
+	}
 	c.publish(ctx)
 	return err
 }
@@ -147,12 +166,14 @@ func (c *Controller) crashLoop(ctx context.Context, k fleet.Key, de *diag.Error)
 // stopDeployment cancels a deployment's provision, stops its instances and forgets it.
 func (c *Controller) stopDeployment(ctx context.Context, k fleet.Key) {
 	c.mu.Lock()
-	if p := c.provisions[k]; p != nil {
-		p.cancel()
-		delete(c.provisions, k)
-	}
+	p := c.provisions[k]
+	delete(c.provisions, k)
 	delete(c.gens, k)
 	c.mu.Unlock()
+	if p != nil {
+		p.cancel()
+		<-p.done // no provision of it starts instances after this
+	}
 	c.fleet.Remove(ctx, k)
 }
 
@@ -263,7 +284,11 @@ func (c *Controller) failedEnvironmentLog(k fleet.Key, envLog []byte, buildLog s
 	defer f.Close()
 	w := logs.NewTimestamped(f, c.cfg.Now)
 	w.Write(envLog)
-	fmt.Fprintf(w, "preparing the environment failed: %v\n", failure)
+	what := "environment build failed"
+	if de := diag.As(failure); de != nil && de.Code == diag.SecretsInjectionError {
+		what = "secret injection failed"
+	}
+	fmt.Fprintf(w, "%s: %v\n", what, failure)
 	if buildLog != "" {
 		if tail, err := logs.Tail(buildLog, 20); err == nil {
 			fmt.Fprintf(w, "tail of the build log:\n%s\n", strings.TrimRight(string(tail), "\n"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Desired struct {
 	// Phases are start phases measured before the rollout (environment_ms), shown
 	// with each instance's own.
 	Phases map[string]float64
+	// OnRouted, if set, is called once the target's instances serve (before the old
+	// ones drain and stop), e.g. to report the rollout as succeeded.
+	OnRouted func(ctx context.Context)
 	// NoDrain skips the drain wait, for deployments that get no traffic (a delete).
 	NoDrain bool
 }
@@ -37,41 +41,64 @@ type Desired struct {
 // errNotReady ends a rollout whose failure has no error of its own.
 var errNotReady = errors.New("the new instances did not become ready")
 
+// ErrClosed is returned by Apply once the fleet is closed.
+var ErrClosed = errors.New("the fleet is closed")
+
 // maxReplans bounds how often one rollout plans again after a step failed.
 const maxReplans = 4
 
-// Apply rolls the deployment out to d and returns when it is done: nil when the target
-// serves, the first failure otherwise (the instances that served before keep serving).
-// A rollout of the same deployment still in progress is cancelled first; Apply then
-// returns context.Canceled if it is itself superseded.
+// Apply rolls the deployment out to want and returns when it is done: nil when the
+// target serves, the first failure otherwise (the instances that served before keep
+// serving). A rollout of the same deployment still in progress is cancelled, and has
+// cleaned up, before this one plans; Apply returns context.Canceled if it is itself
+// superseded, and does nothing when ctx is already done.
 func (f *Fleet) Apply(ctx context.Context, k Key, want Desired) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	dep := f.deployment(k, true)
+	if dep == nil {
+		return ErrClosed
+	}
 	ctx, finish := dep.begin(ctx)
 	defer finish()
 	var failure error
 	for range maxReplans {
 		steps := rollout.Plan(want.Target, dep.observe(), dep.peekNext())
 		f.log.Debug("rollout plan", "endpoint", k.Endpoint, "deployment", k.Deployment, "steps", fmt.Sprint(steps))
-		replan := false
-		for _, s := range steps {
-			err := f.apply(ctx, dep, want, s)
-			switch {
-			case s.Action == rollout.Done:
+		for len(steps) > 0 {
+			var batch []rollout.Step
+			batch, steps = nextBatch(steps)
+			switch batch[0].Action {
+			case rollout.Done:
 				return nil
-			case s.Action == rollout.Fail:
+			case rollout.Fail:
 				return cmpOr(failure, errNotReady)
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case err != nil:
-				failure = cmpOr(failure, err)
-				replan = true
 			}
-			if replan {
-				break
+			err := f.apply(ctx, dep, want, batch)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				failure = cmpOr(failure, err)
+				break // plan again: the failed instance shows in what is observed
 			}
 		}
 	}
 	return cmpOr(failure, errNotReady)
+}
+
+// nextBatch splits off the next steps to apply together: consecutive WaitReady steps
+// (all instances start at once, and the first to fail ends the wait) and consecutive
+// Stop steps (stopped in parallel); any other step alone.
+func nextBatch(steps []rollout.Step) (batch, rest []rollout.Step) {
+	n := 1
+	if a := steps[0].Action; a == rollout.WaitReady || a == rollout.Stop {
+		for n < len(steps) && steps[n].Action == a {
+			n++
+		}
+	}
+	return steps[:n], steps[n:]
 }
 
 func cmpOr(a, b error) error {
@@ -81,28 +108,41 @@ func cmpOr(a, b error) error {
 	return b
 }
 
-// apply runs one step.
-func (f *Fleet) apply(ctx context.Context, dep *deployment, want Desired, s rollout.Step) error {
+// apply runs one batch of steps of the same action.
+func (f *Fleet) apply(ctx context.Context, dep *deployment, want Desired, batch []rollout.Step) error {
+	s := batch[0]
 	switch s.Action {
 	case rollout.Start:
 		return f.start(ctx, dep, want, s.Index)
 	case rollout.WaitReady:
-		return dep.waitReady(ctx, s.Index)
+		return dep.waitReady(ctx, indexes(batch))
 	case rollout.Route:
 		dep.route(s.Serving, want.Routing)
 		f.cfg.Changed(ctx)
+		if want.OnRouted != nil && len(s.Serving) > 0 {
+			want.OnRouted(ctx)
+		}
 	case rollout.Drain:
 		if !want.NoDrain {
-			// Requests that picked an old instance from the previous snapshot finish first.
+			// Requests that picked an old instance from the previous snapshot finish
+			// first; only closing the fleet cuts the wait short.
 			select {
 			case <-time.After(f.cfg.Drain):
-			case <-ctx.Done():
+			case <-f.closing:
 			}
 		}
 	case rollout.Stop:
-		dep.stop(s.Index)
+		dep.stopAll(indexes(batch))
 	}
 	return nil
+}
+
+func indexes(batch []rollout.Step) []int {
+	out := make([]int, len(batch))
+	for i, s := range batch {
+		out[i] = s.Index
+	}
+	return out
 }
 
 // start prepares instance index and starts its keeper.
@@ -116,6 +156,9 @@ func (f *Fleet) start(ctx context.Context, dep *deployment, want Desired, index 
 	if err != nil {
 		m.fail(err)
 		close(m.done)
+		dep.mu.Lock()
+		dep.lastFailed = index
+		dep.mu.Unlock()
 		return err
 	}
 	keepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -139,9 +182,14 @@ func (f *Fleet) Remove(ctx context.Context, k Key) {
 	f.mu.Unlock()
 }
 
-// Close cancels every rollout, stops every instance and waits for their keepers.
+// Close cancels every rollout, stops every instance and waits for their keepers; a
+// later Apply returns ErrClosed.
 func (f *Fleet) Close() {
 	f.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		close(f.closing)
+	}
 	deps := make([]*deployment, 0, len(f.deps))
 	for _, d := range f.deps {
 		deps = append(deps, d)
@@ -153,9 +201,11 @@ func (f *Fleet) Close() {
 		go func() {
 			defer wg.Done()
 			d.cancelRollout()
+			var all []int
 			for _, m := range d.members() {
-				d.stop(m.index)
+				all = append(all, m.index)
 			}
+			d.stopAll(all)
 		}()
 	}
 	wg.Wait()
@@ -163,28 +213,36 @@ func (f *Fleet) Close() {
 }
 
 // begin cancels the rollout in progress, waits until it has cleaned up, and registers
-// a new one; finish must be called when the new one ends.
+// a new one, atomically with respect to other rollouts of the deployment; finish must
+// be called when the new one ends.
 func (d *deployment) begin(parent context.Context) (context.Context, func()) {
-	d.cancelRollout()
 	ctx, cancel := context.WithCancel(parent)
 	r := &run{cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
+	for d.rollout != nil {
+		old := d.rollout
+		d.mu.Unlock()
+		old.cancel()
+		<-old.done
+		d.mu.Lock()
+	}
 	d.rollout = r
 	d.mu.Unlock()
 	return ctx, func() {
+		superseded := ctx.Err() != nil // before our own cancel below
 		cancel()
-		if ctx.Err() != nil {
-			// Superseded or shut down: instances it started that do not serve are stopped.
+		if superseded {
+			// Instances this rollout started that do not serve are stopped.
+			var idle []int
 			for _, m := range d.members() {
 				if !d.isServing(m.index) {
-					d.stop(m.index)
+					idle = append(idle, m.index)
 				}
 			}
+			d.stopAll(idle)
 		}
 		d.mu.Lock()
-		if d.rollout == r {
-			d.rollout = nil
-		}
+		d.rollout = nil
 		d.mu.Unlock()
 		close(r.done)
 	}
@@ -236,6 +294,9 @@ func (d *deployment) route(serving []int, r Routing) {
 	d.mu.Lock()
 	d.serving = slices.Clone(serving)
 	d.routing = r
+	if len(serving) > 0 {
+		d.lastFailed = -1
+	}
 	d.mu.Unlock()
 }
 
@@ -255,20 +316,53 @@ func (d *deployment) stop(index int) {
 	<-m.done
 }
 
-// waitReady waits until instance index is ready or failed.
-func (d *deployment) waitReady(ctx context.Context, index int) error {
+// waitReady waits until every listed instance is ready, or returns the first failure
+// as soon as it happens.
+func (d *deployment) waitReady(ctx context.Context, idxs []int) error {
+	var pending []*member
 	d.mu.Lock()
-	m := d.instances[index]
+	for _, i := range idxs {
+		m := d.instances[i]
+		if m == nil {
+			d.mu.Unlock()
+			return fmt.Errorf("instance %d is gone", i)
+		}
+		pending = append(pending, m)
+	}
 	d.mu.Unlock()
-	if m == nil {
-		return fmt.Errorf("instance %d is gone", index)
+	for len(pending) > 0 {
+		cases := make([]reflect.SelectCase, 0, len(pending)+1)
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+		for _, m := range pending {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.first)})
+		}
+		chosen, _, _ := reflect.Select(cases)
+		if chosen == 0 {
+			return ctx.Err()
+		}
+		m := pending[chosen-1]
+		if m.firstErr != nil {
+			d.mu.Lock()
+			d.lastFailed = m.index
+			d.mu.Unlock()
+			return m.firstErr
+		}
+		pending = slices.Delete(pending, chosen-1, chosen)
 	}
-	select {
-	case <-m.first:
-		return m.firstErr
-	case <-ctx.Done():
-		return ctx.Err()
+	return nil
+}
+
+// stopAll stops the listed instances in parallel and waits for them.
+func (d *deployment) stopAll(idxs []int) {
+	var wg sync.WaitGroup
+	for _, i := range idxs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.stop(i)
+		}()
 	}
+	wg.Wait()
 }
 
 // setState records an instance state.

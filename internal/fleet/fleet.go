@@ -46,9 +46,11 @@ type Fleet struct {
 	cfg Config
 	log *slog.Logger
 
-	mu   sync.Mutex
-	deps map[Key]*deployment
-	wg   sync.WaitGroup // keepers
+	mu      sync.Mutex
+	deps    map[Key]*deployment
+	closed  bool
+	closing chan struct{}  // closed by Close
+	wg      sync.WaitGroup // keepers
 }
 
 // New returns an empty fleet.
@@ -69,7 +71,7 @@ func New(cfg Config) *Fleet {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Fleet{cfg: cfg, log: log, deps: map[Key]*deployment{}}
+	return &Fleet{cfg: cfg, log: log, deps: map[Key]*deployment{}, closing: make(chan struct{})}
 }
 
 // Routing is what the router needs of a deployment besides its instances.
@@ -92,6 +94,9 @@ type deployment struct {
 	progress  string     // the last step of the rollout in progress
 	warnings  []string   // from the environment build, shown by `show`
 	rollout   *run       // the rollout in progress, nil when none
+	// lastFailed is the instance whose failure ended the last rollout (-1: none): its
+	// logs say why, so `get-logs` shows it until a rollout succeeds.
+	lastFailed int
 }
 
 // run is one rollout in progress.
@@ -100,13 +105,14 @@ type run struct {
 	done   chan struct{}
 }
 
-// deployment returns the live side of k, creating it when create is set.
+// deployment returns the live side of k, creating it when create is set and the fleet
+// is not closed.
 func (f *Fleet) deployment(k Key, create bool) *deployment {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	d := f.deps[k]
-	if d == nil && create {
-		d = &deployment{key: k, instances: map[int]*member{}}
+	if d == nil && create && !f.closed {
+		d = &deployment{key: k, instances: map[int]*member{}, lastFailed: -1}
 		if f.cfg.FirstIndex != nil {
 			d.next = f.cfg.FirstIndex(k)
 		}
@@ -119,6 +125,9 @@ func (f *Fleet) deployment(k Key, create bool) *deployment {
 // holding the log of a rollout that failed before any instance started.
 func (f *Fleet) ReserveIndex(k Key) int {
 	d := f.deployment(k, true)
+	if d == nil {
+		return 0 // closed: nothing starts any more
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.next++
@@ -134,6 +143,9 @@ func (f *Fleet) Progress(k Key) interface{ Write([]byte) (int, error) } {
 type progressWriter struct{ d *deployment }
 
 func (w progressWriter) Write(p []byte) (int, error) {
+	if w.d == nil {
+		return len(p), nil
+	}
 	line := strings.TrimSpace(string(p))
 	if i := strings.LastIndexByte(line, '\n'); i >= 0 {
 		line = line[i+1:]
@@ -147,6 +159,9 @@ func (w progressWriter) Write(p []byte) (int, error) {
 // SetWarnings records the environment build's warnings and clears the progress line.
 func (f *Fleet) SetWarnings(k Key, warnings []string) {
 	d := f.deployment(k, true)
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	d.warnings, d.progress = slices.Clone(warnings), ""
 	d.mu.Unlock()
@@ -187,7 +202,8 @@ func (f *Fleet) Instances(k Key) []InstanceStatus {
 }
 
 // LogInstance returns the instance whose logs explain the deployment best: the newest
-// one being rolled out (its log says why it is not ready yet), else the first serving.
+// one being rolled out (its log says why it is not ready yet), else the one whose
+// failure ended the last rollout, else the first serving.
 func (f *Fleet) LogInstance(k Key) (int, bool) {
 	d := f.deployment(k, false)
 	if d == nil {
@@ -204,6 +220,8 @@ func (f *Fleet) LogInstance(k Key) (int, bool) {
 	switch {
 	case pending >= 0:
 		return pending, true
+	case d.lastFailed >= 0:
+		return d.lastFailed, true
 	case len(d.serving) > 0:
 		return d.serving[0], true
 	}

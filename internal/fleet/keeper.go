@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,6 +37,10 @@ func (f *Fleet) keep(ctx context.Context, k Key, m *member) {
 				return
 			}
 			close(m.first)
+		}
+		if ctx.Err() != nil {
+			stopIf(inst, f.cfg.StopGrace)
+			return // stopped while (re)starting: not a crash
 		}
 		var ranFor time.Duration
 		if err == nil {
@@ -202,10 +207,10 @@ func (f *Fleet) recordPhases(m *member, readyMs float64) {
 	}
 	m.mu.Lock()
 	m.phases["import_ms"], m.phases["init_ms"], m.phases["ready_ms"] = ph.ImportMs, ph.InitMs, readyMs
-	phases := m.phases
+	phases := maps.Clone(m.phases)
+	m.mu.Unlock()
 	f.appendLog(m, fmt.Sprintf("instance %d ready: artifact copy %.0f ms, environment %.0f ms, import of score.py %.0f ms, init() %.0f ms, ready %.0f ms after start",
 		m.index, phases["artifact_copy_ms"], phases["environment_ms"], phases["import_ms"], phases["init_ms"], phases["ready_ms"]))
-	m.mu.Unlock()
 }
 
 // appendLog appends a line to the instance's storage-initializer (deployment) log.

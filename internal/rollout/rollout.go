@@ -91,7 +91,7 @@ func (s Step) String() string {
 //   - Count 0: take everything out of routing, drain, stop all.
 func Plan(t Target, running []Instance, next int) []Step {
 	running = slices.Clone(running)
-	slices.SortFunc(running, func(a, b Instance) int { return a.Index - b.Index })
+	slices.SortFunc(running, byIndex)
 	if t.Count <= 0 {
 		return remove(running)
 	}
@@ -101,7 +101,7 @@ func Plan(t Target, running []Instance, next int) []Step {
 		}
 	}
 	var keep, fresh, old []Instance // serving target, starting target, the rest
-	for _, in := range running {
+	for _, in := range byHealth(running) {
 		switch {
 		case in.Generation == t.Generation && in.Serving && len(keep) < t.Count:
 			keep = append(keep, in)
@@ -111,6 +111,9 @@ func Plan(t Target, running []Instance, next int) []Step {
 			old = append(old, in)
 		}
 	}
+	slices.SortFunc(keep, byIndex)
+	slices.SortFunc(fresh, byIndex)
+	slices.SortFunc(old, byIndex)
 	if len(keep) == 0 {
 		// A replacement: the whole target set is new; the serving set stays until it is ready.
 		return replace(t.Count, fresh, old, next)
@@ -205,4 +208,27 @@ func sameServing(now []Instance, serving []int) bool {
 		}
 	}
 	return true
+}
+
+func byIndex(a, b Instance) int { return a.Index - b.Index }
+
+// health ranks states for keeping: ready instances first, so scaling down never keeps
+// an instance that cannot serve while stopping one that can.
+func health(s instance.State) int {
+	switch s {
+	case instance.Ready:
+		return 0
+	case instance.NotReady:
+		return 1
+	case instance.Starting, instance.Restarting:
+		return 2
+	}
+	return 3
+}
+
+// byHealth returns the instances healthiest first, in index order within a state.
+func byHealth(ins []Instance) []Instance {
+	out := slices.Clone(ins)
+	slices.SortStableFunc(out, func(a, b Instance) int { return health(a.State) - health(b.State) })
+	return out
 }

@@ -109,6 +109,14 @@ func TestPlan(t *testing.T) {
 			want:   []Step{done},
 		},
 		{
+			name:   "scale down keeps the ready instances, not the lowest indexes",
+			target: Target{Generation: "a", Count: 1},
+			running: []Instance{{Index: 0, Generation: "a", State: instance.Restarting, Serving: true},
+				serving(1, "a"), serving(2, "a")},
+			next: 3,
+			want: []Step{route(1), drain, stop(0), stop(2), done},
+		},
+		{
 			name:    "steady state: nothing to do",
 			target:  Target{Generation: "a", Count: 2},
 			running: []Instance{serving(0, "a"), serving(1, "a")},

@@ -193,7 +193,7 @@ func (s *Stager) copyArtifact(w io.Writer, what, digest, dst string) error {
 	start := time.Now()
 	files, size, err := s.cfg.Artifacts.CopyTo(digest, dst)
 	if err != nil {
-		fmt.Fprintf(w, "failed to copy %s %s to %s: %v\n", what, digest, dst, err)
+		// Prepare writes the returned error to the log.
 		return &diag.Error{Code: diag.BadArgument, Target: what,
 			Message: fmt.Sprintf("unable to download user %s %s: %v; deploy again so the CLI uploads it", what, digest, err)}
 	}
