@@ -128,7 +128,10 @@ type fakeInstance struct {
 
 var errStopped = errors.New("signal: terminated")
 
-func (in *fakeInstance) Addr() string          { return in.srv.Listener.Addr().String() }
+func (in *fakeInstance) Addr() string { return in.srv.Listener.Addr().String() }
+
+// Handler is nil: the fake is reached over HTTP, like an instance in a pod.
+func (in *fakeInstance) Handler() http.Handler { return nil }
 func (in *fakeInstance) Done() <-chan struct{} { return in.done }
 func (in *fakeInstance) ExitCode() int         { return -1 }
 

@@ -147,7 +147,10 @@ type fakeInstance struct {
 	stop sync.Once
 }
 
-func (in *fakeInstance) Addr() string          { return in.srv.Listener.Addr().String() }
+func (in *fakeInstance) Addr() string { return in.srv.Listener.Addr().String() }
+
+// Handler is nil: the fake is reached over HTTP, like an instance in a pod.
+func (in *fakeInstance) Handler() http.Handler { return nil }
 func (in *fakeInstance) Done() <-chan struct{} { return in.done }
 func (in *fakeInstance) Err() error {
 	select {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,7 +85,7 @@ func (f *Fleet) startOnce(ctx context.Context, m *member) (runtime.Instance, err
 		return inst, err
 	}
 	f.recordPhases(m, msSince(startAt))
-	m.ready(inst.Addr())
+	m.ready(inst)
 	return inst, nil
 }
 
@@ -123,8 +121,6 @@ func (f *Fleet) waitReady(ctx context.Context, m *member, inst runtime.Instance)
 	budget := p.InitialDelay + p.Period*time.Duration(p.FailureThreshold)
 	deadline := time.NewTimer(budget)
 	defer deadline.Stop()
-	probe := &http.Client{Timeout: max(p.Timeout, time.Second)}
-	url := "http://" + inst.Addr() + "/"
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	s := m.spec
@@ -139,17 +135,7 @@ func (f *Fleet) waitReady(ctx context.Context, m *member, inst runtime.Instance)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := probe.Do(req)
-			if err != nil {
-				continue
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if check(ctx, inst, p.Timeout) {
 				return nil
 			}
 		}

@@ -47,9 +47,10 @@ func (m *member) fail(err error) {
 }
 
 // ready records a running instance as routable.
-func (m *member) ready(addr string) {
+func (m *member) ready(inst runtime.Instance) {
 	m.mu.Lock()
-	m.entry = table.NewInstance(addr, m.want.Routing.MaxConcurrent)
+	m.entry = table.NewInstance(inst.Addr(), m.want.Routing.MaxConcurrent)
+	m.entry.Handler = inst.Handler()
 	m.state = instance.Ready
 	m.mu.Unlock()
 }

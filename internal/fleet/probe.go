@@ -21,14 +21,13 @@ func (f *Fleet) probe(ctx context.Context, m *member, inst runtime.Instance) {
 	defer ready.Stop()
 	live := time.NewTicker(max(lp.Period, time.Second))
 	defer live.Stop()
-	url := "http://" + inst.Addr() + "/"
 	var readyFails, readyOKs, liveFails int
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ready.C:
-			ok := check(ctx, url, rp.Timeout)
+			ok := check(ctx, inst, rp.Timeout)
 			m.mu.Lock()
 			state := m.state
 			m.mu.Unlock()
@@ -44,7 +43,7 @@ func (f *Fleet) probe(ctx context.Context, m *member, inst runtime.Instance) {
 				f.setProbeState(ctx, m, instance.Ready, fmt.Sprintf("readiness probe passed %d times: instance %d is back in routing", readyOKs, m.index))
 			}
 		case <-live.C:
-			if check(ctx, url, lp.Timeout) {
+			if check(ctx, inst, lp.Timeout) {
 				liveFails = 0
 				continue
 			}
@@ -58,11 +57,15 @@ func (f *Fleet) probe(ctx context.Context, m *member, inst runtime.Instance) {
 	}
 }
 
-// check sends one probe: GET / must answer 200 within timeout.
-func check(ctx context.Context, url string, timeout time.Duration) bool {
+// check sends one probe: GET / must answer 200 within timeout. An in-process instance
+// is asked through its handler, one reached over HTTP at its address.
+func check(ctx context.Context, inst runtime.Instance, timeout time.Duration) bool {
 	cctx, cancel := context.WithTimeout(ctx, max(timeout, time.Second))
 	defer cancel()
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, url, nil)
+	if h := inst.Handler(); h != nil {
+		return probeHandler(cctx, h)
+	}
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, "http://"+inst.Addr()+"/", nil)
 	if err != nil {
 		return false
 	}
@@ -73,6 +76,37 @@ func check(ctx context.Context, url string, timeout time.Duration) bool {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// probeHandler asks an in-process handler for GET / (which answers at once from the
+// instance's state).
+func probeHandler(ctx context.Context, h http.Handler) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return false
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, req)
+	return rec.status == 0 || rec.status == http.StatusOK
+}
+
+// statusRecorder is the ResponseWriter of an in-process probe: it keeps the status.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header { return r.header }
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 func (f *Fleet) setProbeState(ctx context.Context, m *member, state instance.State, msg string) {

@@ -39,6 +39,11 @@ type Config struct {
 	Python      string    // interpreter, default instance.DefaultPython
 	StatusFile  string    // where the startup status (instance.Status) is written, if set
 	Log         io.Writer // the inference-server log, default os.Stdout
+	// Env holds KEY=VALUE variables the workers get besides the server's own (the
+	// deployment's environment_variables when berth serve runs the instance in-process).
+	Env []string
+	// Dir is the workers' working directory ("" = the server's).
+	Dir string
 
 	builtinDir string // where a built-in entry script was written; removed by Serve
 }
@@ -90,9 +95,30 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// workerEnv is the process environment plus the variables Azure sets for score.py.
+// threadVars are the thread-pool sizes of numerical libraries. Each worker gets one
+// thread unless the deployment sets them, as multi-worker servers do, so that N workers
+// do not start N × cores threads that fight over the same cores.
+func threadVars() []string {
+	return []string{"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
+}
+
+// workerEnv is the process environment and cfg.Env, plus the variables Azure sets for
+// score.py and one thread per numerical library unless set.
 func (c *Config) workerEnv() []string {
-	env := os.Environ()
+	env := append(os.Environ(), c.Env...)
+	has := func(k string) bool {
+		for _, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range threadVars() {
+		if !has(k) {
+			env = append(env, k+"=1")
+		}
+	}
 	set := func(k, v string) { env = append(env, k+"="+v) }
 	if c.ModelDir != "" {
 		set("AZUREML_MODEL_DIR", c.ModelDir)
@@ -128,62 +154,48 @@ func (l *logger) errorf(rid, format string, args ...any) {
 }
 func (l *logger) access(rid, msg string) { l.line('I', "azmlinfsrv.access", rid, msg) }
 
-// Serve runs the instance until ctx is cancelled or a worker fails to start, in which
-// case it returns the *diag.Error and writes it to cfg.StatusFile.
+// Serve runs the instance behind its own HTTP server, as azmlinfsrv does, until ctx is
+// cancelled, the workers fail to start (it then returns the *diag.Error, also written
+// to cfg.StatusFile) or keep dying.
 func Serve(ctx context.Context, cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	if cfg.builtinDir != "" {
-		defer os.RemoveAll(cfg.builtinDir)
-	}
-	started := time.Now()
-	log := &logger{w: cfg.Log, pid: os.Getpid()}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w (is another server using it? choose another with --port)", cfg.Port, err)
 	}
-	logBanner(log, cfg, ln.Addr().(*net.TCPAddr).Port)
-
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	p := &pool{cfg: cfg, script: python.Worker, log: log, idle: make(chan *worker, cfg.WorkerCount), done: pctx.Done(), fatal: make(chan error, 1)}
-	s := &handler{cfg: cfg, log: log, pool: p}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	inst, err := start(ctx, cfg, ln.Addr().(*net.TCPAddr).Port)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: inst.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	stop := func() {
-		cancel()
-		p.stop()
-	}
-
-	if err := p.startAll(); err != nil {
-		srv.Close()
-		<-errc
-		stop()
-		return reportStartFailure(log, cfg, err)
-	}
-	s.ready.Store(true)
-	reportReady(log, cfg, p, started)
-
 	select {
 	case err := <-errc:
-		stop()
+		inst.Stop()
 		return err
-	case err := <-p.fatal:
-		log.errorf("", "%v", err)
+	case <-inst.Done():
 		srv.Close()
 		<-errc
-		stop()
-		return err
+		return inst.Err()
 	case <-ctx.Done():
 	}
 	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelShut()
 	srv.Shutdown(shut)
 	<-errc
-	stop()
+	inst.Stop()
 	return nil
+}
+
+func serverPort(port int) string {
+	if port == 0 {
+		return "none (in-process)"
+	}
+	return strconv.Itoa(port)
 }
 
 // logBanner writes the start-up lines azmlinfsrv writes.
@@ -191,10 +203,14 @@ func logBanner(log *logger, cfg Config, port int) {
 	log.info("", "Azure ML Inferencing HTTP server (Berth) "+Version)
 	for _, kv := range [][2]string{
 		{"Entry Script Name", cfg.EntryScript}, {"Model Directory", cfg.ModelDir},
-		{"Worker Count", strconv.Itoa(cfg.WorkerCount)}, {"Server Port", strconv.Itoa(port)},
+		{"Worker Count", strconv.Itoa(cfg.WorkerCount)}, {"Server Port", serverPort(port)},
 		{"Python", cfg.Python},
 	} {
 		log.info("", fmt.Sprintf("%-18s %s", kv[0]+":", kv[1]))
+	}
+	if port == 0 {
+		log.info("", "Routes: served in-process by berth serve's router at /endpoints/<endpoint>/score")
+		return
 	}
 	log.info("", fmt.Sprintf("Routes: Liveness Probe: GET 127.0.0.1:%d/  Score: POST 127.0.0.1:%d/score", port, port))
 }
@@ -277,6 +293,12 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/":
 		if !s.ready.Load() {
 			http.Error(w, "Not ready: workers are running init()", http.StatusServiceUnavailable)
+			return
+		}
+		// Healthy means a worker answers, as azmlinfsrv's GET / needs a free worker; the
+		// caller's timeout bounds the wait, and a worker that does not answer is replaced.
+		if err := s.pool.ping(r.Context()); err != nil {
+			http.Error(w, "Not healthy: no worker answered ("+err.Error()+")", http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

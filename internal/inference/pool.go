@@ -56,6 +56,8 @@ type requestHeader struct {
 	Method  string            `json:"m"`
 	Query   string            `json:"q,omitempty"`
 	Headers map[string]string `json:"h,omitempty"`
+	// Ping asks the worker to answer at once, without calling run(): a liveness check.
+	Ping bool `json:"ping,omitempty"`
 }
 
 // worker is one Python process and its two pipes.
@@ -164,6 +166,7 @@ type pool struct {
 	fatal  chan error
 	mu     sync.Mutex
 	deaths []time.Time
+	live   map[*worker]struct{} // every started worker not yet exited; guarded by mu
 	cfg    Config
 	script string // worker.py source
 	log    *logger
@@ -188,7 +191,7 @@ func (p *pool) start() (*worker, error) {
 		Path:       p.cfg.Python,
 		Args:       []string{"-c", p.script, p.cfg.EntryScript},
 		Env:        p.cfg.workerEnv(),
-		Dir:        "",
+		Dir:        p.cfg.Dir,
 		Stdout:     p.cfg.Log,
 		Stderr:     p.cfg.Log,
 		ExtraFiles: []*os.File{inR, outW},
@@ -202,15 +205,18 @@ func (p *pool) start() (*worker, error) {
 			Message: fmt.Sprintf("cannot start the Python interpreter %q: %v; install python3 or choose an interpreter with --python / BERTH_PYTHON", p.cfg.Python, err)}
 	}
 	w := &worker{proc: proc, in: inW, outF: outR, out: bufio.NewReaderSize(outR, 64<<10)}
+	p.track(w)
 	h, _, err := readFrame(w.out)
 	if err != nil || h.Ready == nil {
 		<-proc.Done()
+		p.untrack(w)
 		w.close()
 		return nil, &diag.Error{Code: diag.UserScriptImportError,
 			Message: fmt.Sprintf("the Python worker (%s) exited before it was ready (%v): check that %q runs Python 3.9 or newer", p.cfg.Python, proc.Err(), p.cfg.Python)}
 	}
 	if !*h.Ready {
 		proc.Stop(time.Second)
+		p.untrack(w)
 		w.close()
 		return nil, &diag.Error{Code: diag.Code(h.Code), Message: h.Message}
 	}
@@ -233,6 +239,7 @@ func (p *pool) watch(w *worker) {
 	defer p.wg.Done()
 	<-w.proc.Done()
 	w.dead.Store(true)
+	p.untrack(w)
 	w.close()
 	if p.stopping() {
 		return
@@ -306,6 +313,13 @@ func (p *pool) stopping() bool {
 	}
 }
 
+// ping checks that an idle worker answers before ctx ends. A worker that does not (a
+// hung or stopped process) is killed and replaced, as an abandoned request's is.
+func (p *pool) ping(ctx context.Context) error {
+	_, _, err := p.do(ctx, requestHeader{Ping: true}, nil)
+	return err
+}
+
 // do runs one request on an idle worker.
 func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHeader, []byte, error) {
 	var w *worker
@@ -351,16 +365,65 @@ func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHea
 	return h, out, nil
 }
 
-// stop stops every idle worker and waits for the pool's goroutines. The pool's context
-// must be cancelled first.
+// stop stops every worker, idle, busy or starting, and waits for the pool's
+// goroutines. The pool's done channel must be closed first.
 func (p *pool) stop() {
+	p.killAll()
 	for {
 		select {
-		case w := <-p.idle:
-			w.kill(2 * time.Second)
+		case <-p.idle:
 		default:
 			p.wg.Wait()
 			return
 		}
 	}
+}
+
+// killAll stops every live worker, in parallel, and waits for them to exit.
+func (p *pool) killAll() {
+	p.mu.Lock()
+	all := make([]*worker, 0, len(p.live))
+	for w := range p.live {
+		all = append(all, w)
+	}
+	p.mu.Unlock()
+	var stopping sync.WaitGroup
+	for _, w := range all {
+		stopping.Add(1)
+		go func() {
+			defer stopping.Done()
+			w.kill(2 * time.Second)
+		}()
+	}
+	stopping.Wait()
+}
+
+// track records a started worker; one started while the pool stops is stopped at once.
+func (p *pool) track(w *worker) {
+	p.mu.Lock()
+	if p.live == nil {
+		p.live = map[*worker]struct{}{}
+	}
+	p.live[w] = struct{}{}
+	p.mu.Unlock()
+	if p.stopping() {
+		w.kill(0)
+	}
+}
+
+func (p *pool) untrack(w *worker) {
+	p.mu.Lock()
+	delete(p.live, w)
+	p.mu.Unlock()
+}
+
+// pids returns the process ids of the live workers.
+func (p *pool) pids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, 0, len(p.live))
+	for w := range p.live {
+		out = append(out, w.proc.Pid())
+	}
+	return out
 }

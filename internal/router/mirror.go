@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
@@ -52,21 +51,11 @@ func (r *Router) mirror(endpoint string, dep *table.Deployment, req *http.Reques
 			case <-ctx.Done():
 			}
 		}()
-		url := "http://" + inst.Addr + "/score"
-		if query != "" {
-			url += "?" + query
-		}
-		out, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-		if err != nil {
-			stats.Failed.Add(1)
-			return
-		}
-		out.Header = header
 		for _, k := range dropRequest {
-			out.Header.Del(k)
+			header.Del(k)
 		}
-		out.Header.Set("x-request-id", reqID)
-		resp, err := r.http.Do(out)
+		header.Set("x-request-id", reqID)
+		resp, err := r.call(ctx, inst, method, "/score", query, header, body)
 		if err != nil {
 			stats.Failed.Add(1)
 			r.log.Debug("mirror", "endpoint", endpoint, "deployment", dep.Name, "err", err, "request_id", reqID)

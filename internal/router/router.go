@@ -321,7 +321,7 @@ func (r *Router) acquireSlot(ctx context.Context, w http.ResponseWriter, inst *t
 		tooMany(w, "too_many_pending_request", "the request waited longer than request_settings.max_queue_wait_ms ("+dep.MaxQueueWait.String()+") for a free slot: add instances or raise max_concurrent_requests_per_instance")
 		return http.StatusTooManyRequests
 	case <-ctx.Done():
-		return r.timeout(w, ctx, dep, dep.RequestTimeout)
+		return r.timeout(w, dep, dep.RequestTimeout)
 	}
 }
 
@@ -340,6 +340,9 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 	}
 	if inst.Slots != nil {
 		defer func() { <-inst.Slots }()
+	}
+	if inst.Handler != nil {
+		return r.serveLocal(ctx, w, req, body, inst, dep, reqID, clientID)
 	}
 	url := "http://" + inst.Addr + "/score"
 	if req.URL.RawQuery != "" {
@@ -371,7 +374,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 		case errors.As(err, &mbe):
 			return r.bodyError(w, mbe)
 		case ctx.Err() != nil && req.Context().Err() == nil:
-			return r.timeout(w, ctx, dep, timeout)
+			return r.timeout(w, dep, timeout)
 		}
 		writeError(w, http.StatusBadGateway, codeBadGateway, "instance of deployment "+dep.Name+" is unreachable: "+err.Error())
 		return http.StatusBadGateway
@@ -400,7 +403,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 	return status
 }
 
-func (r *Router) timeout(w http.ResponseWriter, ctx context.Context, dep *table.Deployment, timeout time.Duration) int {
+func (r *Router) timeout(w http.ResponseWriter, dep *table.Deployment, timeout time.Duration) int {
 	writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+", queue time included): raise it in deployment "+dep.Name+", or make run() faster")
 	return http.StatusRequestTimeout
 }

@@ -15,14 +15,9 @@ func (r *Router) swagger(w http.ResponseWriter, req *http.Request, dep *table.De
 		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance")
 		return
 	}
-	url := "http://" + inst.Addr + "/swagger.json"
-	if req.URL.RawQuery != "" {
-		url += "?" + req.URL.RawQuery
-	}
 	ctx, cancel := withDeadline(req.Context(), dep, time.Now())
 	defer cancel()
-	out, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := r.http.Do(out)
+	resp, err := r.call(ctx, inst, http.MethodGet, "/swagger.json", req.URL.RawQuery, nil, nil)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, codeBadGateway, "instance of deployment "+dep.Name+" is unreachable: "+err.Error())
 		return

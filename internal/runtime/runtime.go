@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -29,14 +30,15 @@ type InstanceSpec struct {
 
 // Instance is one started instance.
 type Instance interface {
-	// Addr is the loopback host:port the instance serves on.
+	// Addr is the host:port the instance serves HTTP on; "" when it is served in-process.
 	Addr() string
+	// Handler serves /, /score and /swagger.json of an instance that runs in-process;
+	// nil when it is reached over HTTP at Addr.
+	Handler() http.Handler
 	// Done is closed when the instance has exited.
 	Done() <-chan struct{}
 	// Err describes how the instance exited (after Done), e.g. "exit status 3".
 	Err() error
-	// ExitCode is the exit code after Done, -1 when killed by a signal.
-	ExitCode() int
 	// Stop stops the instance: signal, grace period, kill.
 	Stop(grace time.Duration) error
 }

@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	"internal/controller": {"internal/store", "internal/registry", "internal/stage", "internal/fleet", "internal/rollout", "internal/quota", "internal/runtime", "internal/spec",
 		"internal/artifacts", "internal/envbuild", "internal/router/table", "internal/instance", "internal/diag", "internal/auth", "internal/logs", "internal/wire"},
 	"internal/runtime":         {},
-	"internal/runtime/process": {"internal/runtime", "internal/supervise", "internal/logs", "internal/instance"},
+	"internal/runtime/process": {"internal/runtime", "internal/logs", "internal/inference"},
 	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/store/sqlite", "internal/wire", "internal/spec", "internal/instance"},

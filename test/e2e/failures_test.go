@@ -286,33 +286,36 @@ func TestSecretsFromConnections(t *testing.T) {
 	}
 }
 
-func TestProbesTakeAHungInstanceOutAndRestartIt(t *testing.T) {
+func TestProbesTakeAHungWorkerOutAndReplaceIt(t *testing.T) {
 	s := startServer(t, "")
 	deployScript(t, s, "probed", behaviourScript,
 		"readiness_probe: {period: 1, timeout: 1, failure_threshold: 1}\nliveness_probe: {period: 1, timeout: 1, failure_threshold: 3}\n", "--all-traffic")
 	var dep struct {
-		Instances []struct {
-			Address, State string
-			Restarts       int
-		}
+		Instances []struct{ State string }
 	}
-	s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
-	pid := instancePID(t, dep.Instances[0].Address)
-	syscall.Kill(pid, syscall.SIGSTOP)
-	eventually(t, 10*time.Second, "the hung instance to leave routing", func() bool {
+	hung := workerPIDs(t, s, "dataplane", "probed")
+	if len(hung) != 1 {
+		t.Fatalf("want one worker, found %v", hung)
+	}
+	syscall.Kill(hung[0], syscall.SIGSTOP)
+	defer syscall.Kill(hung[0], syscall.SIGKILL)
+	eventually(t, 10*time.Second, "the instance with a hung worker to leave routing", func() bool {
 		s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
-		return dep.Instances[0].State == "NotReady" || dep.Instances[0].Restarts > 0
+		return len(dep.Instances) > 0 && dep.Instances[0].State == "NotReady"
 	})
 	key, _ := s.keys("dataplane")
-	eventually(t, 20*time.Second, "the liveness probe to restart it and scoring to work again", func() bool {
+	eventually(t, 20*time.Second, "a new worker, the instance back in routing and scoring again", func() bool {
 		s.okJSON(&dep, "online-deployment", "show", "-e", "dataplane", "-n", "probed")
-		if dep.Instances[0].Restarts == 0 || dep.Instances[0].State != "Ready" {
+		if len(dep.Instances) == 0 || dep.Instances[0].State != "Ready" {
 			return false
 		}
 		status, _, _ := s.score("dataplane", key, "{}")
 		return status == 200
 	})
-	if logs := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "probed", "--container", "storage-initializer"); !strings.Contains(logs, "liveness probe failed") {
-		t.Fatalf("the deployment log does not say why the instance restarted:\n%s", logs)
+	if pids := workerPIDs(t, s, "dataplane", "probed"); len(pids) != 1 || pids[0] == hung[0] {
+		t.Fatalf("workers now %v, want one new worker in place of %d", pids, hung[0])
+	}
+	if logs := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "probed", "--container", "storage-initializer"); !strings.Contains(logs, "readiness probe failed") {
+		t.Fatalf("the deployment log does not say why the instance left routing:\n%s", logs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -356,48 +357,71 @@ func TestBadSpecsAndReferences(t *testing.T) {
 	}
 }
 
-func TestInstanceRestartedAfterItDies(t *testing.T) {
+func TestWorkersReplacedAndInstanceRestartedWhenTheyKeepDying(t *testing.T) {
 	s := startServer(t, "")
 	deployQuickstart(t, s)
 	key, _ := s.keys("quickstart")
 	var dep struct {
-		Instances []struct {
-			Address  string
-			Restarts int
-		}
+		Instances []struct{ Restarts int }
 	}
-	s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
-	pid := instancePID(t, dep.Instances[0].Address)
-	syscall.Kill(pid, syscall.SIGKILL)
-	eventually(t, 15*time.Second, "the instance to be restarted and score again", func() bool {
-		s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
-		if len(dep.Instances) == 0 || dep.Instances[0].Restarts == 0 {
+	// One killed worker is replaced in place: the instance keeps serving.
+	first := workerPIDs(t, s, "quickstart", "blue")
+	syscall.Kill(first[0], syscall.SIGKILL)
+	eventually(t, 15*time.Second, "a new worker to replace the killed one and score", func() bool {
+		pids := workerPIDs(t, s, "quickstart", "blue")
+		if len(pids) == 0 || pids[0] == first[0] {
 			return false
 		}
 		status, _, _ := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`)
 		return status == 200
 	})
+	// Workers that keep dying stop the instance, and its keeper restarts it. Each kill
+	// waits for the replacement to serve, so every death is of a running worker.
+	restarted := func() bool {
+		s.okJSON(&dep, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
+		return len(dep.Instances) > 0 && dep.Instances[0].Restarts > 0
+	}
+	for kills := 0; !restarted(); kills++ {
+		if kills == 6 {
+			t.Fatalf("six running workers were killed within a minute and the instance was not restarted")
+		}
+		for _, pid := range workerPIDs(t, s, "quickstart", "blue") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		eventually(t, 15*time.Second, "a replacement worker or a restarted instance", func() bool {
+			status, _, _ := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`)
+			return status == 200 || restarted()
+		})
+	}
+	eventually(t, 15*time.Second, "the restarted instance to score", func() bool {
+		status, _, _ := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`)
+		return status == 200
+	})
+	if logs := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue"); !strings.Contains(logs, "exited") {
+		t.Fatalf("the inference-server log does not say the workers exited:\n%s", logs)
+	}
 }
 
-// instancePID finds the berth inference-server process listening on addr.
-func instancePID(t *testing.T, addr string) int {
+// workerPIDs finds the Python workers of a deployment: berth serve's children whose
+// command line names a scoring script under the deployment's instance folders.
+func workerPIDs(t *testing.T, s *server, endpoint, deployment string) []int {
 	t.Helper()
-	_, port, _ := strings.Cut(addr, ":")
+	dir := filepath.Join(s.dataDir, "instances", endpoint, deployment) + string(filepath.Separator)
 	entries, _ := os.ReadDir("/proc")
+	var pids []int
 	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		for i, a := range args {
-			if a == "--port" && i+1 < len(args) && args[i+1] == port && strings.Contains(string(b), "inference-server") {
-				var pid int
-				fmt.Sscan(e.Name(), &pid)
-				return pid
-			}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) > 2 && args[1] == "-c" && strings.HasPrefix(args[len(args)-1], dir) {
+			pids = append(pids, pid)
 		}
 	}
-	t.Fatalf("no inference-server process on %s", addr)
-	return 0
+	return pids
 }

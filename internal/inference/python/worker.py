@@ -555,6 +555,10 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
             req, body = _read_frame(rin)
         except EOFError:
             return
+        if req.get("ping"):
+            # A liveness check from the server: answered between requests, never by run().
+            _write_frame(wout, {"s": 200, "srv": True}, b"")
+            continue
         _current["rid"] = req.get("id", NO_REQUEST)
         headers = req.get("h", {})
         method, query = req.get("m", "POST"), req.get("q", "")

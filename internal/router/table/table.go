@@ -3,6 +3,7 @@
 package table
 
 import (
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -44,6 +45,11 @@ type Gate struct {
 
 // Instance is one ready instance. The same *Instance may appear in several snapshots.
 type Instance struct {
+	// Handler serves an instance that runs in this process; when it is nil the
+	// instance is reached over HTTP at Addr.
+	Handler http.Handler
+	// Addr is the host:port of an instance reached over HTTP; for an in-process one it
+	// only names the instance in status output ("" is fine).
 	Addr     string
 	InFlight atomic.Int64 // requests being served now, kept by the router
 	// Slots holds one token per request the instance may run at once; nil = unlimited.

@@ -10,10 +10,10 @@ import (
 // canWatchMemory reports whether treeRSS can measure memory on this system.
 const canWatchMemory = true
 
-// treeRSS sums the resident memory of process root and all its descendants (the
-// instance's Python workers run in process groups of their own, so the tree is walked by
+// treeRSS sums the resident memory of the root processes and all their descendants (a
+// worker's children run in process groups of their own, so the tree is walked by
 // parent pid).
-func treeRSS(root int) int64 {
+func treeRSS(roots []int) int64 {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
@@ -47,7 +47,10 @@ func treeRSS(root int) int64 {
 		rss, _ := strconv.ParseInt(f[21], 10, 64) // field 24: rss in pages
 		procs[pid] = proc{ppid, rss * page}
 	}
-	in := map[int]bool{root: true}
+	in := map[int]bool{}
+	for _, r := range roots {
+		in[r] = true
+	}
 	for changed := true; changed; {
 		changed = false
 		for pid, p := range procs {

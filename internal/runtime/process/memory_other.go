@@ -7,4 +7,4 @@ package process
 const canWatchMemory = false
 
 // treeRSS is not implemented on this system; it reports 0.
-func treeRSS(int) int64 { return 0 }
+func treeRSS([]int) int64 { return 0 }

@@ -1,119 +1,92 @@
-// Package process owns the process runtime: each instance is a `berth inference-server`
-// child process of `berth serve` listening on its own loopback port.
-//
-// An instance's memory limit is enforced by a watchdog that reads Linux's /proc; on
-// other systems the limit is not enforced. How instances are stopped on other systems
-// is described in package supervise.
+// Package process owns the process runtime: each instance's pool of Python workers runs
+// inside `berth serve`, and the router calls the instance's handler in-process, so a
+// scoring request crosses one process boundary — into the worker. The workers are
+// children of berth serve (on Linux they die with it).
 package process
 
 import (
 	"context"
 	"fmt"
-	"net"
+	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"sync/atomic"
+	"time"
 
-	"github.com/berthml/berth/internal/instance"
+	"github.com/berthml/berth/internal/inference"
 	"github.com/berthml/berth/internal/logs"
 	"github.com/berthml/berth/internal/runtime"
-	"github.com/berthml/berth/internal/supervise"
 )
 
-// Runtime starts instances as child processes of the running binary.
-type Runtime struct {
-	// Binary is the berth executable; empty means os.Executable().
-	Binary string
-}
+// Runtime starts instances in this process.
+type Runtime struct{}
 
 // compile-time check
 var _ runtime.Runtime = (*Runtime)(nil)
 
-// child is one running instance: a berth inference-server process.
-type child struct {
-	*supervise.Process
-	addr string
-	log  *os.File
-	oom  atomic.Pointer[runtime.OutOfMemoryError]
+// local is one in-process instance.
+type local struct {
+	*inference.Instance
+	log *os.File
+	oom atomic.Pointer[runtime.OutOfMemoryError]
 }
 
-func (i *child) Addr() string { return i.addr }
+func (l *local) Addr() string { return "" }
 
-// Err says how the instance ended: out of memory when the watchdog killed it.
-func (i *child) Err() error {
-	err := i.Process.Err()
-	if o := i.oom.Load(); o != nil {
+// Err says how the instance ended: out of memory when the watchdog stopped it.
+func (l *local) Err() error {
+	if o := l.oom.Load(); o != nil {
 		return o
 	}
-	return err
+	return l.Instance.Err()
 }
 
-// Start launches `berth inference-server` for spec on a free loopback port.
+// Stop stops the instance's workers (each gets the grace the pool gives it).
+func (l *local) Stop(time.Duration) error {
+	l.Instance.Stop()
+	return nil
+}
+
+// Handler serves the instance in-process.
+func (l *local) Handler() http.Handler { return l.Instance.Handler() }
+
+// Start starts the instance's workers in this process; it returns at once, and the
+// handler answers 503 until every worker has run init().
 func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime.Instance, error) {
-	bin := r.Binary
-	if bin == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find berth binary: %w", err)
-		}
-		bin = exe
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	logFile, err := logs.OpenAppend(spec.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("open instance log: %w", err)
 	}
-	env := os.Environ()
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	env := make([]string, 0, len(keys))
 	for _, k := range keys {
 		env = append(env, k+"="+spec.Env[k])
 	}
-	args := instance.Flags{
+	inst, err := inference.Start(context.WithoutCancel(ctx), inference.Config{
 		EntryScript: spec.EntryScript,
 		ModelDir:    spec.ModelDir,
-		Host:        "127.0.0.1",
-		Port:        port,
 		WorkerCount: max(spec.WorkerCount, 1),
 		Python:      spec.Python,
 		StatusFile:  spec.StatusFile,
-	}.Args()
-	p, err := supervise.Start(supervise.Command{
-		Path:   bin,
-		Args:   args,
-		Env:    env,
-		Dir:    spec.CodeDir,
-		Stdout: logFile,
-		Stderr: logFile,
+		Log:         logFile,
+		Env:         env,
+		Dir:         spec.CodeDir,
 	})
 	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("start instance %s/%s/%d: %w", spec.Endpoint, spec.Deployment, spec.Index, err)
 	}
-	inst := &child{Process: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logFile}
+	l := &local{Instance: inst, log: logFile}
 	go func() {
-		<-p.Done()
+		<-inst.Done()
 		logFile.Close()
 	}()
 	if spec.MemoryLimit > 0 && canWatchMemory {
-		go watchMemory(inst, spec.MemoryLimit, &inst.oom) // ends when the instance does
+		go watchMemory(l, spec.MemoryLimit) // ends when the instance does
 	}
-	return inst, nil
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l, nil
 }
