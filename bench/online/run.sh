@@ -1,124 +1,252 @@
 #!/usr/bin/env bash
 # Berth online benchmark: the same score.py served by
-#   (a) Berth through the router, with an endpoint key,
-#   (b) Berth's instance (berth inference-server) directly,
-#   (c) Flask under gunicorn sync workers (the Azure inference server's architecture),
-# with the same worker count, driven by wrk at fixed concurrency for a fixed time.
+#   (a)  Berth through the router, with an endpoint key            (BENCH_WORKERS workers)
+#   (b)  Berth's instance (berth inference-server) directly        (BENCH_WORKERS workers)
+#   (c)  Flask under gunicorn sync workers (the Azure inference server's architecture)
+#   (a2) and (c2): (a) and (c) again with BENCH_WORKERS2 workers
+#   (d)  the in-process limit: a Python loop calling run() (calls/s, no HTTP)
+#   (e)  a no-op Go net/http handler (the ceiling of any Go HTTP server here)
+# driven by wrk at fixed concurrency for a fixed time; then the latency of (a), (b), (c)
+# under open-loop load at 50% and 90% of each one's own maximum (bench/online/openloop).
 # Needs: go, wrk, gunicorn, python3-flask (and python3-sklearn for the sklearn rows).
-#   bash bench/online/run.sh            # BENCH_DURATION=10s BENCH_CONNS=8 BENCH_WORKERS=1
+# Run it on a quiet machine: every number is relative to what else uses the CPU.
+#   bash bench/online/run.sh     # BENCH_DURATION=10s BENCH_CONNS=8 BENCH_WORKERS=1 BENCH_WORKERS2=2
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 duration="${BENCH_DURATION:-10s}"
 conns="${BENCH_CONNS:-8}"
 workers="${BENCH_WORKERS:-1}"
+workers2="${BENCH_WORKERS2:-2}"
+threads=$(( conns < 2 ? 1 : 2 ))
 py=/usr/bin/python3
-for tool in wrk gunicorn; do
+for tool in go wrk gunicorn curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk gunicorn python3-flask python3-sklearn" >&2; exit 1; }
 done
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
+# stop PID...: ends processes this script started and forgets them.
+stop() {
+  local p keep=()
+  for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
 
-(cd "$repo" && go build -o "$work/berth" ./cmd/berth)
+(cd "$repo" && go build -o "$work/berth" ./cmd/berth && go build -o "$work/noop" ./bench/online/noop &&
+  go build -o "$work/openloop" ./bench/online/openloop)
 berth="$work/berth"
 export BERTH_DATA_DIR="$work/data"
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { for _ in $(seq 1 200); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
-
-# load NAME URL KEY: runs wrk and prints "NAME rps p50 p99 non2xx".
-load() {
-  local out
-  out=$(BENCH_BODY="$body" BENCH_KEY="$3" wrk -t"$(( conns < 2 ? 1 : 2 ))" -c"$conns" -d"$duration" --latency -s "$here/post.lua" "$2")
-  local rps p50 p99 bad
-  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-  echo "$1 $rps $p50 $p99 ${bad:-0}"
-}
-
 # to_us converts wrk's 1.23ms / 456.00us / 1.2s into microseconds.
 to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n }'; }
+# fmt_us prints microseconds as wrk does: 456us, 1.23ms.
+fmt_us() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else if (v >= 1000) printf "%.2fms\n", v/1000; else printf "%dus\n", v }'; }
+# secs converts a wrk/Go duration (500ms, 10s, 2m) into seconds.
+secs() { awk -v d="$1" 'BEGIN { n=d+0; if (d ~ /ms$/) print n/1000; else if (d ~ /m$/) print n*60; else if (d ~ /h$/) print n*3600; else print n }'; }
+
+# load URL KEY CONNS: runs wrk with the body in $body; prints "rps p50 p99 non2xx".
+load() {
+  local out t=$(( $3 < 2 ? 1 : 2 ))
+  out=$(BENCH_BODY="$body" BENCH_KEY="$2" wrk -t"$t" -c"$3" -d"$duration" --latency -s "$here/post.lua" "$1")
+  echo "$out" | awk '/^Requests\/sec/ {r=$2} $1=="50%" {p=$2} $1=="99%" {q=$2} /Non-2xx/ {b=$NF}
+    END { print r, p, q, (b == "" ? 0 : b) }'
+}
+# warm URL KEY: a short unmeasured run, so first-request costs stay out of the numbers.
+warm() { BENCH_BODY="$body" BENCH_KEY="$2" wrk -t1 -c2 -d1s -s "$here/post.lua" "$1" >/dev/null; }
+# open_loop URL KEY RATE: fixed-rate load at $conns connections; prints "rps p50_us p99_us errors".
+open_loop() {
+  local out
+  if ! out=$("$work/openloop" -url "$1" -key "$2" -rate "$3" -duration "$duration" -conns "$conns" \
+      -body-file "$work/body" -timeout 60s); then
+    echo "- - - -"; return
+  fi
+  echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["rps"], v["p50_us"], v["p99_us"], v["errors"] }'
+}
+# row MODEL NAME RPS P50 P99 NON2XX prints one line of the throughput table.
+row() { printf '%-10s %-38s %10s %10s %10s %7s\n' "$@"; }
 
 "$berth" serve --addr 127.0.0.1:0 --python "$py" --endpoint-rps 0 --log-level warn &
-pids+=($!)
+serve_pid=$!
+pids+=("$serve_pid")
 for _ in $(seq 1 100); do [ -f "$BERTH_DATA_DIR/server.json" ] && break; sleep 0.05; done
 server=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$BERTH_DATA_DIR/server.json")
 
-# bench_model LABEL CODE_DIR MODEL_DIR BODY
-bench_model() {
-  local label=$1 code=$2 model=$3
-  body=$4
-  local ep="bench-$label"
-  mkdir -p "$work/$label"
-  cat > "$work/$label/endpoint.yml" <<YML
-name: $ep
-YML
-  cat > "$work/$label/deployment.yml" <<YML
+# deploy EP WORKERS CODE MODEL: an endpoint with one deployment taking all traffic; sets $key.
+deploy() {
+  local ep=$1 n=$2 code=$3 model=$4
+  printf 'name: %s\n' "$ep" > "$work/$ep.endpoint.yml"
+  cat > "$work/$ep.deployment.yml" <<YML
 name: blue
 endpoint_name: $ep
 model: {path: $model}
 code_configuration: {code: $code, scoring_script: score.py}
 instance_count: 1
-environment_variables: {WORKER_COUNT: "$workers"}
+environment_variables: {WORKER_COUNT: "$n"}
 request_settings: {max_concurrent_requests_per_instance: $conns, request_timeout_ms: 60000}
 YML
-  "$berth" online-endpoint create -f "$work/$label/endpoint.yml" >/dev/null
-  "$berth" online-deployment create -f "$work/$label/deployment.yml" --all-traffic >/dev/null 2>"$work/$label.deploy.log" || { cat "$work/$label.deploy.log" >&2; exit 1; }
-  local key
+  "$berth" online-endpoint create -f "$work/$ep.endpoint.yml" >/dev/null
+  "$berth" online-deployment create -f "$work/$ep.deployment.yml" --all-traffic >/dev/null 2>"$work/$ep.deploy.log" ||
+    { cat "$work/$ep.deploy.log" >&2; exit 1; }
   key=$("$berth" online-endpoint get-credentials -n "$ep" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["primaryKey"])')
-  local modeldir
-  modeldir=$(dirname "$model")
-
-  local ip; ip=$(free_port)
-  "$berth" inference-server --entry_script "$code/score.py" --model_dir "$modeldir" --port "$ip" --host 127.0.0.1 --worker_count "$workers" --python "$py" >"$work/$label.instance.log" 2>&1 &
-  pids+=($!)
-  wait_http "http://127.0.0.1:$ip/"
-
-  local gp; gp=$(free_port)
-  (cd "$here" && AZUREML_MODEL_DIR="$modeldir" BENCH_SCRIPT="$code/score.py" exec gunicorn --workers "$workers" --worker-class sync \
-     --bind "127.0.0.1:$gp" --log-level warning flask_app:app >/dev/null 2>&1) &
-  pids+=($!)
-  wait_http "http://127.0.0.1:$gp/"
-
-  # Warm up each target briefly, then measure one after another.
-  for url in "$server/endpoints/$ep/score" "http://127.0.0.1:$ip/score" "http://127.0.0.1:$gp/score"; do
-    BENCH_BODY="$body" BENCH_KEY="$key" wrk -t1 -c2 -d1s -s "$here/post.lua" "$url" >/dev/null
-  done
-  load "a" "$server/endpoints/$ep/score" "$key" > "$work/$label.a"
-  load "b" "http://127.0.0.1:$ip/score" "" > "$work/$label.b"
-  load "c" "http://127.0.0.1:$gp/score" "" > "$work/$label.c"
-
-  read -r _ ra pa qa ba < "$work/$label.a"
-  read -r _ rb pb qb bb < "$work/$label.b"
-  read -r _ rc pc qc bc < "$work/$label.c"
-  printf '%-10s %-34s %10s %10s %10s %7s\n' "$label" "(a) Berth router + key" "$ra" "$pa" "$qa" "$ba"
-  printf '%-10s %-34s %10s %10s %10s %7s\n' "$label" "(b) Berth instance direct" "$rb" "$pb" "$qb" "$bb"
-  printf '%-10s %-34s %10s %10s %10s %7s\n' "$label" "(c) Flask + gunicorn sync" "$rc" "$pc" "$qc" "$bc"
-  # One connection: the latency a single request sees, without queueing behind others.
-  local conns_saved=$conns
-  conns=1
-  load "a1" "$server/endpoints/$ep/score" "$key" > "$work/$label.a1"
-  load "b1" "http://127.0.0.1:$ip/score" "" > "$work/$label.b1"
-  conns=$conns_saved
-  read -r _ _ pa1 _ _ < "$work/$label.a1"
-  read -r _ _ pb1 _ _ < "$work/$label.b1"
-  local ua ub ua1 ub1
-  ua=$(to_us "$pa"); ub=$(to_us "$pb"); ua1=$(to_us "$pa1"); ub1=$(to_us "$pb1")
-  awk -v ra="$ra" -v rb="$rb" -v rc="$rc" -v ua="$ua" -v ub="$ub" -v ua1="$ua1" -v ub1="$ub1" -v c="$conns" -v l="$label" 'BEGIN {
-    printf "%-10s ratios: (a)/(c) = %.2fx [target >= 5x]  (a)/(b) = %.2f\n", l, ra/rc, ra/rb
-    printf "%-10s router p50 overhead: %+.0f us at 1 connection (p50 %.0f vs %.0f us) [target <= 150 us]; %+.0f us at %d connections\n", l, ua1-ub1, ua1, ub1, ua-ub, c }'
 }
 
-echo "Berth online benchmark: $(nproc) cores, workers=$workers, wrk -t2 -c$conns -d$duration, $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-10s %-34s %10s %10s %10s %7s\n' model target "req/s" p50 p99 non2xx
-bench_model trivial "$here/trivial" "$here/trivial/score.py" '{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}'
+# report_rss prints the RSS of `berth serve` (Python workers and instance processes are
+# separate processes, so not counted), and, for information, of its instance processes.
+report_rss() {
+  local serve_kb inst_kb=0 n=0 p
+  serve_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$serve_pid/status")
+  for p in $(pgrep -P "$serve_pid" -x berth || true); do
+    inst_kb=$(( inst_kb + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status") )); n=$(( n + 1 ))
+  done
+  awk -v s="$serve_kb" -v i="$inst_kb" -v n="$n" 'BEGIN {
+    printf "berth serve RSS, one idle endpoint + deployment, before load: %.1f MiB [target <= 40 MiB] %s", s/1024, (s/1024 <= 40 ? "ok" : "MISS")
+    printf "  (its %d berth inference-server child: %.1f MiB more; Python workers not counted)\n", n, i/1024 }'
+}
+
+# start_instance CODE MODELDIR WORKERS: (b), berth inference-server; sets $port and $pid.
+start_instance() {
+  port=$(free_port)
+  "$berth" inference-server --entry_script "$1/score.py" --model_dir "$2" --port "$port" --host 127.0.0.1 \
+    --worker_count "$3" --python "$py" >"$work/instance-$port.log" 2>&1 &
+  pid=$!; pids+=("$pid")
+  wait_http "http://127.0.0.1:$port/"
+}
+# start_gunicorn CODE MODELDIR WORKERS: (c), Flask under gunicorn sync; sets $port and $pid.
+start_gunicorn() {
+  port=$(free_port)
+  (cd "$here" && AZUREML_MODEL_DIR="$2" BENCH_SCRIPT="$1/score.py" exec gunicorn --workers "$3" --worker-class sync \
+     --bind "127.0.0.1:$port" --log-level warning flask_app:app >/dev/null 2>&1) &
+  pid=$!; pids+=("$pid")
+  wait_http "http://127.0.0.1:$port/"
+}
+
+# latency_rows FILE URL KEY: open-loop runs at 50% and 90% of the max req/s in FILE.
+latency_rows() {
+  local max pct
+  read -r max _ < "$1"
+  for pct in 50 90; do
+    open_loop "$2" "$3" "$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.1f", m*p/100 }')" > "$1.$pct"
+  done
+}
+
+# bench_model LABEL CODE_DIR MODEL_PATH BODY TARGET: measures every target for one model
+# (TARGET is the (a)/(c) ratio issue 9 asks for), then prints its tables.
+bench_model() {
+  local label=$1 code=$2 model=$3 target=$5 m="$work/$1"
+  local modeldir ep="bench-$1" ep2="bench-$1-w$workers2" key_a key_a2 url_b url_c url_c2 stopped=()
+  body=$4
+  printf '%s' "$body" > "$work/body"
+  modeldir=$(dirname "$model")
+  deploy "$ep" "$workers" "$code" "$model"; key_a=$key
+  if [ -z "${rss_reported:-}" ]; then report_rss; rss_reported=1; fi
+  deploy "$ep2" "$workers2" "$code" "$model"; key_a2=$key
+  local url_a="$server/endpoints/$ep/score" url_a2="$server/endpoints/$ep2/score"
+  start_instance "$code" "$modeldir" "$workers"; url_b="http://127.0.0.1:$port/score"; stopped+=("$pid")
+  start_gunicorn "$code" "$modeldir" "$workers"; url_c="http://127.0.0.1:$port/score"; stopped+=("$pid")
+  start_gunicorn "$code" "$modeldir" "$workers2"; url_c2="http://127.0.0.1:$port/score"; stopped+=("$pid")
+
+  warm "$url_a" "$key_a"; warm "$url_a2" "$key_a2"; warm "$url_b" ""; warm "$url_c" ""; warm "$url_c2" ""
+  load "$url_a" "$key_a" "$conns" > "$m.a"
+  load "$url_b" "" "$conns" > "$m.b"
+  load "$url_c" "" "$conns" > "$m.c"
+  load "$url_a2" "$key_a2" "$conns" > "$m.a2"
+  load "$url_c2" "" "$conns" > "$m.c2"
+  AZUREML_MODEL_DIR="$modeldir" "$py" "$here/inproc.py" "$code/score.py" "$work/body" "$(secs "$duration")" > "$m.d"
+  # One connection: the latency a lone request sees, without queueing behind others.
+  load "$url_a" "$key_a" 1 > "$m.a1"
+  load "$url_b" "" 1 > "$m.b1"
+  latency_rows "$m.a" "$url_a" "$key_a"
+  latency_rows "$m.b" "$url_b" ""
+  latency_rows "$m.c" "$url_c" ""
+
+  stop "${stopped[@]}"
+  "$berth" online-endpoint delete -n "$ep" -y 2>"$work/delete.log" || { cat "$work/delete.log" >&2; exit 1; }
+  "$berth" online-endpoint delete -n "$ep2" -y 2>"$work/delete.log" || { cat "$work/delete.log" >&2; exit 1; }
+  print_model "$label" "$target"
+}
+
+# print_model LABEL TARGET: the throughput table, the ratios against their targets and
+# the latency-under-load table of one model.
+print_model() {
+  local l=$1 m="$work/$1" ra pa qa ba rb pb qb bb rc pc qc bc ra2 pa2 qa2 ba2 rc2 pc2 qc2 bc2 rd re pe qe be pa1 pb1
+  read -r ra pa qa ba < "$m.a"; read -r rb pb qb bb < "$m.b"; read -r rc pc qc bc < "$m.c"
+  read -r ra2 pa2 qa2 ba2 < "$m.a2"; read -r rc2 pc2 qc2 bc2 < "$m.c2"; read -r rd < "$m.d"
+  read -r re pe qe be < "$work/e"; read -r _ pa1 _ _ < "$m.a1"; read -r _ pb1 _ _ < "$m.b1"
+  local w="$workers worker$([ "$workers" = 1 ] || echo s)" w2="$workers2 workers"
+  echo
+  row model target "req/s" p50 p99 non2xx
+  row "$l" "(a)  Berth router + key, $w" "$ra" "$pa" "$qa" "$ba"
+  row "$l" "(b)  Berth instance direct, $w" "$rb" "$pb" "$qb" "$bb"
+  row "$l" "(c)  Flask + gunicorn sync, $w" "$rc" "$pc" "$qc" "$bc"
+  row "$l" "(a2) Berth router + key, $w2" "$ra2" "$pa2" "$qa2" "$ba2"
+  row "$l" "(c2) Flask + gunicorn sync, $w2" "$rc2" "$pc2" "$qc2" "$bc2"
+  row "$l" "(d)  in-process run() loop, calls/s" "$rd" - - -
+  row "$l" "(e)  Go net/http no-op handler" "$re" "$pe" "$qe" "$be"
+  awk -v l="$l" -v t="$2" -v ra="$ra" -v rb="$rb" -v rc="$rc" -v ra2="$ra2" -v rc2="$rc2" -v rd="$rd" -v re="$re" \
+      -v w="$w" -v w2="$w2" -v ua="$(to_us "$pa")" -v ub="$(to_us "$pb")" -v ua1="$(to_us "$pa1")" -v ub1="$(to_us "$pb1")" -v c="$conns" '
+    function mark(ok) { return ok ? "ok" : "MISS" }
+    BEGIN {
+      printf "%-10s (a)/(c) = %.2fx with %s [target >= %gx] %s; (a2)/(c2) = %.2fx with %s [target >= %gx] %s\n", l, ra/rc, w, t, mark(ra/rc >= t), ra2/rc2, w2, t, mark(ra2/rc2 >= t)
+      printf "%-10s (a)/(b) = %.2f  (a)/(d) = %.3f  (a)/(e) = %.3f  (b)/(e) = %.3f\n", l, ra/rb, ra/rd, ra/re, rb/re
+      printf "%-10s router p50 overhead over (b): %+.0f us at 1 connection (p50 %.0f vs %.0f us) [target <= 50 us] %s; %+.0f us at %d connections\n", l, ua1-ub1, ua1, ub1, mark(ua1-ub1 <= 50), ua-ub, c
+    }'
+  print_latency "$l"
+}
+
+# lat_row MODEL NAME FILE: one line of the latency-under-load table; an achieved rate
+# below 95% of the one asked for is marked with *.
+lat_row() {
+  local max r5 p5 q5 e5 r9 p9 q9 e9
+  read -r max _ < "$3"; read -r r5 p5 q5 e5 < "$3.50"; read -r r9 p9 q9 e9 < "$3.90"
+  printf '%-10s %-30s %9s | %10s %9s %9s %4s | %10s %9s %9s %4s\n' "$1" "$2" "$max" \
+    "$(behind "$r5" "$max" 50)" "$(fmt_us "$p5")" "$(fmt_us "$q5")" "$e5" \
+    "$(behind "$r9" "$max" 90)" "$(fmt_us "$p9")" "$(fmt_us "$q9")" "$e9"
+}
+# behind GOT MAX PCT prints GOT, with * when it is below 95% of PCT% of MAX.
+behind() { awk -v g="$1" -v m="$2" -v p="$3" 'BEGIN { printf "%s%s\n", g, (g == "-" || g < 0.95*m*p/100 ? "*" : " ") }'; }
+
+# print_latency MODEL: the latency-under-load table and the (a) p99/p50 target.
+print_latency() {
+  local l=$1 m="$work/$1" p9 q9
+  echo
+  echo "$l: latency under open-loop load at 50% and 90% of each server's max req/s above ($conns connections, $duration a step, from the scheduled send time)"
+  printf '%-10s %-30s %9s | %10s %9s %9s %4s | %10s %9s %9s %4s\n' model target "max req/s" "50%: req/s" p50 p99 err "90%: req/s" p50 p99 err
+  lat_row "$l" "(a)  Berth router + key" "$m.a"
+  lat_row "$l" "(b)  Berth instance direct" "$m.b"
+  lat_row "$l" "(c)  Flask + gunicorn sync" "$m.c"
+  echo "(req/s: the rate achieved; * when below 95% of the rate asked for, i.e. the server, or the generator, fell behind the schedule)"
+  read -r _ p9 q9 _ < "$m.a.90"
+  awk -v l="$l" -v p="$p9" -v q="$q9" 'BEGIN {
+    if (p == "-" || p <= 0) { printf "%-10s (a) at 90%% of max: no measurement [target p99 <= 2x p50] MISS\n", l; exit }
+    printf "%-10s (a) at 90%% of max: p99/p50 = %.1f [target <= 2] %s\n", l, q/p, (q/p <= 2 ? "ok" : "MISS") }'
+}
+
+echo "Berth online benchmark: nproc=$(nproc), kernel $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "wrk -t$threads -c$conns -d$duration (1 connection: -t1 -c1); workers $workers and $workers2; open loop: $conns connections, $duration a step"
+printf '%s' '{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}' > "$work/body"
+body=$(cat "$work/body")
+# (e) does not depend on the model: measure it once, print it in every table.
+eport=$(free_port)
+"$work/noop" -addr "127.0.0.1:$eport" & epid=$!; pids+=("$epid")
+wait_http "http://127.0.0.1:$eport/"
+warm "http://127.0.0.1:$eport/score" ""
+load "http://127.0.0.1:$eport/score" "" "$conns" > "$work/e"
+stop "$epid"
+
+bench_model trivial "$here/trivial" "$here/trivial/score.py" "$body" 3
 if "$py" -c 'import sklearn, joblib' 2>/dev/null; then
   bench_model sklearn "$repo/examples/sklearn-regression/onlinescoring" "$repo/examples/sklearn-regression/model" \
-    "$(cat "$repo/examples/sklearn-regression/sample-request.json")"
+    "$(cat "$repo/examples/sklearn-regression/sample-request.json")" 2
 else
   echo "sklearn rows skipped: apt-get install -y python3-sklearn"
 fi
