@@ -110,7 +110,8 @@ report_rss() {
   done
   awk -v s="$serve_kb" -v i="$inst_kb" -v n="$n" 'BEGIN {
     printf "berth serve RSS, one idle endpoint + deployment, before load: %.1f MiB [target <= 40 MiB] %s", s/1024, (s/1024 <= 40 ? "ok" : "MISS")
-    printf "  (its %d berth inference-server child: %.1f MiB more; Python workers not counted)\n", n, i/1024 }'
+    if (n > 0) printf "  (its %d berth inference-server child: %.1f MiB more; Python workers not counted)\n", n, i/1024
+    else printf "  (instances run in-process; Python workers not counted)\n" }'
 }
 
 # start_instance CODE MODELDIR WORKERS: (b), berth inference-server; sets $port and $pid.
