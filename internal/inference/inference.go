@@ -215,7 +215,7 @@ func logBanner(log *logger, cfg Config, port int) {
 	log.info("", fmt.Sprintf("Routes: Liveness Probe: GET 127.0.0.1:%d/  Score: POST 127.0.0.1:%d/score", port, port))
 }
 
-// startAll starts the workers together and makes them idle; the first failure is
+// startAll starts the workers together and makes them take requests; the first failure is
 // returned once every start has ended (the pool's stop then kills the started ones).
 func (p *pool) startAll() error {
 	type startResult struct {
@@ -239,7 +239,7 @@ func (p *pool) startAll() error {
 			}
 			continue
 		}
-		p.idle <- r.w
+		p.add(r.w)
 	}
 	return startErr
 }

@@ -66,9 +66,9 @@ type worker struct {
 	in     *os.File // we write requests here (its fd 3)
 	out    *bufio.Reader
 	outF   *os.File
-	buf    []byte
+	pipe   pipe
 	killed atomic.Bool // stopped on purpose: its exit is not a crash
-	dead   atomic.Bool // exited; its watcher has replaced it
+	dead   atomic.Bool // its output ended: it takes no more requests
 }
 
 // kill stops the worker on purpose.
@@ -152,7 +152,7 @@ func readBody(r io.Reader, n uint32) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// pool supervises WorkerCount workers and lends idle ones to requests.
+// pool supervises WorkerCount workers and sends each request to the least busy one.
 type pool struct {
 	// phases holds the slowest import and init() times of the first workers.
 	phasesMu sync.Mutex
@@ -163,16 +163,18 @@ type pool struct {
 	schemas      atomic.Pointer[swaggerSchemas]
 	// fatal receives an error when workers keep dying; Serve then exits so that the
 	// supervisor of the instance sees the crash loop.
-	fatal  chan error
-	mu     sync.Mutex
-	deaths []time.Time
-	live   map[*worker]struct{} // every started worker not yet exited; guarded by mu
-	cfg    Config
-	script string // worker.py source
-	log    *logger
-	idle   chan *worker
-	wg     sync.WaitGroup
-	done   <-chan struct{} // closed when the pool stops: no worker is replaced after it
+	fatal   chan error
+	mu      sync.Mutex
+	deaths  []time.Time
+	live    map[*worker]struct{} // every started worker not yet exited; guarded by mu
+	ready   []*worker            // workers that take requests; guarded by mu
+	changed chan struct{}        // closed when a worker may have room; guarded by mu
+	waiting int                  // requests waiting on changed; guarded by mu
+	cfg     Config
+	script  string // worker.py source
+	log     *logger
+	wg      sync.WaitGroup
+	done    <-chan struct{} // closed when the pool stops: no worker is replaced after it
 }
 
 // start launches one worker and waits for its ready frame; a startup failure is a *diag.Error.
@@ -238,9 +240,12 @@ func (p *pool) start() (*worker, error) {
 func (p *pool) watch(w *worker) {
 	defer p.wg.Done()
 	<-w.proc.Done()
-	w.dead.Store(true)
+	p.remove(w)
 	p.untrack(w)
-	w.close()
+	w.pipe.mu.Lock()
+	w.dead.Store(true) // no request is written to it after this
+	w.pipe.mu.Unlock()
+	w.close() // its reader, if still reading, ends and answers the queued calls
 	if p.stopping() {
 		return
 	}
@@ -286,11 +291,7 @@ func (p *pool) replace() {
 			w, err := p.start()
 			if err == nil {
 				p.log.info("", fmt.Sprintf("worker restarted with pid %d", w.proc.Pid()))
-				select {
-				case p.idle <- w:
-				case <-p.done:
-					w.kill(2 * time.Second)
-				}
+				p.add(w) // stopped by the pool's stop if it is stopping
 				return
 			}
 			p.log.errorf("", "worker restart failed: %v", err)
@@ -313,70 +314,18 @@ func (p *pool) stopping() bool {
 	}
 }
 
-// ping checks that an idle worker answers before ctx ends. A worker that does not (a
+// ping checks that a worker answers before ctx ends. A worker that does not (a
 // hung or stopped process) is killed and replaced, as an abandoned request's is.
 func (p *pool) ping(ctx context.Context) error {
 	_, _, err := p.do(ctx, requestHeader{Ping: true}, nil)
 	return err
 }
 
-// do runs one request on an idle worker.
-func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHeader, []byte, error) {
-	var w *worker
-	for w == nil {
-		select {
-		case w = <-p.idle:
-			if w.dead.Load() {
-				w = nil // exited while idle; its watcher is replacing it
-			}
-		case <-ctx.Done():
-			return frameHeader{}, nil, ctx.Err()
-		}
-	}
-	hb, err := json.Marshal(req)
-	if err != nil {
-		p.idle <- w
-		return frameHeader{}, nil, err
-	}
-	// A request that ends (client gone, router timeout) while run() is still going
-	// leaves a worker nobody will read from: stop it so its capacity comes back.
-	abandoned := context.AfterFunc(ctx, func() { w.kill(0) })
-	w.buf, err = writeFrame(w.in, w.buf, hb, body)
-	var h frameHeader
-	var out []byte
-	if err == nil {
-		h, out, err = readFrame(w.out)
-	}
-	if !abandoned() {
-		// The worker was stopped, even if it answered just in time.
-		return h, nil, errAbandoned
-	}
-	if err != nil {
-		// Gone by itself (a crash: its watcher counts and replaces it), or alive but
-		// speaking garbage (stop it; its watcher replaces it).
-		select {
-		case <-w.proc.Done():
-		case <-time.After(time.Second):
-			w.kill(0)
-		}
-		return h, nil, fmt.Errorf("%w: %v", errWorkerDied, w.proc.Err())
-	}
-	p.idle <- w
-	return h, out, nil
-}
-
 // stop stops every worker, idle, busy or starting, and waits for the pool's
 // goroutines. The pool's done channel must be closed first.
 func (p *pool) stop() {
 	p.killAll()
-	for {
-		select {
-		case <-p.idle:
-		default:
-			p.wg.Wait()
-			return
-		}
-	}
+	p.wg.Wait()
 }
 
 // killAll stops every live worker, in parallel, and waits for them to exit.

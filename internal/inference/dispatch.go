@@ -1,0 +1,209 @@
+package inference
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pipelineDepth is how many requests one worker may have in flight: written to its pipe
+// and not yet answered. The worker still runs them one at a time, in order; the depth
+// lets it read the next request while Go reads the answer to the last, and lets both
+// sides move several frames per wake-up under load.
+const pipelineDepth = 4
+
+// call is one request in a worker's pipe.
+type call struct {
+	done     chan result // buffered: the reader never blocks on it
+	canceled atomic.Bool // abandoned while queued: its answer is dropped
+}
+
+// result is how a call ended. retry means it never reached run() (its worker died
+// while it was queued): it goes to another worker.
+type result struct {
+	h     frameHeader
+	body  []byte
+	err   error
+	retry bool
+}
+
+// pipe is the in-flight side of a worker: the calls written to it, oldest first.
+type pipe struct {
+	mu       sync.Mutex // guards queue, buf and writes to the worker's stdin
+	queue    []*call
+	buf      []byte
+	inflight atomic.Int32
+}
+
+// add makes a started worker available to requests and starts its reader.
+func (p *pool) add(w *worker) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.read(w)
+	}()
+	p.mu.Lock()
+	p.ready = append(p.ready, w)
+	p.mu.Unlock()
+	p.wake()
+}
+
+// remove takes a worker that exited out of the ready set.
+func (p *pool) remove(w *worker) {
+	p.mu.Lock()
+	for i, r := range p.ready {
+		if r == w {
+			p.ready = append(p.ready[:i], p.ready[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+}
+
+// wake tells requests waiting for a worker to look again.
+func (p *pool) wake() {
+	p.mu.Lock()
+	if p.waiting > 0 {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// acquire returns the live worker with the fewest calls in flight, waiting while every
+// worker is pipelineDepth deep, until ctx ends.
+func (p *pool) acquire(ctx context.Context) (*worker, error) {
+	for {
+		p.mu.Lock()
+		var best *worker
+		for _, w := range p.ready {
+			n := w.pipe.inflight.Load()
+			if !w.dead.Load() && n < pipelineDepth && (best == nil || n < best.pipe.inflight.Load()) {
+				best = w
+			}
+		}
+		if best != nil {
+			best.pipe.inflight.Add(1)
+			p.mu.Unlock()
+			return best, nil
+		}
+		if p.changed == nil {
+			p.changed = make(chan struct{})
+		}
+		ch := p.changed
+		p.waiting++
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// release gives back the slot acquire took.
+func (p *pool) release(w *worker) {
+	w.pipe.inflight.Add(-1)
+	p.wake()
+}
+
+// do runs one request on a worker and returns run()'s answer. A request whose worker
+// died before it reached run() is sent to another worker.
+func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHeader, []byte, error) {
+	hb, err := json.Marshal(req)
+	if err != nil {
+		return frameHeader{}, nil, err
+	}
+	for {
+		w, err := p.acquire(ctx)
+		if err != nil {
+			return frameHeader{}, nil, err
+		}
+		r := w.send(ctx, hb, body)
+		p.release(w)
+		if !r.retry {
+			return r.h, r.body, r.err
+		}
+	}
+}
+
+// send writes one request to the worker's pipe and waits for its answer. When ctx
+// ends first: a request that run() is running (the oldest in the pipe) stops the
+// worker, whose other requests go to other workers; a request still queued is only
+// dropped.
+func (w *worker) send(ctx context.Context, header, body []byte) result {
+	c := &call{done: make(chan result, 1)}
+	w.pipe.mu.Lock()
+	if w.dead.Load() {
+		w.pipe.mu.Unlock()
+		return result{retry: true}
+	}
+	w.pipe.queue = append(w.pipe.queue, c)
+	// A failed write means the worker is gone: its reader answers every queued call.
+	w.pipe.buf, _ = writeFrame(w.in, w.pipe.buf, header, body)
+	w.pipe.mu.Unlock()
+	select {
+	case r := <-c.done:
+		return r
+	case <-ctx.Done():
+	}
+	w.pipe.mu.Lock()
+	running := len(w.pipe.queue) > 0 && w.pipe.queue[0] == c
+	c.canceled.Store(true)
+	w.pipe.mu.Unlock()
+	if running {
+		// Nobody will read what run() returns: stop the worker so its capacity comes back.
+		w.kill(0)
+	}
+	return result{err: errAbandoned}
+}
+
+// read delivers the worker's answers to their calls, in order, until the worker's
+// output ends; then the oldest call gets errWorkerDied and the rest are retried.
+func (p *pool) read(w *worker) {
+	for {
+		h, body, err := readFrame(w.out)
+		w.pipe.mu.Lock()
+		if err != nil {
+			w.dead.Store(true)
+			queue := w.pipe.queue
+			w.pipe.queue = nil
+			w.pipe.mu.Unlock()
+			p.wake()
+			died := w.died()
+			for i, c := range queue {
+				if i == 0 {
+					c.done <- result{err: died}
+					continue
+				}
+				c.done <- result{retry: true}
+			}
+			return
+		}
+		c := w.pipe.queue[0]
+		w.pipe.queue = w.pipe.queue[1:]
+		w.pipe.mu.Unlock()
+		if !c.canceled.Load() {
+			c.done <- result{h: h, body: body}
+		}
+	}
+}
+
+// died waits briefly for a worker whose output ended and says how it ended: gone by
+// itself (its watcher counts and replaces it), or alive but speaking garbage (stopped).
+func (w *worker) died() error {
+	select {
+	case <-w.proc.Done():
+	case <-time.After(time.Second):
+		w.kill(0)
+	}
+	return fmt.Errorf("%w: %v", errWorkerDied, w.proc.Err())
+}

@@ -1,0 +1,131 @@
+package inference
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startLocal starts an in-process instance and waits until it is healthy.
+func startLocal(t *testing.T, script string, workers int) *Instance {
+	t.Helper()
+	log := &lockedLog{}
+	inst, err := Start(t.Context(), Config{EntryScript: filepath.Join("testdata", script), ModelDir: t.TempDir(), WorkerCount: workers, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inst.Stop)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _ := scoreLocal(t.Context(), inst, "GET", "/", ""); code == 200 {
+			return inst
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("instance not healthy; log:\n%s", log)
+	return nil
+}
+
+// scoreLocal calls the instance's handler in-process, as berth serve's router does.
+func scoreLocal(ctx context.Context, inst *Instance, method, path, body string) (int, string) {
+	req := httptest.NewRequest(method, path, strings.NewReader(body)).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	inst.Handler().ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+// Several requests in one worker's pipe still run one at a time, in the order they came.
+func TestPipelinedRequestsRunInOrder(t *testing.T) {
+	inst := startLocal(t, "echo_score.py", 1)
+	bodies := []string{"sleep 0.3", "sleep 0.3", "call"}
+	answers := make([]string, len(bodies))
+	took := make([]time.Duration, len(bodies))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, out := scoreLocal(context.Background(), inst, "POST", "/score", b)
+			if code != 200 {
+				t.Errorf("%s: %d %s", b, code, out)
+			}
+			answers[i], took[i] = out, time.Since(start)
+		}()
+		time.Sleep(50 * time.Millisecond) // they reach the worker's pipe in this order
+		if i == 0 {
+			inst.p.mu.Lock()
+			n := inst.p.ready[0].pipe.inflight.Load()
+			inst.p.mu.Unlock()
+			if n != 1 {
+				t.Errorf("the first request is not in the worker's pipe")
+			}
+		}
+	}
+	wg.Wait()
+	want := []string{`"slept, call 1"`, `"slept, call 2"`, `"call 3"`}
+	for i := range want {
+		if strings.TrimSpace(answers[i]) != want[i] {
+			t.Errorf("request %d (%s) answered %s, want %s: run() is called in arrival order", i, bodies[i], answers[i], want[i])
+		}
+	}
+	if took[2] < 550*time.Millisecond {
+		t.Errorf("the fast request was answered after %s, before both slow ones had run: run() overlapped", took[2])
+	}
+}
+
+// A request queued behind one whose client gave up is not lost: the abandoned one's
+// worker is stopped, and the queued one is answered by the new worker.
+func TestRequestBehindAnAbandonedOneGoesToAnotherWorker(t *testing.T) {
+	inst := startLocal(t, "echo_score.py", 1)
+	_, before := scoreLocal(context.Background(), inst, "POST", "/score", "pid")
+
+	abandoned, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	first := make(chan int, 1)
+	go func() {
+		code, _ := scoreLocal(abandoned, inst, "POST", "/score", "sleep 5")
+		first <- code
+	}()
+	time.Sleep(100 * time.Millisecond) // "sleep 5" is running in the only worker
+	code, after := scoreLocal(context.Background(), inst, "POST", "/score", "pid")
+	if code != 200 || after == before {
+		t.Fatalf("the queued request: %d %s, want 200 from a new worker (the first was pid %s)", code, after, before)
+	}
+	if c := <-first; c != http.StatusGatewayTimeout {
+		t.Fatalf("the abandoned request: %d, want 504", c)
+	}
+}
+
+// Only the request that was running when its worker died gets 502; one queued behind
+// it is answered by the replacement worker.
+func TestOnlyTheRunningRequestFailsWhenItsWorkerDies(t *testing.T) {
+	inst := startLocal(t, "echo_score.py", 1)
+	dying := make(chan int, 1)
+	go func() {
+		code, _ := scoreLocal(context.Background(), inst, "POST", "/score", "sleep 0.2")
+		dying <- code
+	}()
+	time.Sleep(50 * time.Millisecond)
+	died := make(chan int, 1)
+	go func() {
+		code, _ := scoreLocal(context.Background(), inst, "POST", "/score", "die")
+		died <- code
+	}()
+	time.Sleep(50 * time.Millisecond)
+	code, out := scoreLocal(context.Background(), inst, "POST", "/score", "queued")
+	if code != 200 || !strings.Contains(out, "queued") {
+		t.Fatalf("the request queued behind the dying one: %d %s, want 200", code, out)
+	}
+	if c := <-dying; c != 200 {
+		t.Errorf("the request before the dying one: %d, want 200", c)
+	}
+	if c := <-died; c != http.StatusBadGateway {
+		t.Errorf("the request whose run() killed its worker: %d, want 502", c)
+	}
+}
