@@ -42,8 +42,12 @@ type Requirement struct {
 type Builder struct {
 	Root   string // <data-dir>/envs
 	Strict bool   // a version pin the base does not meet fails the build (else: a warning)
-	mu     sync.Mutex
-	locks  map[string]*sync.Mutex
+	// Pip installs the pip requirement strings reqs into the environment of python,
+	// writing its output to log. Nil runs `python -m pip install`, which takes the index
+	// and find-links from PIP_INDEX_URL / PIP_FIND_LINKS.
+	Pip   func(ctx context.Context, python string, reqs []string, log io.Writer) error
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
 }
 
 // Result is a built environment, or, next to a build error, what the failed build
@@ -131,8 +135,10 @@ func parseConda(s string) Requirement {
 	return Requirement{Name: strings.ToLower(name), Spec: spec, Line: s}
 }
 
-// Key is the content hash that names an environment.
+// Key is the content hash that names an environment. Requirements Berth provides
+// (azureml-inference-server-http, inference-schema, ...) do not count.
 func Key(base string, reqs []Requirement, strict bool) string {
+	reqs, _ = splitProvided(reqs)
 	lines := make([]string, len(reqs))
 	for i, r := range reqs {
 		lines[i] = r.Name + " " + r.Spec
@@ -182,11 +188,16 @@ func (check checkResult) compare(reqs []Requirement, base string, log io.Writer)
 }
 
 // Build returns the environment for reqs on top of base, building it the first time.
+// Requirements Berth provides are left out, and progress and the build log name them.
 // progress receives one line per step. A build that was attempted and failed returns
 // its *Result too, with Key and LogPath set, next to the *diag.Error.
 func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, progress io.Writer) (*Result, error) {
 	start := time.Now()
+	reqs, provided := splitProvided(reqs)
 	key := Key(base, reqs, b.Strict)
+	if len(provided) > 0 {
+		fmt.Fprintf(progress, "environment %s: %s\n", key, providedLine(provided))
+	}
 	l := b.lock(key)
 	l.Lock()
 	defer l.Unlock()
@@ -210,7 +221,9 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 		return nil, err
 	}
 	defer logf.Close()
-	out := io.MultiWriter(logf)
+	if len(provided) > 0 {
+		fmt.Fprintln(logf, providedLine(provided))
+	}
 	res := &Result{Key: key, LogPath: logPath}
 	// fail ends a failed build: the caller gets the log's path with the error.
 	fail := func(msg string) (*Result, error) {
@@ -218,40 +231,8 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 		return &Result{Key: key, LogPath: logPath}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
 			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or install the packages for %s from Debian (apt-get install python3-<name>)", msg, logPath, base)}
 	}
-
-	fmt.Fprintf(progress, "environment %s: creating a virtual environment on %s (its packages are reused)\n", key, base)
-	venv := filepath.Join(dir, "venv")
-	if err := run(ctx, out, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
-		return fail(fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath)))
-	}
-	res.Python = filepath.Join(venv, "bin", "python")
-
-	fmt.Fprintf(progress, "environment %s: checking %d requirement(s) against the base\n", key, len(reqs))
-	check, err := inspect(ctx, res.Python, reqs, logf)
-	if err != nil {
-		return fail(fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err))
-	}
-	missing, pins := check.compare(reqs, base, logf)
-	if len(pins) > 0 {
-		if b.Strict {
-			return fail("version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)")
-		}
-		for _, p := range pins {
-			res.Warnings = append(res.Warnings, "version pin not met, using what is installed: "+p)
-			fmt.Fprintf(progress, "environment %s: WARNING: %s\n", key, p)
-		}
-	}
-	if len(missing) > 0 {
-		args := []string{"-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--retries", "1", "--timeout", "15"}
-		names := make([]string, len(missing))
-		for i, r := range missing {
-			args = append(args, r.Name+r.pipSpec())
-			names[i] = r.Line
-		}
-		fmt.Fprintf(progress, "environment %s: installing %s with pip (index and find-links from PIP_INDEX_URL / PIP_FIND_LINKS)\n", key, strings.Join(names, ", "))
-		if err := run(ctx, out, "", res.Python, args...); err != nil {
-			return fail(fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath)))
-		}
+	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
+		return fail(msg)
 	}
 	b2, _ := json.Marshal(res)
 	if err := os.WriteFile(readyFile, b2, 0o644); err != nil {
@@ -260,6 +241,57 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	res.Took = time.Since(start)
 	fmt.Fprintf(progress, "environment %s: built in %s\n", key, res.Took.Round(time.Millisecond))
 	return res, nil
+}
+
+// populate creates the virtual environment of res in the directory of its build log
+// logf, checks reqs against the base and pip-installs what is missing. It returns why
+// the build failed, or "".
+func (b *Builder) populate(ctx context.Context, base string, reqs []Requirement, res *Result, logf *os.File, progress io.Writer) string {
+	key, logPath := res.Key, res.LogPath
+	fmt.Fprintf(progress, "environment %s: creating a virtual environment on %s (its packages are reused)\n", key, base)
+	venv := filepath.Join(filepath.Dir(logPath), "venv")
+	if err := run(ctx, logf, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
+		return fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath))
+	}
+	res.Python = filepath.Join(venv, "bin", "python")
+
+	fmt.Fprintf(progress, "environment %s: checking %d requirement(s) against the base\n", key, len(reqs))
+	check, err := inspect(ctx, res.Python, reqs, logf)
+	if err != nil {
+		return fmt.Sprintf("could not inspect the packages of %s: %v", res.Python, err)
+	}
+	missing, pins := check.compare(reqs, base, logf)
+	if len(pins) > 0 {
+		if b.Strict {
+			return "version pins not met: " + strings.Join(pins, "; ") + " (strict mode: `berth serve --env-strict=false` turns these into warnings)"
+		}
+		for _, p := range pins {
+			res.Warnings = append(res.Warnings, "version pin not met, using what is installed: "+p)
+			fmt.Fprintf(progress, "environment %s: WARNING: %s\n", key, p)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	specs, names := make([]string, len(missing)), make([]string, len(missing))
+	for i, r := range missing {
+		specs[i], names[i] = r.Name+r.pipSpec(), r.Line
+	}
+	fmt.Fprintf(progress, "environment %s: installing %s with pip (index and find-links from PIP_INDEX_URL / PIP_FIND_LINKS)\n", key, strings.Join(names, ", "))
+	pip := b.Pip
+	if pip == nil {
+		pip = pipInstall
+	}
+	if err := pip(ctx, res.Python, specs, logf); err != nil {
+		return fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath))
+	}
+	return ""
+}
+
+// pipInstall is the default Builder.Pip: python -m pip install reqs.
+func pipInstall(ctx context.Context, python string, reqs []string, log io.Writer) error {
+	args := append([]string{"-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--retries", "1", "--timeout", "15"}, reqs...)
+	return run(ctx, log, "", python, args...)
 }
 
 // inspect runs check.py with python: which of reqs are installed, and whether their
