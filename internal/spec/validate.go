@@ -204,32 +204,7 @@ func (d *Deployment) validate(p *problems) {
 	if d.Type != "" && d.Type != "managed" && d.Type != "kubernetes" {
 		p.add("type", "must be managed or kubernetes, got %q", d.Type)
 	}
-	if m := d.Model; m != nil {
-		if m.IsRef() {
-			if !strings.HasPrefix(m.Ref, "azureml:") {
-				p.add("model", "a model reference looks like azureml:<name>:<version> or azureml:<name>@latest, got %q", m.Ref)
-			}
-		} else {
-			if m.Path == "" {
-				p.add("model.path", "is required for an inline model: the file or folder with the model")
-			}
-			switch m.Type {
-			case "custom_model", "mlflow_model", "triton_model":
-			default:
-				p.add("model.type", "must be custom_model, mlflow_model or triton_model, got %q", m.Type)
-			}
-		}
-	}
-	if cc := d.CodeConfiguration; cc != nil {
-		if cc.Code == "" {
-			p.add("code_configuration.code", "is required: the folder that holds the scoring script")
-		}
-		if cc.ScoringScript == "" {
-			p.add("code_configuration.scoring_script", "is required: the scoring script's path inside code, e.g. score.py")
-		} else if msg := scriptOutsideCode(cc.ScoringScript); msg != "" {
-			p.add("code_configuration.scoring_script", "%s", msg)
-		}
-	}
+	d.validateSources(p)
 	switch d.EgressPublicNetworkAccess {
 	case "", "enabled", "disabled":
 	default:
@@ -280,6 +255,36 @@ func (d *Deployment) validate(p *problems) {
 		}
 	}
 	sort.Slice(p.list, func(i, j int) bool { return p.list[i].Target < p.list[j].Target })
+}
+
+// validateSources checks the model and the code configuration.
+func (d *Deployment) validateSources(p *problems) {
+	if m := d.Model; m != nil {
+		if m.IsRef() {
+			if !strings.HasPrefix(m.Ref, "azureml:") {
+				p.add("model", "a model reference looks like azureml:<name>:<version> or azureml:<name>@latest, got %q", m.Ref)
+			}
+		} else {
+			if m.Path == "" {
+				p.add("model.path", "is required for an inline model: the file or folder with the model")
+			}
+			switch m.Type {
+			case "custom_model", "mlflow_model", "triton_model":
+			default:
+				p.add("model.type", "must be custom_model, mlflow_model or triton_model, got %q", m.Type)
+			}
+		}
+	}
+	if cc := d.CodeConfiguration; cc != nil {
+		if cc.Code == "" {
+			p.add("code_configuration.code", "is required: the folder that holds the scoring script")
+		}
+		if cc.ScoringScript == "" {
+			p.add("code_configuration.scoring_script", "is required: the scoring script's path inside code, e.g. score.py")
+		} else if msg := scriptOutsideCode(cc.ScoringScript); msg != "" {
+			p.add("code_configuration.scoring_script", "%s", msg)
+		}
+	}
 }
 
 // scriptOutsideCode explains why a scoring_script path leaves the code folder, or
