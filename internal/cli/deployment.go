@@ -50,6 +50,7 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			printWarnings(cmd.ErrOrStderr(), d.Warnings())
 			c, err := g.connect()
 			if err != nil {
 				return err

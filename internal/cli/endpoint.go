@@ -60,6 +60,7 @@ func endpointCreate(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			printWarnings(cmd.ErrOrStderr(), ep.Warnings())
 			c, err := g.connect()
 			if err != nil {
 				return err
@@ -92,6 +93,7 @@ func endpointUpdate(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				printWarnings(cmd.ErrOrStderr(), ep.Warnings())
 				name = ep.Name
 				if u.Spec, err = json.Marshal(ep); err != nil {
 					return err

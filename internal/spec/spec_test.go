@@ -26,7 +26,7 @@ func TestLoadDeploymentAzureSample(t *testing.T) {
 		Environment:       &Environment{CondaFile: filepath.Join(abs, "model", "m.pkl"), Image: "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"},
 		InstanceType:      "Standard_DS3_v2",
 		InstanceCount:     1,
-		RequestSettings:   RequestSettings{RequestTimeoutMs: 5000, MaxConcurrentRequestsPerInstance: 1, MaxQueueWaitMs: 500},
+		RequestSettings:   RequestSettings{RequestTimeoutMs: 5000, MaxConcurrentRequestsPerInstance: 1},
 		LivenessProbe:     Probe{InitialDelay: 10, Period: 10, Timeout: 2, SuccessThreshold: 1, FailureThreshold: 30},
 		ReadinessProbe:    Probe{InitialDelay: 10, Period: 10, Timeout: 2, SuccessThreshold: 1, FailureThreshold: 30},
 	}

@@ -39,6 +39,7 @@ type Deployment struct {
 	EndpointName              string             `json:"endpoint_name" yaml:"endpoint_name"`
 	Description               string             `json:"description,omitempty" yaml:"description"`
 	Tags                      map[string]string  `json:"tags,omitempty" yaml:"tags"`
+	Properties                map[string]string  `json:"properties,omitempty" yaml:"properties"`
 	Type                      string             `json:"type,omitempty" yaml:"type"`
 	Model                     *Model             `json:"model,omitempty" yaml:"model"`
 	ModelMountPath            string             `json:"model_mount_path,omitempty" yaml:"model_mount_path"`
@@ -107,10 +108,12 @@ type ScaleSettings struct {
 }
 
 // RequestSettings is request_settings. Zero means "not set" and takes the default.
+// MaxQueueWaitMs is deprecated on Azure and stays 0 (no limit of its own: a request
+// waits for a free slot until request_timeout_ms) unless the spec sets it.
 type RequestSettings struct {
 	RequestTimeoutMs                 int `json:"request_timeout_ms" yaml:"request_timeout_ms"`
 	MaxConcurrentRequestsPerInstance int `json:"max_concurrent_requests_per_instance" yaml:"max_concurrent_requests_per_instance"`
-	MaxQueueWaitMs                   int `json:"max_queue_wait_ms" yaml:"max_queue_wait_ms"`
+	MaxQueueWaitMs                   int `json:"max_queue_wait_ms,omitempty" yaml:"max_queue_wait_ms"`
 }
 
 // Probe is liveness_probe or readiness_probe, in seconds. Zero means "not set".

@@ -165,9 +165,6 @@ func (d *Deployment) Default() {
 	if rs.MaxConcurrentRequestsPerInstance == 0 {
 		rs.MaxConcurrentRequestsPerInstance = 1
 	}
-	if rs.MaxQueueWaitMs == 0 {
-		rs.MaxQueueWaitMs = 500
-	}
 	for _, pr := range []*Probe{&d.LivenessProbe, &d.ReadinessProbe} {
 		if pr.InitialDelay == 0 {
 			pr.InitialDelay = 10
@@ -207,29 +204,11 @@ func (d *Deployment) validate(p *problems) {
 	if d.Type != "" && d.Type != "managed" && d.Type != "kubernetes" {
 		p.add("type", "must be managed or kubernetes, got %q", d.Type)
 	}
-	if m := d.Model; m != nil {
-		if m.IsRef() {
-			if !strings.HasPrefix(m.Ref, "azureml:") {
-				p.add("model", "a model reference looks like azureml:<name>:<version> or azureml:<name>@latest, got %q", m.Ref)
-			}
-		} else {
-			if m.Path == "" {
-				p.add("model.path", "is required for an inline model: the file or folder with the model")
-			}
-			switch m.Type {
-			case "custom_model", "mlflow_model", "triton_model":
-			default:
-				p.add("model.type", "must be custom_model, mlflow_model or triton_model, got %q", m.Type)
-			}
-		}
-	}
-	if cc := d.CodeConfiguration; cc != nil {
-		if cc.Code == "" {
-			p.add("code_configuration.code", "is required: the folder that holds the scoring script")
-		}
-		if cc.ScoringScript == "" {
-			p.add("code_configuration.scoring_script", "is required: the scoring script's path inside code, e.g. score.py")
-		}
+	d.validateSources(p)
+	switch d.EgressPublicNetworkAccess {
+	case "", "enabled", "disabled":
+	default:
+		p.add("egress_public_network_access", "must be enabled or disabled, got %q", d.EgressPublicNetworkAccess)
 	}
 	if d.InstanceCount < 1 || d.InstanceCount > MaxInstanceCount {
 		p.add("instance_count", "must be between 1 and %d, got %d", MaxInstanceCount, d.InstanceCount)
@@ -276,6 +255,50 @@ func (d *Deployment) validate(p *problems) {
 		}
 	}
 	sort.Slice(p.list, func(i, j int) bool { return p.list[i].Target < p.list[j].Target })
+}
+
+// validateSources checks the model and the code configuration.
+func (d *Deployment) validateSources(p *problems) {
+	if m := d.Model; m != nil {
+		if m.IsRef() {
+			if !strings.HasPrefix(m.Ref, "azureml:") {
+				p.add("model", "a model reference looks like azureml:<name>:<version> or azureml:<name>@latest, got %q", m.Ref)
+			}
+		} else {
+			if m.Path == "" {
+				p.add("model.path", "is required for an inline model: the file or folder with the model")
+			}
+			switch m.Type {
+			case "custom_model", "mlflow_model", "triton_model":
+			default:
+				p.add("model.type", "must be custom_model, mlflow_model or triton_model, got %q", m.Type)
+			}
+		}
+	}
+	if cc := d.CodeConfiguration; cc != nil {
+		if cc.Code == "" {
+			p.add("code_configuration.code", "is required: the folder that holds the scoring script")
+		}
+		if cc.ScoringScript == "" {
+			p.add("code_configuration.scoring_script", "is required: the scoring script's path inside code, e.g. score.py")
+		} else if msg := scriptOutsideCode(cc.ScoringScript); msg != "" {
+			p.add("code_configuration.scoring_script", "%s", msg)
+		}
+	}
+}
+
+// scriptOutsideCode explains why a scoring_script path leaves the code folder, or
+// returns "" when it stays inside. The check is lexical: Azure uploads only the code
+// folder, so an absolute path or one that climbs out with .. cannot be found there.
+func scriptOutsideCode(script string) string {
+	slashed := filepath.ToSlash(script)
+	if filepath.IsAbs(script) || strings.HasPrefix(slashed, "/") {
+		return fmt.Sprintf("must be a path inside code_configuration.code, got the absolute path %q: write it relative to the code folder, e.g. score.py", script)
+	}
+	if !filepath.IsLocal(filepath.FromSlash(slashed)) {
+		return fmt.Sprintf("must stay inside code_configuration.code, got %q, which leaves it through ..: move the script into the code folder (only that folder is deployed) and write its path relative to it", script)
+	}
+	return ""
 }
 
 // ParseQuantity reads a Kubernetes quantity: "500m" or "2" cores, "512Mi", "1.5Gi", "1G" bytes.
