@@ -16,6 +16,7 @@ import traceback
 import types
 import importlib.util
 import functools
+from urllib.parse import parse_qsl
 
 NO_REQUEST = "00000000-0000-0000-0000-000000000000"
 _current = {"rid": NO_REQUEST}
@@ -99,52 +100,392 @@ class AMLResponse:
         return self.data.decode("utf-8", "replace") if as_text else self.data
 
 
+class BadRequest(Exception):
+    """Answered with its status (400 unless code says otherwise) and message, before or inside run():
+    Berth's built-in scripts raise it for input the model cannot take, AMLRequest for a malformed request."""
+    code = 400
+
+
+class UnsupportedMediaType(BadRequest):
+    """get_json() on a body that is not JSON, as Flask answers it: 415."""
+    code = 415
+
+
+class BadRequestKeyError(BadRequest, KeyError):
+    """A missing key in request.form/files/args/headers[...]: a KeyError that Flask answers with 400."""
+
+    def __str__(self):
+        return f"the request has no {self.args[1]} {self.args[0]!r}" if len(self.args) > 1 else super().__str__()
+
+
+class MultiDict(dict):
+    """werkzeug's MultiDict: [key] and get() give the first value, getlist() every value."""
+
+    def __init__(self, pairs=(), kind="key"):
+        super().__init__()
+        self._lists, self._kind = {}, kind
+        for k, v in pairs:
+            self._lists.setdefault(k, []).append(v)
+            if k not in self:
+                dict.__setitem__(self, k, v)
+
+    def __getitem__(self, key):
+        if key in self:
+            return dict.__getitem__(self, key)
+        raise BadRequestKeyError(key, self._kind)
+
+    def get(self, key, default=None, type=None):
+        if key not in self:
+            return default
+        value = dict.__getitem__(self, key)
+        if type is None:
+            return value
+        try:
+            return type(value)
+        except (ValueError, TypeError):
+            return default
+
+    def getlist(self, key, type=None):
+        values = list(self._lists.get(key, ()))
+        if type is None:
+            return values
+        out = []
+        for v in values:
+            try:
+                out.append(type(v))
+            except (ValueError, TypeError):
+                pass
+        return out
+
+    def lists(self):
+        return [(k, list(v)) for k, v in self._lists.items()]
+
+    def items(self, multi=False):
+        return [(k, v) for k, vs in self._lists.items() for v in vs] if multi else list(dict.items(self))
+
+    def values(self):
+        return list(dict.values(self))
+
+    def listvalues(self):
+        return [list(v) for v in self._lists.values()]
+
+    def to_dict(self, flat=True):
+        return dict(dict.items(self)) if flat else {k: list(v) for k, v in self._lists.items()}
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, value)
+        self._lists[key] = [value]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.items(multi=True)!r})"
+
+
+class Headers:
+    """Request headers as Flask has them: iterating yields (name, value) pairs, lookups ignore
+    case, and a header sent several times is one value joined with ", "."""
+
+    def __init__(self, items):
+        self._items = sorted((str(k), str(v)) for k, v in (items or {}).items())
+        self._lower = {k.lower(): v for k, v in self._items}
+
+    def get(self, key, default=None, type=None):
+        value = self._lower.get(key.lower())
+        if value is None:
+            return default
+        if type is None:
+            return value
+        try:
+            return type(value)
+        except (ValueError, TypeError):
+            return default
+
+    def getlist(self, key, type=None):
+        value = self.get(key, type=type)
+        return [] if value is None else [value]
+
+    get_all = getlist
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return self._items[key]
+        try:
+            return self._lower[key.lower()]
+        except KeyError:
+            raise BadRequestKeyError(key, "header") from None
+
+    def __contains__(self, key):
+        return isinstance(key, str) and key.lower() in self._lower
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __bool__(self):
+        return bool(self._items)
+
+    def __eq__(self, other):
+        return isinstance(other, Headers) and sorted(self._lower.items()) == sorted(other._lower.items())
+
+    def keys(self, lower=False):
+        return [k.lower() if lower else k for k, _ in self._items]
+
+    def values(self):
+        return [v for _, v in self._items]
+
+    def items(self, lower=False):
+        return [(k.lower() if lower else k, v) for k, v in self._items]
+
+    def to_wsgi_list(self):
+        return list(self._items)
+
+    def copy(self):
+        return Headers(dict(self._items))
+
+    def __str__(self):
+        return "".join(f"{k}: {v}\r\n" for k, v in self._items) + "\r\n"
+
+    def __repr__(self):
+        return f"Headers({self._items!r})"
+
+
+class FileStorage:
+    """An uploaded file, as werkzeug's FileStorage: read it, or save it to a path or file."""
+
+    def __init__(self, data, filename, name, content_type, headers):
+        self.stream = io.BytesIO(data)
+        self.filename, self.name, self.content_type = filename, name, content_type
+        self.headers = Headers(headers)
+        self.mimetype, self.mimetype_params = _parse_options(content_type)
+        self.content_length = len(data)
+
+    def save(self, dst, buffer_size=16384):
+        if isinstance(dst, (str, bytes, os.PathLike)):
+            with open(dst, "wb") as f:
+                f.write(self.stream.getvalue())
+        else:
+            dst.write(self.stream.getvalue())
+
+    def close(self):
+        self.stream.close()
+
+    def __getattr__(self, name):
+        # read, seek, tell, readline...: a FileStorage is the file, as PIL.Image.open expects.
+        if name == "stream":
+            raise AttributeError(name)
+        return getattr(self.stream, name)
+
+    def __iter__(self):
+        return iter(self.stream)
+
+    def __bool__(self):
+        return bool(self.filename)
+
+    def __repr__(self):
+        return f"<FileStorage: {self.filename!r} ({self.content_type!r})>"
+
+
+def _parse_options(value):
+    """'text/plain; charset=utf-8' as ('text/plain', {'charset': 'utf-8'})."""
+    if not value:
+        return "", {}
+    mimetype, sep, _ = value.partition(";")
+    if not sep:
+        return mimetype.strip().lower(), {}
+    import email.message
+    import email.utils
+    msg = email.message.Message()
+    msg["Content-Type"] = value
+    params = msg.get_params() or [("", "")]
+    return params[0][0].strip().lower(), {k.lower(): email.utils.collapse_rfc2231_value(v) for k, v in params[1:]}
+
+
+def _unmangle(text):
+    """A header value the bytes parser read with surrogateescape, back as UTF-8 text."""
+    if text is None:
+        return None
+    try:
+        return text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return text
+
+
+def _header(headers, name):
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+
+
+def _multipart_parts(boundary, body):
+    """The parts of a multipart body, each as (header bytes, payload bytes). The body is
+    cut at its boundaries with bytes.find: the email parser, line by line, takes seconds on
+    a few megabytes of image."""
+    sep = b"\n--" + boundary.encode("utf-8")
+    body = b"\r\n" + body  # the first boundary may open the body
+    at = body.find(sep)
+    parts = []
+    while True:
+        if at < 0:
+            raise ValueError("the body has no boundary")
+        pos = at + len(sep)
+        if body.startswith(b"--", pos):
+            return parts
+        eol = body.find(b"\n", pos)  # skip transport padding up to the line end
+        if eol < 0:
+            raise ValueError("the body ends inside a boundary line")
+        at = body.find(sep, eol + 1)
+        if at < 0:
+            raise ValueError("the body has no closing boundary")
+        part = body[eol + 1:at - 1 if body[at - 1:at] == b"\r" else at]
+        if part.startswith((b"\r\n", b"\n")):  # a part with no headers
+            parts.append((b"", part[2 if part.startswith(b"\r\n") else 1:]))
+            continue
+        head, crlf, payload = part.partition(b"\r\n\r\n")
+        if not crlf:
+            head, _, payload = part.partition(b"\n\n")
+        parts.append((head, payload))
+
+
+def _parse_multipart(content_type, body):
+    """The (form, files) pairs of a multipart/form-data body; each part's headers are read
+    by the email package."""
+    import email.parser
+    import email.policy
+    boundary = _parse_options(content_type)[1].get("boundary")
+    if not boundary:
+        raise ValueError("the Content-Type has no boundary")
+    parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+    form, files = [], []
+    for head, data in _multipart_parts(boundary, body):
+        headers = {k: _unmangle(v) for k, v in parser.parsebytes(head).raw_items()}
+        _, disposition = _parse_options(_header(headers, "Content-Disposition"))
+        name = disposition.get("name")
+        if name is None:
+            continue
+        ctype = _header(headers, "Content-Type")
+        if "filename" in disposition:
+            files.append((name, FileStorage(data, disposition["filename"], name, ctype, headers)))
+            continue
+        charset = _parse_options(ctype)[1].get("charset") or "utf-8"
+        try:
+            form.append((name, data.decode(charset, "replace")))
+        except LookupError:
+            form.append((name, data.decode("utf-8", "replace")))
+    return form, files
+
+
 class AMLRequest:
-    """The request handed to a @rawhttp run(): the parts of a Flask request scripts use."""
+    """The request handed to a @rawhttp run(): Flask's request, with form fields and
+    uploaded files, from the standard library."""
 
     def __init__(self, method, path, query, headers, body):
-        from urllib.parse import parse_qs
         self.method = method
         self.path = path
         self.query_string = query.encode("utf-8")
         self.full_path = path + "?" + query
-        self.headers = _Headers(headers)
-        self.data = body
-        self.args = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        self.headers = Headers(headers)
+        self._body = body
+        self.args = MultiDict(parse_qsl(query, keep_blank_values=True), "query argument")
         self.content_type = self.headers.get("Content-Type")
-        self.mimetype = (self.content_type or "").split(";")[0].strip()
+        self.mimetype, self.mimetype_params = _parse_options(self.content_type)
+        self.content_encoding = self.headers.get("Content-Encoding")
+        self.content_length = self.headers.get("Content-Length", type=int)
+        if self.content_length is None and body:
+            self.content_length = len(body)
+        self.host = self.headers.get("Host") or "localhost:" + (os.environ.get("SERVER_PORT") or "5001")
+        self.scheme = "http"
+        self.is_secure = False
+        self.script_root = self.root_path = ""
+        self.host_url = self.url_root = f"{self.scheme}://{self.host}/"
+        self.base_url = f"{self.scheme}://{self.host}{path}"
+        self.url = self.base_url + ("?" + query if query else "")
+        self.remote_addr = None
+        self._form = self._stream = None
 
-    def get_data(self, as_text=False, cache=True):
-        return self.data.decode("utf-8") if as_text else self.data
+    def _load_form(self):
+        form, files = [], []
+        try:
+            if self.mimetype == "multipart/form-data":
+                form, files = _parse_multipart(self.content_type, self._body)
+            elif self.mimetype == "application/x-www-form-urlencoded":
+                form = parse_qsl(self._body.decode("utf-8", "replace"), keep_blank_values=True)
+        except (ValueError, TypeError, LookupError) as exc:
+            # Flask parses forms silently: a malformed body gives empty form and files.
+            logging.getLogger("azmlinfsrv").warning("could not parse the %s body: %s", self.mimetype, exc)
+        self._form = (MultiDict(form, "form field"), MultiDict(files, "file"))
+
+    @property
+    def form(self):
+        if self._form is None:
+            self._load_form()
+        return self._form[0]
+
+    @property
+    def files(self):
+        if self._form is None:
+            self._load_form()
+        return self._form[1]
+
+    @property
+    def values(self):
+        pairs = self.args.items(multi=True)
+        if self.method != "GET":
+            pairs += self.form.items(multi=True)
+        return MultiDict(pairs, "value")
+
+    @property
+    def cookies(self):
+        import http.cookies
+        jar = http.cookies.SimpleCookie()
+        try:
+            jar.load(self.headers.get("Cookie", ""))
+        except http.cookies.CookieError:
+            pass
+        return MultiDict(((k, m.value) for k, m in jar.items()), "cookie")
+
+    @property
+    def user_agent(self):
+        return self.headers.get("User-Agent", "")
+
+    @property
+    def stream(self):
+        if self._stream is None:
+            self._stream = io.BytesIO(self._body)
+        return self._stream
+
+    input_stream = stream
+
+    @property
+    def data(self):
+        # As in Flask: a form body is in form and files, not in data.
+        if self.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            return b""
+        return self._body
+
+    def get_data(self, cache=True, as_text=False, parse_form_data=False):
+        data = self.data if parse_form_data else self._body
+        return data.decode("utf-8", "replace") if as_text else data
+
+    @property
+    def is_json(self):
+        mt = self.mimetype
+        return mt == "application/json" or (mt.startswith("application/") and mt.endswith("+json"))
 
     def get_json(self, force=False, silent=False, cache=True):
-        try:
-            return json.loads(self.data)
-        except ValueError:
+        if not (force or self.is_json):
             if silent:
                 return None
-            raise
+            raise UnsupportedMediaType("Did not attempt to load JSON data because the request Content-Type "
+                                       f"was not 'application/json' (it was {self.content_type or 'none'!r})")
+        try:
+            return json.loads(self._body)
+        except ValueError as exc:
+            if silent:
+                return None
+            raise BadRequest(f"Failed to decode JSON object: {exc}") from exc
 
     @property
     def json(self):
         return self.get_json()
-
-
-class _Headers(dict):
-    """Case-insensitive header lookup."""
-
-    def __init__(self, items):
-        super().__init__(items)
-        self._lower = {k.lower(): v for k, v in items.items()}
-
-    def get(self, key, default=None):
-        return self._lower.get(key.lower(), default)
-
-    def __getitem__(self, key):
-        return self._lower[key.lower()]
-
-    def __contains__(self, key):
-        return key.lower() in self._lower
 
 
 def rawhttp(func):
@@ -393,13 +734,10 @@ class StartupError(Exception):
         self.code, self.message = code, message
 
 
-class BadRequest(Exception):
-    """Raised by Berth's built-in scripts for input the model cannot take: answered 400."""
-
-
 def _install_berth_module():
     mod = types.ModuleType("berth_worker")
     mod.StartupError, mod.BadRequest = StartupError, BadRequest
+    mod.UnsupportedMediaType, mod.BadRequestKeyError = UnsupportedMediaType, BadRequestKeyError
     sys.modules["berth_worker"] = mod
 
 
@@ -600,7 +938,7 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
             else:
                 _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result, default=_to_json).encode("utf-8"))
         except BadRequest as exc:
-            _write_frame(wout, {"s": 400, "h": json_headers, "srv": True}, json.dumps({"message": str(exc)}).encode())
+            _write_frame(wout, {"s": exc.code, "h": json_headers, "srv": True}, json.dumps({"message": str(exc)}).encode())
         except Exception as exc:
             ms = (time.perf_counter() - start) * 1000
             log.error("Encountered Exception: %s", traceback.format_exc())
