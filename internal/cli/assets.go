@@ -71,6 +71,7 @@ func assetCreate(g *globals, k assetKind) *cobra.Command {
 
 func assetShow(g *globals, k assetKind) *cobra.Command {
 	var name, version, label string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a version (--label latest for the newest not archived)",
@@ -84,6 +85,9 @@ func assetShow(g *globals, k assetKind) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if web {
+				return printWeb(cmd, c.BaseURL())
+			}
 			raw, err := c.GetAsset(cmd.Context(), k.kind, name, v)
 			if err != nil {
 				return err
@@ -94,6 +98,7 @@ func assetShow(g *globals, k assetKind) *cobra.Command {
 	cmd.Flags().StringVarP(&name, "name", "n", "", "name")
 	cmd.Flags().StringVarP(&version, "version", "v", "", "version")
 	cmd.Flags().StringVarP(&label, "label", "l", "", "latest")
+	addWeb(cmd, &web)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

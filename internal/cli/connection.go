@@ -100,6 +100,7 @@ func connectionCreate(g *globals) *cobra.Command {
 
 func connectionShow(g *globals) *cobra.Command {
 	var name string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a connection (credential values are masked)",
@@ -109,6 +110,9 @@ func connectionShow(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if web {
+				return printWeb(cmd, c.BaseURL())
+			}
 			out, err := c.GetConnection(cmd.Context(), name)
 			if err != nil {
 				return err
@@ -117,6 +121,7 @@ func connectionShow(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "connection name")
+	addWeb(cmd, &web)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
