@@ -19,8 +19,9 @@ type assetKind struct {
 	createShort string   // create's help line
 	columns     []string // the fields -o table shows
 	// createFlags registers create's flags on cmd and returns the function that, once
-	// they are parsed, reads them (and any -f file) into the asset to register.
-	createFlags func(cmd *cobra.Command) func() (newAsset, error)
+	// they are parsed, reads them (and any -f file), then applies *sets, into the asset
+	// to register.
+	createFlags func(cmd *cobra.Command, sets *[]string) func() (newAsset, error)
 	// extra builds the verbs only this kind has (nil for none).
 	extra func(g *globals) []*cobra.Command
 }
@@ -45,8 +46,13 @@ func newAssetCommand(g *globals, k assetKind) *cobra.Command {
 
 func assetCreate(g *globals, k assetKind) *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: k.createShort, Args: cobra.NoArgs}
-	read := k.createFlags(cmd)
+	var sets []string
+	unsupported := addSetFlags(cmd, &sets)
+	read := k.createFlags(cmd, &sets)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
 		a, err := read()
 		if err != nil {
 			return err

@@ -328,3 +328,40 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+func TestSetOnAssetAndConnectionCreates(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "m")
+	write(t, filepath.Join(dir, "model.json"), `{"w":1}`)
+	digest, err := archive.Digest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeServer(t, map[string]answer{
+		"HEAD /artifacts/" + digest: {},
+		"POST /assets/model":        {status: http.StatusCreated, body: modelView},
+		"POST /assets/data":         {status: http.StatusCreated, body: `{}`},
+		"POST /connections":         {body: `{}`},
+	})
+	for _, tc := range []struct {
+		args []string
+		want string // in the last request's body
+	}{
+		{[]string{"model", "create", "-n", "m", "-p", dir, "--set", "version=5", "--set", "tags.team=ml"}, `"version":"5"`},
+		{[]string{"model", "create", "-n", "m", "-p", dir, "--set", "tags.team=ml"}, `"tags":{"team":"ml"}`},
+		{[]string{"data", "create", "--set", "name=inputs", "--set", "path=" + dir, "--set", "description=raw rows"}, `"description":"raw rows"`},
+		{[]string{"connection", "create", "-n", "c1", "--set", "target=https://example.org", "--set", "credentials.key=s3cret"}, `"target":"https://example.org"`},
+	} {
+		if _, stderr, err := f.berth(t, tc.args...); err != nil {
+			t.Errorf("%v: %v\n%s", tc.args, err, stderr)
+			continue
+		}
+		got := f.requests()
+		if last := got[len(got)-1]; !strings.Contains(last.Body, tc.want) {
+			t.Errorf("%v: %s %s body = %s, want %s in it", tc.args, last.Method, last.Path, last.Body, tc.want)
+		}
+	}
+	_, stderr, err := f.berth(t, "model", "create", "-n", "m", "-p", dir, "--set", "colour=red")
+	if de := diag.As(err); de == nil || de.Code != diag.BadArgument || !strings.Contains(stderr, "colour") {
+		t.Errorf("--set colour=red: err = %v, stderr = %q; want a BadArgument naming the field", err, stderr)
+	}
+}
