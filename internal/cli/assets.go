@@ -19,8 +19,9 @@ type assetKind struct {
 	createShort string   // create's help line
 	columns     []string // the fields -o table shows
 	// createFlags registers create's flags on cmd and returns the function that, once
-	// they are parsed, reads them (and any -f file) into the asset to register.
-	createFlags func(cmd *cobra.Command) func() (newAsset, error)
+	// they are parsed, reads them (and any -f file), then applies *sets, into the asset
+	// to register.
+	createFlags func(cmd *cobra.Command, sets *[]string) func() (newAsset, error)
 	// extra builds the verbs only this kind has (nil for none).
 	extra func(g *globals) []*cobra.Command
 }
@@ -45,8 +46,13 @@ func newAssetCommand(g *globals, k assetKind) *cobra.Command {
 
 func assetCreate(g *globals, k assetKind) *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: k.createShort, Args: cobra.NoArgs}
-	read := k.createFlags(cmd)
+	var sets []string
+	unsupported := addSetFlags(cmd, &sets)
+	read := k.createFlags(cmd, &sets)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
 		a, err := read()
 		if err != nil {
 			return err
@@ -71,6 +77,7 @@ func assetCreate(g *globals, k assetKind) *cobra.Command {
 
 func assetShow(g *globals, k assetKind) *cobra.Command {
 	var name, version, label string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a version (--label latest for the newest not archived)",
@@ -84,6 +91,9 @@ func assetShow(g *globals, k assetKind) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if web {
+				return printWeb(cmd, c.BaseURL())
+			}
 			raw, err := c.GetAsset(cmd.Context(), k.kind, name, v)
 			if err != nil {
 				return err
@@ -94,6 +104,7 @@ func assetShow(g *globals, k assetKind) *cobra.Command {
 	cmd.Flags().StringVarP(&name, "name", "n", "", "name")
 	cmd.Flags().StringVarP(&version, "version", "v", "", "version")
 	cmd.Flags().StringVarP(&label, "label", "l", "", "latest")
+	addWeb(cmd, &web)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -37,57 +37,64 @@ func pairs(flag string, values []string) (map[string]string, error) {
 func connectionCreate(g *globals) *cobra.Command {
 	var file string
 	var conn wire.Connection
-	var creds, meta []string
+	var creds, meta, sets []string
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create or replace a connection; credentials are encrypted at rest and never printed",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			name, typ, target := conn.Name, conn.Type, conn.Target
-			if file != "" {
-				if err := decodeFile(file, &conn, "name, type, target, metadata, credentials"); err != nil {
-					return err
-				}
-			}
-			if name != "" {
-				conn.Name = name
-			}
-			if typ != "" {
-				conn.Type = typ
-			}
-			if target != "" {
-				conn.Target = target
-			}
-			c2, err := pairs("credential", creds)
-			if err != nil {
+	}
+	unsupported := addSetFlags(cmd, &sets)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
+		name, typ, target := conn.Name, conn.Type, conn.Target
+		if file != "" {
+			if err := decodeFile(file, &conn, "name, type, target, metadata, credentials"); err != nil {
 				return err
 			}
-			m2, err := pairs("metadata", meta)
-			if err != nil {
-				return err
-			}
-			if conn.Credentials == nil {
-				conn.Credentials = map[string]string{}
-			}
-			if conn.Metadata == nil {
-				conn.Metadata = map[string]string{}
-			}
-			for k, v := range c2 {
-				conn.Credentials[k] = v
-			}
-			for k, v := range m2 {
-				conn.Metadata[k] = v
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			out, err := c.PutConnection(cmd.Context(), conn)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), out, connectionColumns...)
-		},
+		}
+		if name != "" {
+			conn.Name = name
+		}
+		if typ != "" {
+			conn.Type = typ
+		}
+		if target != "" {
+			conn.Target = target
+		}
+		c2, err := pairs("credential", creds)
+		if err != nil {
+			return err
+		}
+		m2, err := pairs("metadata", meta)
+		if err != nil {
+			return err
+		}
+		if conn.Credentials == nil {
+			conn.Credentials = map[string]string{}
+		}
+		if conn.Metadata == nil {
+			conn.Metadata = map[string]string{}
+		}
+		for k, v := range c2 {
+			conn.Credentials[k] = v
+		}
+		for k, v := range m2 {
+			conn.Metadata[k] = v
+		}
+		if err := applySets(&conn, sets); err != nil {
+			return err
+		}
+		c, err := g.connect()
+		if err != nil {
+			return err
+		}
+		out, err := c.PutConnection(cmd.Context(), conn)
+		if err != nil {
+			return err
+		}
+		return g.print(cmd.OutOrStdout(), out, connectionColumns...)
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "connection YAML: name, type, target, metadata, credentials")
 	cmd.Flags().StringVarP(&conn.Name, "name", "n", "", "connection name")
@@ -100,6 +107,7 @@ func connectionCreate(g *globals) *cobra.Command {
 
 func connectionShow(g *globals) *cobra.Command {
 	var name string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a connection (credential values are masked)",
@@ -109,6 +117,9 @@ func connectionShow(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if web {
+				return printWeb(cmd, c.BaseURL())
+			}
 			out, err := c.GetConnection(cmd.Context(), name)
 			if err != nil {
 				return err
@@ -117,6 +128,7 @@ func connectionShow(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "connection name")
+	addWeb(cmd, &web)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -24,17 +24,31 @@ func dataKind() assetKind {
 	}
 }
 
+// dataFields are data create's flags, which --set can also set.
+type dataFields struct {
+	Name        string `yaml:"name"`
+	Version     string `yaml:"version"`
+	Path        string `yaml:"path"`
+	Type        string `yaml:"type"`
+	Description string `yaml:"description"`
+}
+
 // dataFlags registers data create's flags.
-func dataFlags(cmd *cobra.Command) func() (newAsset, error) {
-	var name, version, path, typ, description string
-	cmd.Flags().StringVarP(&name, "name", "n", "", "name")
-	cmd.Flags().StringVarP(&version, "version", "v", "", "version (default: the next whole number)")
-	cmd.Flags().StringVarP(&path, "path", "p", "", "local file or folder")
-	cmd.Flags().StringVarP(&typ, "type", "t", "", "uri_folder or uri_file (default: from the path)")
-	cmd.Flags().StringVarP(&description, "description", "d", "", "description")
-	cmd.MarkFlagRequired("name")
-	cmd.MarkFlagRequired("path")
+func dataFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
+	var f dataFields
+	cmd.Flags().StringVarP(&f.Name, "name", "n", "", "name")
+	cmd.Flags().StringVarP(&f.Version, "version", "v", "", "version (default: the next whole number)")
+	cmd.Flags().StringVarP(&f.Path, "path", "p", "", "local file or folder")
+	cmd.Flags().StringVarP(&f.Type, "type", "t", "", "uri_folder or uri_file (default: from the path)")
+	cmd.Flags().StringVarP(&f.Description, "description", "d", "", "description")
 	return func() (newAsset, error) {
+		if err := applySets(&f, *sets); err != nil {
+			return newAsset{}, err
+		}
+		if f.Name == "" || f.Path == "" {
+			return newAsset{}, diag.New(diag.BadArgument, "--name and --path are required")
+		}
+		name, version, path, typ, description := f.Name, f.Version, f.Path, f.Type, f.Description
 		info, err := os.Stat(path)
 		if err != nil {
 			return newAsset{}, &diag.Error{Code: diag.BadArgument, Target: "path", Message: err.Error()}

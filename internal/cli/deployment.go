@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 
@@ -29,75 +30,127 @@ func newDeploymentCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// deploymentPut is `create` (create=true) or `update`.
+// deploymentPut is `create` (create=true) or `update`. update without -f applies
+// --set to the spec the server stores.
 func deploymentPut(g *globals, create bool) *cobra.Command {
 	var file, name, endpoint string
 	var sets []string
 	var allTraffic, noWait bool
-	verb, short := "update", "Update a deployment from its YAML: new instances replace the old once ready"
+	verb, short := "update", "Update a deployment from its YAML, or its stored spec with --set: new instances replace the old once ready"
 	if create {
 		verb, short = "create", "Create a deployment from its YAML and wait until it is Succeeded or Failed"
 	}
-	cmd := &cobra.Command{
-		Use:   verb,
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if allTraffic && noWait {
-				return diag.New(diag.BadArgument, "--all-traffic waits for the deployment to succeed, so it cannot be combined with --no-wait")
-			}
-			d, err := spec.LoadDeployment(file, nameSets(sets, "name", name, "endpoint_name", endpoint))
-			if err != nil {
+	cmd := &cobra.Command{Use: verb, Short: short, Args: cobra.NoArgs}
+	unsupported := addSetFlags(cmd, &sets)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
+		if allTraffic && noWait {
+			return diag.New(diag.BadArgument, "--all-traffic waits for the deployment to succeed, so it cannot be combined with --no-wait")
+		}
+		var d *spec.Deployment
+		var err error
+		switch {
+		case file != "":
+			if d, err = spec.LoadDeployment(file, nameSets(sets, "name", name, "endpoint_name", endpoint)); err != nil {
 				return err
 			}
-			printWarnings(cmd.ErrOrStderr(), d.Warnings())
-			c, err := g.connect()
-			if err != nil {
+		case create:
+			return diag.New(diag.BadArgument, "--file is required: the deployment YAML")
+		case name == "" || endpoint == "":
+			return diag.New(diag.BadArgument, "give -f with the deployment YAML, or --name and --endpoint-name to update the stored spec with --set")
+		}
+		c, err := g.connect()
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		if d == nil {
+			if d, err = storedDeployment(ctx, c, endpoint, name, sets); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			// Fail fast on a missing endpoint, before uploading anything.
-			if _, _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
-				return err
+		}
+		printWarnings(cmd.ErrOrStderr(), d.Warnings())
+		out, err := putDeployment(ctx, c, d, create, !noWait, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		if allTraffic {
+			if _, err := c.UpdateEndpoint(ctx, d.EndpointName, wire.EndpointUpdate{Traffic: map[string]int{d.Name: 100}}); err != nil {
+				return fmt.Errorf("deployment succeeded but setting its traffic to 100%% failed: %w", err)
 			}
-			put, err := upload(ctx, c, d, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			var out json.RawMessage
-			if create {
-				out, err = c.CreateDeployment(ctx, d.EndpointName, put)
-			} else {
-				out, err = c.UpdateDeployment(ctx, d.EndpointName, d.Name, put)
-			}
-			if err != nil {
-				return err
-			}
-			if !noWait {
-				if out, err = wait(ctx, c, d.EndpointName, d.Name, cmd.ErrOrStderr()); err != nil {
-					return err
-				}
-			}
-			if allTraffic {
-				if _, err := c.UpdateEndpoint(ctx, d.EndpointName, wire.EndpointUpdate{Traffic: map[string]int{d.Name: 100}}); err != nil {
-					return fmt.Errorf("deployment succeeded but setting its traffic to 100%% failed: %w", err)
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "Set traffic of endpoint %s to %s=100\n", d.EndpointName, d.Name)
-			}
-			return g.print(cmd.OutOrStdout(), out, deploymentColumns...)
-		},
+			fmt.Fprintf(cmd.ErrOrStderr(), "Set traffic of endpoint %s to %s=100\n", d.EndpointName, d.Name)
+		}
+		return g.print(cmd.OutOrStdout(), out, deploymentColumns...)
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "deployment YAML file")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "deployment YAML file (update: default the stored spec)")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name (overrides the file)")
-	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (overrides the file)")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (overrides the file; alias --endpoint)")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for the deployment")
 	cmd.Flags().Bool("skip-script-validation", false, "accepted for az compatibility")
 	if create {
 		cmd.Flags().BoolVar(&allTraffic, "all-traffic", false, "send 100% of the endpoint's traffic to this deployment once it succeeds")
 	}
-	cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// putDeployment checks the endpoint exists, uploads what the server lacks, creates or
+// updates the deployment and, when wait is set, waits for it to settle.
+func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, create, wait bool, progress io.Writer) (json.RawMessage, error) {
+	// Fail fast on a missing endpoint, before uploading anything.
+	if _, _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
+		return nil, err
+	}
+	put, err := upload(ctx, c, d, progress)
+	if err != nil {
+		return nil, err
+	}
+	var out json.RawMessage
+	if create {
+		out, err = c.CreateDeployment(ctx, d.EndpointName, put)
+	} else {
+		out, err = c.UpdateDeployment(ctx, d.EndpointName, d.Name, put)
+	}
+	if err != nil || !wait {
+		return out, err
+	}
+	return waitDeployment(ctx, c, d.EndpointName, d.Name, progress)
+}
+
+// storedDeployment reads the spec the server stores for a deployment and applies sets
+// to it. Its model and code paths are the absolute local paths it was created from:
+// upload digests them again and sends nothing the server already has.
+func storedDeployment(ctx context.Context, c *client.Client, endpoint, name string, sets []string) (*spec.Deployment, error) {
+	raw, err := c.GetDeployment(ctx, endpoint, name)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := storedSpec(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read the stored spec of deployment %s/%s: %w", endpoint, name, err)
+	}
+	return spec.DecodeDeployment(fmt.Sprintf("the stored spec of deployment %s/%s", endpoint, name), stored, sets)
+}
+
+// storedSpec is the spec in a deployment's read view: its spec field when it has one,
+// else the view without the status fields of wire.Deployment.
+func storedSpec(raw json.RawMessage) (json.RawMessage, error) {
+	var view map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &view); err != nil {
+		return nil, err
+	}
+	if s, ok := view["spec"]; ok {
+		return s, nil
+	}
+	t := reflect.TypeFor[wire.Deployment]()
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag != "" && tag != "-" {
+			delete(view, tag)
+		}
+	}
+	return json.Marshal(view)
 }
 
 // upload sends the model and code folders to the server unless it already has them,
@@ -175,9 +228,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// wait polls the deployment until it is Succeeded or Failed, printing progress, and
+// waitDeployment polls the deployment until it is Succeeded or Failed, printing progress, and
 // returns its final view; a Failed deployment is returned as its error.
-func wait(ctx context.Context, c *client.Client, endpoint, name string, progress io.Writer) (json.RawMessage, error) {
+func waitDeployment(ctx context.Context, c *client.Client, endpoint, name string, progress io.Writer) (json.RawMessage, error) {
 	start := time.Now()
 	last := ""
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -234,6 +287,7 @@ func wait(ctx context.Context, c *client.Client, endpoint, name string, progress
 
 func deploymentShow(g *globals) *cobra.Command {
 	var name, endpoint string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show a deployment, with its state and error",
@@ -243,6 +297,13 @@ func deploymentShow(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if web {
+				ep, _, err := c.GetEndpoint(cmd.Context(), endpoint)
+				if err != nil {
+					return err
+				}
+				return printWeb(cmd, ep.ScoringURI)
+			}
 			raw, err := c.GetDeployment(cmd.Context(), endpoint, name)
 			if err != nil {
 				return err
@@ -251,7 +312,8 @@ func deploymentShow(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
-	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (alias --endpoint)")
+	addWeb(cmd, &web)
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("endpoint-name")
 	return cmd
@@ -275,7 +337,7 @@ func deploymentList(g *globals) *cobra.Command {
 			return g.print(cmd.OutOrStdout(), raw, deploymentColumns...)
 		},
 	}
-	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (alias --endpoint)")
 	cmd.MarkFlagRequired("endpoint-name")
 	return cmd
 }
@@ -303,9 +365,9 @@ func deploymentDelete(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
-	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (alias --endpoint)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().Bool("no-wait", false, "accepted for az compatibility")
+	addNoWait(cmd)
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("endpoint-name")
 	return cmd
@@ -341,7 +403,7 @@ func deploymentLogs(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name")
-	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name")
+	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (alias --endpoint)")
 	cmd.Flags().IntVarP(&lines, "lines", "l", 5000, "how many of the last lines to print")
 	cmd.Flags().StringVarP(&container, "container", "c", "inference-server", "inference-server or storage-initializer")
 	cmd.MarkFlagRequired("name")

@@ -53,29 +53,33 @@ func endpointCreate(g *globals) *cobra.Command {
 	var sets []string
 	cmd := &cobra.Command{
 		Use:   "create",
-		Short: "Create an endpoint from endpoint.yml",
+		Short: "Create an endpoint from endpoint.yml, or from -n alone",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ep, err := loadEndpoint(file, nameSets(sets, "name", name, "auth_mode", authMode))
-			if err != nil {
-				return err
-			}
-			printWarnings(cmd.ErrOrStderr(), ep.Warnings())
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			out, err := c.CreateEndpoint(cmd.Context(), ep)
-			if err != nil {
-				return err
-			}
-			return g.print(cmd.OutOrStdout(), out, endpointColumns...)
-		},
+	}
+	unsupported := addSetFlags(cmd, &sets)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
+		ep, err := loadEndpoint(file, nameSets(sets, "name", name, "auth_mode", authMode))
+		if err != nil {
+			return err
+		}
+		printWarnings(cmd.ErrOrStderr(), ep.Warnings())
+		c, err := g.connect()
+		if err != nil {
+			return err
+		}
+		out, err := c.CreateEndpoint(cmd.Context(), ep)
+		if err != nil {
+			return err
+		}
+		return g.print(cmd.OutOrStdout(), out, endpointColumns...)
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name (overrides the file)")
 	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default)")
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	addNoWait(cmd)
 	return cmd
 }
 
@@ -86,55 +90,59 @@ func endpointUpdate(g *globals) *cobra.Command {
 		Use:   "update",
 		Short: "Update an endpoint: its spec, --traffic or --mirror-traffic",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var u wire.EndpointUpdate
-			if file != "" || len(sets) > 0 {
-				ep, err := loadEndpoint(file, nameSets(sets, "name", name))
-				if err != nil {
-					return err
-				}
-				printWarnings(cmd.ErrOrStderr(), ep.Warnings())
-				name = ep.Name
-				if u.Spec, err = json.Marshal(ep); err != nil {
-					return err
-				}
-			}
-			if name == "" {
-				return diag.New(diag.BadArgument, "--name is required (or -f with a file that names the endpoint)")
-			}
-			if cmd.Flags().Changed("traffic") {
-				t, err := spec.ParseTraffic(traffic)
-				if err != nil {
-					return err
-				}
-				if err := spec.ValidateTraffic(t); err != nil {
-					return err
-				}
-				u.Traffic = t
-			}
-			if cmd.Flags().Changed("mirror-traffic") {
-				m, err := spec.ParseTraffic(mirror)
-				if err != nil {
-					return err
-				}
-				u.MirrorTraffic = m
-			}
-			c, err := g.connect()
+	}
+	unsupported := addSetFlags(cmd, &sets)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := unsupported(); err != nil {
+			return err
+		}
+		var u wire.EndpointUpdate
+		if file != "" || len(sets) > 0 {
+			ep, err := loadEndpoint(file, nameSets(sets, "name", name))
 			if err != nil {
 				return err
 			}
-			out, err := c.UpdateEndpoint(cmd.Context(), name, u)
+			printWarnings(cmd.ErrOrStderr(), ep.Warnings())
+			name = ep.Name
+			if u.Spec, err = json.Marshal(ep); err != nil {
+				return err
+			}
+		}
+		if name == "" {
+			return diag.New(diag.BadArgument, "--name is required (or -f with a file that names the endpoint)")
+		}
+		if cmd.Flags().Changed("traffic") {
+			t, err := spec.ParseTraffic(traffic)
 			if err != nil {
 				return err
 			}
-			return g.print(cmd.OutOrStdout(), out, endpointColumns...)
-		},
+			if err := spec.ValidateTraffic(t); err != nil {
+				return err
+			}
+			u.Traffic = t
+		}
+		if cmd.Flags().Changed("mirror-traffic") {
+			m, err := spec.ParseTraffic(mirror)
+			if err != nil {
+				return err
+			}
+			u.MirrorTraffic = m
+		}
+		c, err := g.connect()
+		if err != nil {
+			return err
+		}
+		out, err := c.UpdateEndpoint(cmd.Context(), name, u)
+		if err != nil {
+			return err
+		}
+		return g.print(cmd.OutOrStdout(), out, endpointColumns...)
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
 	cmd.Flags().StringVarP(&traffic, "traffic", "r", "", `traffic split, e.g. "blue=90 green=10" (must sum to 0 or 100)`)
 	cmd.Flags().StringVar(&mirror, "mirror-traffic", "", `copy a share of live traffic to one deployment, e.g. "green=10"`)
-	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
+	addNoWait(cmd)
 	return cmd
 }
 
@@ -144,6 +152,7 @@ func requireName(cmd *cobra.Command, flag string) {
 
 func endpointShow(g *globals) *cobra.Command {
 	var name string
+	var web bool
 	cmd := &cobra.Command{
 		Use:   "show",
 		Short: "Show an endpoint",
@@ -153,14 +162,18 @@ func endpointShow(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, raw, err := c.GetEndpoint(cmd.Context(), name)
+			ep, raw, err := c.GetEndpoint(cmd.Context(), name)
 			if err != nil {
 				return err
+			}
+			if web {
+				return printWeb(cmd, ep.ScoringURI)
 			}
 			return g.print(cmd.OutOrStdout(), raw, endpointColumns...)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
+	addWeb(cmd, &web)
 	requireName(cmd, "name")
 	return cmd
 }
@@ -225,7 +238,7 @@ func endpointDelete(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	cmd.Flags().Bool("no-wait", false, "accepted for az compatibility; deletion is quick locally")
+	addNoWait(cmd)
 	requireName(cmd, "name")
 	return cmd
 }
@@ -261,6 +274,9 @@ func endpointInvoke(g *globals) *cobra.Command {
 				return fmt.Errorf("scoring %s answered %d: %s", ep.ScoringURI, status, strings.TrimSpace(string(resp)))
 			}
 			out := cmd.OutOrStdout()
+			if (g.query != nil || cmd.Flags().Changed("output")) && json.Valid(resp) {
+				return g.print(out, resp)
+			}
 			out.Write(resp)
 			if len(resp) > 0 && resp[len(resp)-1] != '\n' {
 				io.WriteString(out, "\n")
@@ -270,7 +286,7 @@ func endpointInvoke(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name")
 	cmd.Flags().StringVarP(&requestFile, "request-file", "r", "", "JSON file with the request body")
-	cmd.Flags().StringVarP(&deployment, "deployment-name", "d", "", "send to this deployment, whatever the traffic split")
+	cmd.Flags().StringVarP(&deployment, "deployment-name", "d", "", "send to this deployment, whatever the traffic split (alias --deployment)")
 	requireName(cmd, "name")
 	cmd.MarkFlagRequired("request-file")
 	return cmd

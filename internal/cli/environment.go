@@ -46,7 +46,7 @@ type environmentFile struct {
 
 // environmentFlags registers environment create's flags; a flag wins over the -f
 // file's field.
-func environmentFlags(cmd *cobra.Command) func() (newAsset, error) {
+func environmentFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	var file string
 	var flags environmentFile
 	cmd.Flags().StringVarP(&file, "file", "f", "", "environment YAML")
@@ -67,6 +67,9 @@ func environmentFlags(cmd *cobra.Command) func() (newAsset, error) {
 		}
 		overrideWithFlags([2]*string{&env.Name, &flags.Name}, [2]*string{&env.Version, &flags.Version}, [2]*string{&env.Image, &flags.Image},
 			[2]*string{&env.CondaFile, &flags.CondaFile}, [2]*string{&env.Description, &flags.Description})
+		if err := applySets(&env, *sets); err != nil {
+			return newAsset{}, err
+		}
 		if env.Name == "" {
 			return newAsset{}, diag.New(diag.BadArgument, "--name is required (or an environment YAML with -f)")
 		}

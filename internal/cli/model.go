@@ -40,7 +40,7 @@ type modelFile struct {
 }
 
 // modelFlags registers model create's flags; a flag wins over the -f file's field.
-func modelFlags(cmd *cobra.Command) func() (newAsset, error) {
+func modelFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	var file string
 	var flags modelFile
 	cmd.Flags().StringVarP(&file, "file", "f", "", "model YAML (name, version, path, type, description, tags)")
@@ -61,6 +61,9 @@ func modelFlags(cmd *cobra.Command) func() (newAsset, error) {
 		}
 		overrideWithFlags([2]*string{&f.Name, &flags.Name}, [2]*string{&f.Version, &flags.Version}, [2]*string{&f.Path, &flags.Path},
 			[2]*string{&f.Type, &flags.Type}, [2]*string{&f.Description, &flags.Description})
+		if err := applySets(&f, *sets); err != nil {
+			return newAsset{}, err
+		}
 		if f.Name == "" || f.Path == "" {
 			return newAsset{}, diag.New(diag.BadArgument, "--name and --path are required (or a model YAML with -f)")
 		}

@@ -21,6 +21,9 @@ import (
 // globals are the flags every command shares.
 type globals struct {
 	server, token, output string
+	// queryExpr is --query; query is it compiled, by prepare.
+	queryExpr string
+	query     *query
 }
 
 // NewRoot builds the berth command tree. extra commands (serve, inference-server) are
@@ -39,12 +42,21 @@ Azure Machine Learning, on this machine, in seconds. The commands mirror 'az ml'
   berth online-endpoint invoke -n my-endpoint --request-file sample-request.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       Version(),
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return g.prepare()
+		},
 	}
-	root.PersistentFlags().StringVar(&g.server, "server", "", "Berth server URL (env BERTH_SERVER; default: read from $BERTH_DATA_DIR/server.json)")
-	root.PersistentFlags().StringVar(&g.token, "token", "", "admin token (env BERTH_TOKEN; default: read from server.json)")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: json, yaml or table")
-	root.AddCommand(newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g))
+	root.SetVersionTemplate("berth {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", "", "Berth server URL (env BERTH_SERVER; default: read from $BERTH_DATA_DIR/server.json)")
+	pf.StringVar(&g.token, "token", "", "admin token (env BERTH_TOKEN; default: read from server.json)")
+	pf.StringVarP(&g.output, "output", "o", "json", "output format: "+outputFormats+" (jsonc and yamlc are json and yaml: no colors)")
+	pf.StringVar(&g.queryExpr, "query", "", "JMESPath query applied to the output before it is formatted, as in az (e.g. --query scoring_uri -o tsv)")
+	addAzGlobalFlags(root)
+	root.AddCommand(newVersionCommand(), newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g))
 	root.AddCommand(extra...)
+	root.SetGlobalNormalizationFunc(azAliases)
 	return root
 }
 
