@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +65,39 @@ func parse(source string, data []byte, sets []string) (*yaml.Node, error) {
 	return root, nil
 }
 
+// ApplySets applies --set path.to.field=value overrides to v, a value decoded from YAML,
+// the way az ml applies them to a YAML file: each value is parsed as YAML, missing
+// mappings are created, and a path v does not have is an error naming the field.
+func ApplySets(v any, sets []string) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("apply --set: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("apply --set: %w", err)
+	}
+	root := doc.Content[0]
+	for _, s := range sets {
+		if err := applySet(root, s); err != nil {
+			return &diag.Error{Code: diag.BadArgument, Target: "--set", Message: err.Error()}
+		}
+	}
+	out, err := yaml.Marshal(root)
+	if err != nil {
+		return fmt.Errorf("apply --set: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return &diag.Error{Code: diag.BadArgument, Target: "--set", Message: fmt.Sprintf("--set %s: %v", strings.Join(sets, " "), err)}
+	}
+	return nil
+}
+
 // applySet sets path=value in a mapping tree, creating missing mappings.
 func applySet(root *yaml.Node, set string) error {
 	path, value, ok := strings.Cut(set, "=")
@@ -90,6 +124,9 @@ func applySet(root *yaml.Node, set string) error {
 					}
 					break
 				}
+			}
+			if child != nil && child.Tag == "!!null" && !last {
+				*child = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} // key: (empty) becomes a mapping
 			}
 			if child == nil {
 				child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
