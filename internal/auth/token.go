@@ -102,7 +102,13 @@ func (i *Issuer) AccessToken(resource string) (Token, error) {
 func (i *Issuer) mint(aud, sub string) (Token, error) {
 	now := i.now().Truncate(time.Second)
 	exp := now.Add(TokenLifetime)
+	// A random id makes every token new, even two minted in the same second.
+	id, err := NewKey()
+	if err != nil {
+		return Token{}, err
+	}
 	claims := jwt.RegisteredClaims{
+		ID:        id[:22],
 		Issuer:    issuer,
 		Subject:   sub,
 		Audience:  jwt.ClaimStrings{aud},

@@ -44,6 +44,9 @@ func TestEndpointTokenMintAndValidate(t *testing.T) {
 	if err := iss.ValidateEndpoint(tok.Value, "ep1"); err != nil {
 		t.Fatalf("a fresh token was refused: %v", err)
 	}
+	if twin, _ := iss.EndpointToken("ep1"); twin.Value == tok.Value {
+		t.Error("two tokens minted at the same instant are equal")
+	}
 	c.t = c.t.Add(59 * time.Minute)
 	if err := iss.ValidateEndpoint(tok.Value, "ep1"); err != nil {
 		t.Fatalf("a token one minute before expiry was refused: %v", err)
