@@ -78,7 +78,7 @@ func endpointCreate(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name (overrides the file)")
-	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default)")
+	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default), aml_token or aad_token")
 	addNoWait(cmd)
 	return cmd
 }
