@@ -56,12 +56,24 @@ type Registry interface {
 	DeleteConnection(ctx context.Context, name string) error
 }
 
+// Tokens is what the API needs of the token issuer; *auth.Issuer is one.
+type Tokens interface {
+	EndpointToken(endpoint string) (auth.Token, error)
+	AccessToken(resource string) (auth.Token, error)
+	ValidateAccess(tok string) error
+}
+
 // Config is what the API needs.
 type Config struct {
 	Controller Control
 	Registry   Registry
-	// Token is the admin token every call must present as a Bearer token.
+	// Token is the admin token every call must present as a Bearer token, unless it
+	// presents an access token of the admin identity that Tokens accepts.
 	Token string
+	// Tokens mints the tokens of token endpoints and access tokens; nil means
+	// get-credentials of a token endpoint and POST /token fail, and only the admin
+	// token is accepted.
+	Tokens Tokens
 	// BaseURL is the server's public URL, used in scoring_uri.
 	BaseURL func() string
 	Log     *slog.Logger
@@ -88,6 +100,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("DELETE "+p+"/endpoints/{name}", a.deleteEndpoint)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/listkeys", a.listKeys)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/regenerateKeys", a.regenerateKeys)
+	mux.HandleFunc("POST "+p+"/token", a.accessToken)
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments", a.createDeployment)
 	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments", a.listDeployments)
 	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments/{dep}", a.getDeployment)
@@ -114,11 +127,20 @@ func New(cfg Config) http.Handler {
 func (a *api) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := auth.BearerToken(r)
-		if !ok || !auth.Match(tok, a.Token) {
-			writeError(w, diag.New(diag.Unauthorized, "missing or wrong admin token: the berth CLI reads it from <data-dir>/server.json, or pass --token / BERTH_TOKEN"))
+		if ok && auth.Match(tok, a.Token) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if ok && a.Tokens != nil && auth.LooksLikeToken(tok) {
+			err := a.Tokens.ValidateAccess(tok)
+			if err == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			writeError(w, diag.New(diag.Unauthorized, "the access token was refused: %v: get a new one with `berth account get-access-token`", err))
+			return
+		}
+		writeError(w, diag.New(diag.Unauthorized, "missing or wrong admin token: the berth CLI reads it from <data-dir>/server.json, or pass --token / BERTH_TOKEN, or send an access token from `berth account get-access-token`"))
 	})
 }
 

@@ -20,7 +20,7 @@ func (a *api) endpointView(e *store.Endpoint) wire.Endpoint {
 		a.Log.Error("stored endpoint spec is unreadable", "endpoint", e.Name, "err", err)
 	}
 	v := wire.Endpoint{
-		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: spec.DefaultAuthMode,
+		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: authMode(e),
 		Kind: "Managed", Location: "local", ProvisioningState: e.State,
 		ScoringURI:          a.BaseURL() + "/endpoints/" + e.Name + "/score",
 		OpenAPIURI:          a.BaseURL() + "/endpoints/" + e.Name + "/swagger.json",
@@ -134,7 +134,12 @@ func (a *api) listKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wire.Keys{PrimaryKey: rec.PrimaryKey, SecondaryKey: rec.SecondaryKey})
+	creds, err := a.credentials(rec)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, creds)
 }
 
 func (a *api) regenerateKeys(w http.ResponseWriter, r *http.Request) {

@@ -265,6 +265,7 @@ type harness struct {
 	h       http.Handler
 	control *fakeControl
 	reg     *recordingRegistry
+	tokens  *auth.Issuer
 }
 
 func newHarness(t *testing.T) *harness {
@@ -278,9 +279,13 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &harness{t: t, control: newFakeControl(),
+	tokens, err := auth.OpenIssuer(filepath.Join(dir, "token.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &harness{t: t, control: newFakeControl(), tokens: tokens,
 		reg: &recordingRegistry{Registry: registry.New(memory.New(), arts, sealer)}}
-	hs.h = api.New(api.Config{Controller: hs.control, Registry: hs.reg, Token: testToken,
+	hs.h = api.New(api.Config{Controller: hs.control, Registry: hs.reg, Token: testToken, Tokens: tokens,
 		BaseURL: func() string { return testBaseURL }})
 	return hs
 }

@@ -1,5 +1,6 @@
-// Package auth owns endpoint keys: minting them, reading bearer tokens and comparing
-// them in constant time.
+// Package auth owns endpoint keys (minting them, reading bearer tokens, comparing them
+// in constant time), signed tokens (aml_token endpoints, access tokens for the admin
+// identity) and the credential sealer.
 package auth
 
 import (

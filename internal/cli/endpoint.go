@@ -78,7 +78,7 @@ func endpointCreate(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "endpoint YAML file")
 	cmd.Flags().StringVarP(&name, "name", "n", "", "endpoint name (overrides the file)")
-	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default)")
+	cmd.Flags().StringVar(&authMode, "auth-mode", "", "key (default), aml_token or aad_token")
 	addNoWait(cmd)
 	return cmd
 }
@@ -262,11 +262,11 @@ func endpointInvoke(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keys, err := c.ListKeys(cmd.Context(), name)
+			creds, err := c.ListKeys(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
-			status, _, resp, err := c.Score(cmd.Context(), ep.ScoringURI, keys.PrimaryKey, deployment, body)
+			status, _, resp, err := c.Score(cmd.Context(), ep.ScoringURI, creds.Bearer(), deployment, body)
 			if err != nil {
 				return err
 			}
@@ -296,7 +296,7 @@ func endpointCredentials(g *globals) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use:   "get-credentials",
-		Short: "Print the endpoint's keys",
+		Short: "Print the endpoint's keys, or a new token when its auth_mode is aml_token or aad_token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := g.connect()
@@ -320,7 +320,7 @@ func endpointRegenerate(g *globals) *cobra.Command {
 	var name, keyType string
 	cmd := &cobra.Command{
 		Use:   "regenerate-keys",
-		Short: "Replace the endpoint's primary or secondary key",
+		Short: "Replace the endpoint's primary or secondary key (key endpoints only: token endpoints fetch a new token with get-credentials)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kt := strings.ToLower(keyType)

@@ -54,7 +54,7 @@ Azure Machine Learning, on this machine, in seconds. The commands mirror 'az ml'
 	pf.StringVarP(&g.output, "output", "o", "json", "output format: "+outputFormats+" (jsonc and yamlc are json and yaml: no colors)")
 	pf.StringVar(&g.queryExpr, "query", "", "JMESPath query applied to the output before it is formatted, as in az (e.g. --query scoring_uri -o tsv)")
 	addAzGlobalFlags(root)
-	root.AddCommand(newVersionCommand(), newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g))
+	root.AddCommand(newVersionCommand(), newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g), newAccountCommand(g))
 	root.AddCommand(extra...)
 	root.SetGlobalNormalizationFunc(azAliases)
 	return root

@@ -158,10 +158,18 @@ func (c *Client) DeleteEndpoint(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/endpoints/"+esc(name), nil, nil)
 }
 
-// ListKeys returns the endpoint's keys.
-func (c *Client) ListKeys(ctx context.Context, name string) (*wire.Keys, error) {
-	var k wire.Keys
+// ListKeys returns the endpoint's credentials: its keys, or a new token when its
+// auth_mode is aml_token or aad_token.
+func (c *Client) ListKeys(ctx context.Context, name string) (*wire.Credentials, error) {
+	var k wire.Credentials
 	return &k, c.do(ctx, http.MethodPost, "/endpoints/"+esc(name)+"/listkeys", nil, &k)
+}
+
+// AccessToken returns an access token of the server's admin identity for resource
+// ("" = Azure Resource Manager), as `az account get-access-token` does.
+func (c *Client) AccessToken(ctx context.Context, resource string) (*wire.AccessToken, error) {
+	var t wire.AccessToken
+	return &t, c.do(ctx, http.MethodPost, "/token", wire.TokenRequest{Resource: resource}, &t)
 }
 
 // RegenerateKeys replaces one of the endpoint's keys (keyType Primary or Secondary).

@@ -57,8 +57,29 @@ func TestDoDecodesSuccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(&wire.Keys{PrimaryKey: "p", SecondaryKey: "s"}, k); diff != "" {
+	if diff := cmp.Diff(&wire.Credentials{Keys: &wire.Keys{PrimaryKey: "p", SecondaryKey: "s"}}, k); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+}
+
+func TestListKeysDecodesAToken(t *testing.T) {
+	c, rec := fakeServer(t, http.StatusOK, `{"accessToken":"a.b.c","expiryTimeUtc":1700003600,"refreshAfterTimeUtc":1700001800,"tokenType":"Bearer"}`)
+	k, err := c.ListKeys(context.Background(), "ep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &wire.Credentials{EndpointToken: &wire.EndpointToken{AccessToken: "a.b.c", ExpiryTimeUTC: 1700003600, RefreshAfterTimeUTC: 1700001800, TokenType: "Bearer"}}
+	if diff := cmp.Diff(want, k); diff != "" {
+		t.Errorf("token (-want +got):\n%s", diff)
+	}
+	if k.Bearer() != "a.b.c" {
+		t.Errorf("bearer %q", k.Bearer())
+	}
+	if _, err := c.AccessToken(context.Background(), "https://ml.azure.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.requests()[1]; got.Path != "/api/v1/token" || strings.TrimSpace(got.Body) != `{"resource":"https://ml.azure.com"}` {
+		t.Errorf("access token request %+v", got)
 	}
 }
 

@@ -16,20 +16,20 @@ import (
 	"github.com/berthml/berth/internal/wire"
 )
 
-// checkAuthMode refuses an auth_mode the router cannot enforce yet.
-func checkAuthMode(mode string) error {
-	if mode == "" || mode == spec.DefaultAuthMode {
-		return nil
+// AuthMode returns the auth_mode of a stored endpoint (key when the spec sets none or
+// cannot be read).
+func AuthMode(e *store.Endpoint) string {
+	var sp struct {
+		AuthMode string `json:"auth_mode"`
 	}
-	return &diag.Error{Code: diag.BadArgument, Target: "auth_mode",
-		Message: fmt.Sprintf("auth_mode %q is not supported by Berth yet: use auth_mode: %s", mode, spec.DefaultAuthMode)}
+	if json.Unmarshal(e.Spec, &sp) != nil || sp.AuthMode == "" {
+		return spec.DefaultAuthMode
+	}
+	return sp.AuthMode
 }
 
 // CreateEndpoint stores a new endpoint with fresh keys.
 func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*store.Endpoint, error) {
-	if err := checkAuthMode(ep.AuthMode); err != nil {
-		return nil, err
-	}
 	if len(ep.Traffic) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "traffic",
 			Message: "traffic cannot be set when an endpoint is created, because it has no deployments yet: create the deployments, then run `berth online-endpoint update -n " + ep.Name + ` --traffic "blue=100"` + "`"}
@@ -161,9 +161,6 @@ func checkTrafficChange(name string, ch EndpointChange, exists map[string]bool) 
 // applyEndpointChange changes a stored endpoint inside its update transaction.
 func applyEndpointChange(e *store.Endpoint, ch EndpointChange, exists map[string]bool) error {
 	if ch.Spec != nil {
-		if err := checkAuthMode(ch.Spec.AuthMode); err != nil {
-			return err
-		}
 		raw, err := json.Marshal(ch.Spec)
 		if err != nil {
 			return err
@@ -200,13 +197,18 @@ func applyEndpointChange(e *store.Endpoint, ch EndpointChange, exists map[string
 	return nil
 }
 
-// RegenerateKey replaces the primary or secondary key.
+// RegenerateKey replaces the primary or secondary key. An endpoint that does not use
+// keys is refused: its tokens are simply fetched again.
 func (c *Controller) RegenerateKey(ctx context.Context, name, keyType string) (*store.Endpoint, error) {
 	key, err := auth.NewKey()
 	if err != nil {
 		return nil, err
 	}
 	rec, err := c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
+		if mode := AuthMode(e); mode != spec.DefaultAuthMode {
+			return &diag.Error{Code: diag.BadArgument, Target: name,
+				Message: fmt.Sprintf("endpoint %q does not use keys for authentication (auth_mode: %s), so it has none to regenerate: get a new token with `berth online-endpoint get-credentials -n %s`", name, mode, name)}
+		}
 		switch keyType {
 		case "primary", "Primary":
 			e.PrimaryKey = key

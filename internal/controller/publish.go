@@ -33,7 +33,7 @@ func (c *Controller) publish(ctx context.Context) {
 	for _, ep := range eps {
 		t.Endpoints[ep.Name] = &table.Endpoint{
 			Name:        ep.Name,
-			AuthMode:    spec.DefaultAuthMode,
+			AuthMode:    tableAuthMode(AuthMode(ep)),
 			Keys:        []string{ep.PrimaryKey, ep.SecondaryKey},
 			Deployments: map[string]*table.Deployment{},
 			Traffic:     ep.Traffic,
@@ -52,4 +52,18 @@ func (c *Controller) publish(ctx context.Context) {
 		te.Deployments[d.Name] = td
 	}
 	c.cfg.Publish(t)
+}
+
+// tableAuthMode maps a spec auth_mode (the table spells them as the YAML does) to the
+// routing table's; an unknown one becomes aml_token, which refuses keys, so a damaged
+// spec never opens an endpoint.
+func tableAuthMode(mode string) string {
+	switch mode {
+	case spec.DefaultAuthMode:
+		return table.AuthKey
+	case table.AuthAADToken:
+		return table.AuthAADToken
+	default:
+		return table.AuthAMLToken
+	}
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
-	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/router/table"
@@ -61,6 +60,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// EndpointRPS is the per-endpoint rate limit in requests/s (default 500; < 0 disables).
 	EndpointRPS float64
+	// Tokens validates the tokens of aml_token and aad_token endpoints; nil refuses
+	// every request to such endpoints.
+	Tokens TokenValidator
 }
 
 // snapshot is a published table plus what the hot path derives from it once.
@@ -71,10 +73,11 @@ type snapshot struct {
 
 // Router is the scoring front door. It is safe for concurrent use.
 type Router struct {
-	cfg  Config
-	log  *slog.Logger
-	snap atomic.Pointer[snapshot]
-	http *http.Client
+	cfg    Config
+	log    *slog.Logger
+	tokens TokenValidator
+	snap   atomic.Pointer[snapshot]
+	http   *http.Client
 
 	limiters sync.Map // endpoint name → *rate.Limiter
 
@@ -108,7 +111,7 @@ func New(cfg Config) *Router {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	r := &Router{cfg: cfg, log: cfg.Log, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit), closing: make(chan struct{})}
+	r := &Router{cfg: cfg, log: cfg.Log, tokens: cfg.Tokens, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit), closing: make(chan struct{})}
 	r.Swap(&table.Table{})
 	return r
 }
@@ -199,8 +202,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, diag.EndpointNotFound, "endpoint "+name+" does not exist")
 		return
 	}
-	if tok, ok := auth.BearerToken(req); !ok || !auth.Match(tok, ep.Keys...) {
-		writeError(w, http.StatusUnauthorized, diag.Unauthorized, "missing or wrong key: send Authorization: Bearer <key> (berth online-endpoint get-credentials -n "+name+")")
+	if !r.authenticate(w, req, ep) {
 		return
 	}
 	if r.cfg.EndpointRPS > 0 && !r.limiter(name).Allow() {

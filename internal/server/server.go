@@ -87,6 +87,7 @@ type Server struct {
 	log     *slog.Logger
 	dataDir string
 	token   string
+	tokens  *auth.Issuer // signs and checks endpoint and access tokens
 	url     string
 	ctrl    *controller.Controller
 	reg     *registry.Registry
@@ -139,6 +140,9 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	if s.tokens, err = auth.OpenIssuer(filepath.Join(dataDir, "token.key"), nil); err != nil {
+		return err
+	}
 	if err := s.listen(); err != nil {
 		return err
 	}
@@ -146,7 +150,7 @@ func (s *Server) build() error {
 	if rps == 0 {
 		rps = -1 // the router reads < 0 as "no limit"
 	}
-	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps})
+	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps, Tokens: s.tokens})
 	s.closers = append(s.closers, rt.Close)
 	s.reg = registry.New(st, arts, sealer)
 	s.ctrl = controller.New(controller.Config{
@@ -186,7 +190,7 @@ func (s *Server) listen() error {
 func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(wire.APIPrefix+"/", api.New(api.Config{
-		Controller: s.ctrl, Registry: s.reg, Token: s.token, Log: s.log,
+		Controller: s.ctrl, Registry: s.reg, Token: s.token, Tokens: s.tokens, Log: s.log,
 		BaseURL: s.URL,
 	}))
 	mux.Handle("/endpoints/", rt)

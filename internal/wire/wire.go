@@ -47,6 +47,62 @@ type Keys struct {
 	SecondaryKey string `json:"secondaryKey"`
 }
 
+// EndpointToken is the answer of listkeys for an aml_token or aad_token endpoint,
+// shaped like `az ml online-endpoint get-credentials`: times are Unix seconds (UTC).
+// An aad_token endpoint's token has no refreshAfterTimeUtc.
+type EndpointToken struct {
+	AccessToken         string `json:"accessToken"`
+	ExpiryTimeUTC       int64  `json:"expiryTimeUtc"`
+	RefreshAfterTimeUTC int64  `json:"refreshAfterTimeUtc,omitempty"`
+	TokenType           string `json:"tokenType"`
+}
+
+// Credentials is the answer of listkeys: the keys of a key endpoint or the token of a
+// token endpoint; exactly one is set, and it alone is in the JSON.
+type Credentials struct {
+	*Keys
+	*EndpointToken
+}
+
+// Bearer returns what to send as Authorization: Bearer: the token, else the primary key.
+func (c *Credentials) Bearer() string {
+	if c.EndpointToken != nil {
+		return c.AccessToken
+	}
+	if c.Keys != nil {
+		return c.PrimaryKey
+	}
+	return ""
+}
+
+// TokenRequest is the body of POST /token (`berth account get-access-token`).
+type TokenRequest struct {
+	// Resource is the audience of the token ("" = Azure Resource Manager, as az does).
+	Resource string `json:"resource,omitempty"`
+}
+
+// AccessToken is the answer of POST /token, shaped like `az account get-access-token`.
+type AccessToken struct {
+	AccessToken string `json:"accessToken"`
+	// ExpiresOn is the expiry in the server's local time, "2006-01-02 15:04:05.000000".
+	ExpiresOn string `json:"expiresOn"`
+	// ExpiresOnUnix is the expiry in Unix seconds.
+	ExpiresOnUnix int64  `json:"expires_on"`
+	Subscription  string `json:"subscription"`
+	Tenant        string `json:"tenant"`
+	TokenType     string `json:"tokenType"`
+}
+
+// LocalSubscription and LocalTenant stand in for Azure's subscription and tenant ids:
+// one Berth server is one workspace.
+const (
+	LocalSubscription = "00000000-0000-0000-0000-000000000000"
+	LocalTenant       = "00000000-0000-0000-0000-000000000000"
+)
+
+// ExpiresOnLayout is the layout of AccessToken.ExpiresOn, as az prints it.
+const ExpiresOnLayout = "2006-01-02 15:04:05.000000"
+
 // RegenerateKeys is the body of POST /endpoints/{name}/regenerateKeys.
 type RegenerateKeys struct {
 	KeyType string `json:"keyType"` // Primary | Secondary

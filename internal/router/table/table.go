@@ -13,10 +13,19 @@ type Table struct {
 	Endpoints map[string]*Endpoint
 }
 
+// Auth modes of an endpoint, spelled as in the endpoint YAML.
+const (
+	AuthKey      = "key"       // Authorization: Bearer <primary or secondary key>
+	AuthAMLToken = "aml_token" // a token of this endpoint (get-credentials)
+	AuthAADToken = "aad_token" // an access token of the admin identity (account get-access-token)
+)
+
 // Endpoint is one endpoint in the snapshot.
 type Endpoint struct {
-	Name        string
-	AuthMode    string
+	Name string
+	// AuthMode is AuthKey, AuthAMLToken or AuthAADToken; "" is AuthKey.
+	AuthMode string
+	// Keys are accepted only when AuthMode is AuthKey.
 	Keys        []string
 	Deployments map[string]*Deployment
 	Traffic     map[string]int // deployment → percent, sum 0 or 100
