@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
 )
 
 // Sealer encrypts secrets at rest with AES-256-GCM and a key kept in one file.
@@ -16,17 +15,9 @@ type Sealer struct {
 
 // OpenSealer reads the key at path, creating it (mode 0600) the first time.
 func OpenSealer(path string) (*Sealer, error) {
-	key, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, key, 0o600); err != nil {
-			return nil, fmt.Errorf("write secret key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("read secret key: %w", err)
+	key, err := readOrCreateKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
 	}
 	if len(key) != 32 {
 		return nil, fmt.Errorf("secret key %s has %d bytes, want 32: restore it from a backup (secrets sealed with it cannot be read otherwise)", path, len(key))
