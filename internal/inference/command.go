@@ -91,6 +91,7 @@ func commandConfig(flag, env lookup, cwd string) (Config, error) {
 	var extra []string
 	path := findConfigFile(flag, env, appRoot)
 	if path != "" {
+		path = absPath(cwd, path)
 		var err error
 		if file, extra, err = readConfigFile(path); err != nil {
 			return Config{}, err
@@ -98,7 +99,7 @@ func commandConfig(flag, env lookup, cwd string) (Config, error) {
 	}
 	vals := resolve(flag, env, file)
 	if path != "" {
-		vals["AZUREML_CONFIG_FILE"] = value{absPath(cwd, path), vals["AZUREML_CONFIG_FILE"].from}
+		vals["AZUREML_CONFIG_FILE"] = value{path, vals["AZUREML_CONFIG_FILE"].from}
 	}
 	cfg, err := settingsConfig(vals, cwd)
 	if err != nil {
