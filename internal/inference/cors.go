@@ -49,7 +49,7 @@ func (c *corsPolicy) allows(origin string) bool {
 			if re.MatchString(origin) {
 				return true
 			}
-		} else if c.patterns[i] == nil && !looksLikeRegex(o) && strings.EqualFold(o, origin) {
+		} else if !looksLikeRegex(o) && strings.EqualFold(o, origin) {
 			return true
 		}
 	}

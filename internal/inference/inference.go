@@ -269,7 +269,11 @@ func listen(ctx context.Context, log *logger, host string, port int, wait time.D
 			log.line('E', "azmlinfsrv", fmt.Sprintf("Can't connect to ('%s', %d)", host, port))
 			return nil, fmt.Errorf("listen on %s: %w: another server is using port %d; stop it or choose another port with --port (or --health_port)", addr, ErrPortInUse, port)
 		}
-		log.line('E', "azmlinfsrv", fmt.Sprintf("Retrying in %s.", wait))
+		retry := "Retrying in 1 second." // gunicorn's words
+		if wait != time.Second {
+			retry = fmt.Sprintf("Retrying in %s.", wait)
+		}
+		log.line('E', "azmlinfsrv", retry)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
