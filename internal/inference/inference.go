@@ -4,7 +4,6 @@ package inference
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,22 +13,24 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/inference/python"
 	"github.com/berthml/berth/internal/instance"
-	"github.com/berthml/berth/internal/logs"
 )
 
-// Version is sent as x-ms-server-version.
-const Version = "berth-inference/0.1"
+// Version is sent as x-ms-server-version: azmlinfsrv's format, naming the release of
+// azmlinfsrv whose behaviour Berth reproduces.
+const Version = "azmlinfsrv/" + CompatibleVersion
 
-// Config configures one instance.
+// ErrPortInUse means another process listens on a port the server needs.
+var ErrPortInUse = errors.New("port already in use")
+
+// Config configures one instance. Its zero value, apart from EntryScript, is what berth
+// serve runs in-process; `berth inference-server` fills it from azmlinfsrv's flags,
+// environment variables and config file.
 type Config struct {
 	EntryScript string    // path to score.py (required)
 	ModelDir    string    // AZUREML_MODEL_DIR for the workers ("" = inherit)
@@ -44,8 +45,32 @@ type Config struct {
 	Env []string
 	// Dir is the workers' working directory ("" = the server's).
 	Dir string
+	// AppRoot is AML_APP_ROOT for the workers when the environment does not set it
+	// ("" = Dir, else the entry script's folder); swagger files are looked up there too.
+	AppRoot string
+	// HealthPort, when not 0, is a second listener of Serve (SEPERATE_HEALTH_ENDPOINT).
+	HealthPort int
+	// ScoringTimeout bounds each /score request (SCORING_TIMEOUT_MS): past it the answer
+	// is 500 "Scoring timeout after <ms> ms" and the worker is replaced. 0: no bound.
+	ScoringTimeout time.Duration
+	// WorkerTimeout is gunicorn's --timeout (WORKER_TIMEOUT): a request running longer
+	// has its worker stopped and its connection closed without an answer. 0: no bound.
+	WorkerTimeout time.Duration
+	// CORSOrigins enables CORS for these origins ("*" for any), as flask-cors does for
+	// azmlinfsrv; nil: no CORS headers.
+	CORSOrigins []string
+	// NoServerVersion leaves out the x-ms-server-version header
+	// (SERVER_VERSION_LOG_RESPONSE_ENABLED set to anything but true).
+	NoServerVersion bool
+	// ServiceName, ServiceVersion and ServicePathPrefix shape the generated
+	// /swagger.json (defaults "ML service", "1.0" and "").
+	ServiceName, ServiceVersion, ServicePathPrefix string
 
-	builtinDir string // where a built-in entry script was written; removed by Serve
+	builtinDir string        // where a built-in entry script was written; removed by Serve
+	started    startupInfo   // what `berth inference-server` resolved, for the settings block
+	httpPort   int           // the port Serve listens on (0: in-process)
+	healthPort int           // the health port Serve listens on
+	listenWait time.Duration // between tries of a port in use (0: a second, as gunicorn)
 }
 
 func (c *Config) defaults() error {
@@ -92,6 +117,18 @@ func (c *Config) defaults() error {
 	if c.Log == nil {
 		c.Log = os.Stdout
 	}
+	if c.AppRoot == "" {
+		c.AppRoot = c.Dir
+	}
+	if c.AppRoot == "" {
+		c.AppRoot = filepath.Dir(c.EntryScript)
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = "ML service"
+	}
+	if c.ServiceVersion == "" {
+		c.ServiceVersion = "1.0"
+	}
 	return nil
 }
 
@@ -102,8 +139,9 @@ func threadVars() []string {
 	return []string{"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"}
 }
 
-// workerEnv is the process environment and cfg.Env, plus the variables Azure sets for
-// score.py and one thread per numerical library unless set.
+// workerEnv is the process environment and cfg.Env, plus the variables azmlinfsrv sets
+// for score.py (and no others: AZUREML_MODEL_DIR stays unset without a model folder),
+// and one thread per numerical library unless set.
 func (c *Config) workerEnv() []string {
 	env := append(os.Environ(), c.Env...)
 	has := func(k string) bool {
@@ -120,99 +158,128 @@ func (c *Config) workerEnv() []string {
 		}
 	}
 	set := func(k, v string) { env = append(env, k+"="+v) }
+	if !has("AML_APP_ROOT") {
+		set("AML_APP_ROOT", c.AppRoot)
+	}
+	set("AZUREML_ENTRY_SCRIPT", c.EntryScript) // azmlinfsrv's realpath of --entry_script
 	if c.ModelDir != "" {
 		set("AZUREML_MODEL_DIR", c.ModelDir)
 	}
-	set("AZUREML_ENTRY_SCRIPT", filepath.Base(c.EntryScript))
-	if os.Getenv("AML_APP_ROOT") == "" {
-		set("AML_APP_ROOT", filepath.Dir(c.EntryScript))
-	}
 	set("WORKER_COUNT", strconv.Itoa(c.WorkerCount))
+	set("TRANSPORT_PROTOCOL", "grpc") // azmlinfsrv sets it whenever --rest is not given
+	if !c.NoServerVersion {
+		set("HTTP_X_MS_SERVER_VERSION", Version)
+	}
+	if c.httpPort != 0 {
+		set("SERVER_PORT", strconv.Itoa(c.httpPort))
+		health := c.httpPort
+		if c.healthPort != 0 {
+			health = c.healthPort
+		}
+		set("HEALTH_PORT", strconv.Itoa(health))
+	}
+	set("AML_APP_INSIGHTS_ENABLED", strconv.FormatBool(c.started.appInsights()))
+	env = append(env, c.started.flagEnv...)
 	return env
 }
 
-// logger writes azmlinfsrv-style lines: "<UTC time> <L> [<pid>] <logger> - [<request-id>] <message>".
-type logger struct {
-	w   io.Writer
-	mu  sync.Mutex
-	pid int
-}
-
-func (l *logger) line(level byte, name, rid, msg string) {
-	if rid == "" {
-		rid = "00000000-0000-0000-0000-000000000000"
-	}
-	s := fmt.Sprintf("%s %c [%d] %s - [%s] %s\n", logs.Stamp(time.Now()), level, l.pid, name, rid, msg)
-	l.mu.Lock()
-	io.WriteString(l.w, s)
-	l.mu.Unlock()
-}
-
-func (l *logger) info(rid, msg string) { l.line('I', "azmlinfsrv", rid, msg) }
-func (l *logger) errorf(rid, format string, args ...any) {
-	l.line('E', "azmlinfsrv", rid, fmt.Sprintf(format, args...))
-}
-func (l *logger) access(rid, msg string) { l.line('I', "azmlinfsrv.access", rid, msg) }
-
 // Serve runs the instance behind its own HTTP server, as azmlinfsrv does, until ctx is
 // cancelled, the workers fail to start (it then returns the *diag.Error, also written
-// to cfg.StatusFile) or keep dying.
+// to cfg.StatusFile) or keep dying. A port in use is retried for a few seconds, as
+// gunicorn does, then is an error wrapping ErrPortInUse.
 func Serve(ctx context.Context, cfg Config) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	log := &logger{w: cfg.Log, pid: os.Getpid()}
+	ln, err := listen(ctx, log, cfg.Host, cfg.Port, cfg.listenWait)
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w (is another server using it? choose another with --port)", cfg.Port, err)
-	}
-	inst, err := start(ctx, cfg, ln.Addr().(*net.TCPAddr).Port)
-	if err != nil {
-		ln.Close()
 		return err
 	}
+	lns := []net.Listener{ln}
+	cfg.httpPort = ln.Addr().(*net.TCPAddr).Port
+	if cfg.HealthPort != 0 && cfg.HealthPort != cfg.Port {
+		hl, err := listen(ctx, log, cfg.Host, cfg.HealthPort, cfg.listenWait)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		lns = append(lns, hl)
+		cfg.healthPort = hl.Addr().(*net.TCPAddr).Port
+	}
+	inst, err := start(ctx, cfg, cfg.httpPort)
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
+	// Like gunicorn bound to both addresses, both listeners serve the same routes.
 	srv := &http.Server{Handler: inst.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	wait := func() {
+		for range lns {
+			<-errc
+		}
+	}
 	select {
 	case err := <-errc:
+		srv.Close()
+		for range lns[1:] {
+			<-errc
+		}
 		inst.Stop()
 		return err
 	case <-inst.Done():
 		srv.Close()
-		<-errc
+		wait()
 		return inst.Err()
 	case <-ctx.Done():
 	}
 	shut, cancelShut := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelShut()
 	srv.Shutdown(shut)
-	<-errc
+	wait()
 	inst.Stop()
 	return nil
 }
 
-func serverPort(port int) string {
-	if port == 0 {
-		return "none (in-process)"
-	}
-	return strconv.Itoa(port)
-}
+// listenTries is how many times a port in use is tried, a wait apart, as gunicorn does.
+const listenTries = 5
 
-// logBanner writes the start-up lines azmlinfsrv writes.
-func logBanner(log *logger, cfg Config, port int) {
-	log.info("", "Azure ML Inferencing HTTP server (Berth) "+Version)
-	for _, kv := range [][2]string{
-		{"Entry Script Name", cfg.EntryScript}, {"Model Directory", cfg.ModelDir},
-		{"Worker Count", strconv.Itoa(cfg.WorkerCount)}, {"Server Port", serverPort(port)},
-		{"Python", cfg.Python},
-	} {
-		log.info("", fmt.Sprintf("%-18s %s", kv[0]+":", kv[1]))
+// listen binds host:port, retrying while the port is in use.
+func listen(ctx context.Context, log *logger, host string, port int, wait time.Duration) (net.Listener, error) {
+	if wait == 0 {
+		wait = time.Second
 	}
-	if port == 0 {
-		log.info("", "Routes: served in-process by berth serve's router at /endpoints/<endpoint>/score")
-		return
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	for try := 1; ; try++ {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		log.line('E', "azmlinfsrv", fmt.Sprintf("Connection in use: ('%s', %d)", host, port))
+		if try == listenTries {
+			log.line('E', "azmlinfsrv", fmt.Sprintf("Can't connect to ('%s', %d)", host, port))
+			return nil, fmt.Errorf("listen on %s: %w: another server is using port %d; stop it or choose another port with --port (or --health_port)", addr, ErrPortInUse, port)
+		}
+		retry := "Retrying in 1 second." // gunicorn's words
+		if wait != time.Second {
+			retry = fmt.Sprintf("Retrying in %s.", wait)
+		}
+		log.line('E', "azmlinfsrv", retry)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	log.info("", fmt.Sprintf("Routes: Liveness Probe: GET 127.0.0.1:%d/  Score: POST 127.0.0.1:%d/score", port, port))
 }
 
 // startAll starts the workers together and makes them take requests; the first failure is
@@ -272,170 +339,4 @@ func reportReady(log *logger, cfg Config, p *pool, started time.Time) {
 			log.errorf("", "%v", err)
 		}
 	}
-}
-
-// handler is the HTTP side of an instance.
-type handler struct {
-	cfg   Config
-	log   *logger
-	pool  *pool
-	ready atomic.Bool
-}
-
-func writeMessage(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"message": msg})
-}
-
-func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/":
-		if !s.ready.Load() {
-			http.Error(w, "Not ready: workers are running init()", http.StatusServiceUnavailable)
-			return
-		}
-		// Healthy means a worker answers, as azmlinfsrv's GET / needs a free worker; the
-		// caller's timeout bounds the wait, and a worker that does not answer is replaced.
-		if err := s.pool.ping(r.Context()); err != nil {
-			http.Error(w, "Not healthy: no worker answered ("+err.Error()+")", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Healthy")
-	case "/score":
-		s.score(w, r)
-	case "/swagger.json":
-		s.swagger(w, r)
-	default:
-		writeMessage(w, http.StatusNotFound, "no route "+r.URL.Path+": the routes are /, /score and /swagger.json")
-	}
-}
-
-func (s *handler) score(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rid := r.Header.Get("x-request-id")
-	client := r.Header.Get("x-ms-client-request-id")
-	if len(rid) > 100 || len(client) > 100 || len(r.Header.Get("x-ms-request-id")) > 100 {
-		writeMessage(w, http.StatusRequestHeaderFieldsTooLarge, "x-request-id, x-ms-request-id and x-ms-client-request-id must be at most 100 characters")
-		return
-	}
-	if rid == "" {
-		rid = uuid.NewString()
-	}
-	h := w.Header()
-	h.Set("x-request-id", rid)
-	h.Set("x-ms-request-id", rid)
-	if client != "" {
-		h.Set("x-ms-client-request-id", client)
-	}
-	h.Set("x-ms-server-version", Version)
-	status := s.run(w, r, rid)
-	s.log.access(rid, fmt.Sprintf("%s /score %d %.3fms", r.Method, status, float64(time.Since(start).Microseconds())/1000))
-}
-
-// run hands the request to a worker and writes its answer; it returns the status.
-func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) int {
-	switch r.Method {
-	case http.MethodPost, http.MethodGet:
-	case http.MethodOptions:
-		w.WriteHeader(http.StatusOK)
-		return http.StatusOK
-	default:
-		writeMessage(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on /score: use GET or POST")
-		return http.StatusMethodNotAllowed
-	}
-	if !s.ready.Load() {
-		writeMessage(w, http.StatusServiceUnavailable, "the workers are still running init()")
-		return http.StatusServiceUnavailable
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
-		return http.StatusBadRequest
-	}
-	var headers map[string]string
-	if s.pool.wantsHeaders.Load() {
-		headers = make(map[string]string, len(r.Header))
-		for k, v := range r.Header {
-			headers[k] = strings.Join(v, ", ")
-		}
-	}
-	fh, out, err := s.pool.do(r.Context(), requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
-	h := w.Header()
-	if err != nil {
-		h.Set("x-ms-run-function-failed", "True")
-		if errors.Is(err, errWorkerDied) {
-			s.log.errorf(rid, "%v; a new worker is starting", err)
-			h.Set(instance.HeaderErrorReason, "worker_process_exited")
-			writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
-			return http.StatusBadGateway
-		}
-		if errors.Is(err, errAbandoned) {
-			s.log.errorf(rid, "the request ended before run() answered (%v): its worker was stopped and a new one is starting", context.Cause(r.Context()))
-			writeMessage(w, http.StatusGatewayTimeout, "the request ended before run() answered")
-			return http.StatusGatewayTimeout
-		}
-		writeMessage(w, http.StatusServiceUnavailable, "no worker became free before the request ended: "+err.Error())
-		return http.StatusServiceUnavailable
-	}
-	for _, kv := range fh.Headers {
-		h.Add(kv[0], kv[1])
-	}
-	h.Set("x-ms-run-fn-exec-ms", strconv.FormatFloat(fh.Ms, 'f', 3, 64))
-	failed := "False"
-	if fh.Failed || fh.Status >= 500 {
-		failed = "True"
-	}
-	h.Set("x-ms-run-function-failed", failed)
-	if !fh.Server {
-		h.Set(instance.HeaderFromRun, "true")
-	}
-	w.WriteHeader(fh.Status)
-	w.Write(out)
-	return fh.Status
-}
-
-func (s *handler) swagger(w http.ResponseWriter, r *http.Request) {
-	version := r.URL.Query().Get("version")
-	names := map[string][]string{
-		"": {"swagger2.json", "swagger.json"}, "2": {"swagger2.json", "swagger.json"}, "2.0": {"swagger2.json", "swagger.json"},
-		"3": {"swagger3.json"}, "3.0": {"swagger3.json"}, "3.1": {"swagger3.1.json"},
-	}
-	files, ok := names[version]
-	if !ok {
-		writeMessage(w, http.StatusNotFound, "swagger version "+version+" is not supported: use 2, 3 or 3.1")
-		return
-	}
-	for _, f := range files {
-		if b, err := os.ReadFile(filepath.Join(filepath.Dir(s.cfg.EntryScript), f)); err == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(b)
-			return
-		}
-	}
-	var input, output any = map[string]any{"type": "object", "example": map[string]any{}}, map[string]any{"type": "object", "example": map[string]any{}}
-	if sc := s.pool.schemas.Load(); sc != nil {
-		input, output = sc.Input, sc.Output
-	}
-	paths := map[string]any{
-		"/":             map[string]any{"get": map[string]any{"description": "Liveness probe", "responses": map[string]any{"200": map[string]any{"description": "Healthy"}}}},
-		"/score":        map[string]any{"post": map[string]any{"description": "Run the model", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
-		"/swagger.json": map[string]any{"get": map[string]any{"description": "This document", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
-	}
-	var doc map[string]any
-	info := map[string]any{"title": "ML service", "version": "1.0"}
-	if strings.HasPrefix(version, "3") {
-		openapi := "3.0.1"
-		if version == "3.1" {
-			openapi = "3.1.0"
-		}
-		doc = map[string]any{"openapi": openapi, "info": info, "paths": paths,
-			"components": map[string]any{"schemas": map[string]any{"ServiceInput": input, "ServiceOutput": output}}}
-	} else {
-		doc = map[string]any{"swagger": "2.0", "info": info, "schemes": []string{"https"}, "paths": paths,
-			"definitions": map[string]any{"ServiceInput": input, "ServiceOutput": output}}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(doc)
 }

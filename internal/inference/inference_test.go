@@ -96,7 +96,7 @@ func TestScoreEchoHeadersAndLogs(t *testing.T) {
 		t.Fatalf("headers %v", resp.Header)
 	}
 	l := log.String()
-	for _, want := range []string{"echo init done", "Worker with pid", "[req-123] scoring 5 chars", "[req-123] POST /score 200"} {
+	for _, want := range []string{"echo init done", "Worker with pid", "[req-123] scoring 5 chars", "azmlinfsrv - POST /score 200 "} {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %q:\n%s", want, l)
 		}

@@ -20,6 +20,12 @@ const (
 	FlagWorkerCount = "worker_count"
 	FlagPython      = "python"
 	FlagStatusFile  = "status_file"
+
+	// Flags of azmlinfsrv that berth serve never passes.
+	FlagHealthPort     = "health_port"
+	FlagAppInsightsKey = "appinsights_instrumentation_key"
+	FlagCORSOrigins    = "access_control_allow_origins"
+	FlagConfigFile     = "config_file"
 )
 
 // DefaultPython is the interpreter that runs score.py when none is configured.

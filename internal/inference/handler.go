@@ -1,0 +1,332 @@
+package inference
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/berthml/berth/internal/instance"
+)
+
+// Werkzeug's descriptions, which azmlinfsrv answers as {"message": ...}.
+const (
+	msgNotFound         = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
+	msgMethodNotAllowed = "The method is not allowed for the requested URL."
+)
+
+// headerLimit is the longest request id azmlinfsrv accepts.
+const headerLimit = 100
+
+// Why a /score request's context ended, when the server ended it.
+var (
+	errScoringTimeout = errors.New("SCORING_TIMEOUT_MS elapsed")
+	errWorkerTimeout  = errors.New("WORKER_TIMEOUT elapsed")
+)
+
+// handler is the HTTP side of an instance.
+type handler struct {
+	cfg   Config
+	log   *logger
+	pool  *pool
+	ready atomic.Bool
+
+	corsOnce sync.Once
+	cors     *corsPolicy // nil: no CORS
+}
+
+// writeMessage answers azmlinfsrv's error body, {"message": msg}.
+func writeMessage(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if h.Get("x-ms-run-function-failed") == "" {
+		h.Set("x-ms-run-function-failed", "False")
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+// respWriter records the status and length of an answer for the access log, and adds
+// the headers azmlinfsrv adds to every answer of its routes just before they are sent.
+type respWriter struct {
+	http.ResponseWriter
+	before  func(http.Header)
+	status  int
+	n       int
+	written bool
+}
+
+func (w *respWriter) WriteHeader(status int) {
+	if w.written {
+		return
+	}
+	w.written, w.status = true, status
+	w.before(w.Header())
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *respWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += n
+	return n, err
+}
+
+// requestIDs are azmlinfsrv's request ids of one request.
+type requestIDs struct{ request, legacy, client string }
+
+// ids reads the request ids as azmlinfsrv does; a non-empty string is the 431 message.
+func (s *handler) ids(r *http.Request) (requestIDs, string) {
+	var ids requestIDs
+	rid := r.Header.Get("x-request-id")
+	if rid == "" {
+		rid = uuid.NewString()
+	}
+	if len(rid) > headerLimit {
+		return ids, fmt.Sprintf("x-request-id must not exceed %d characters", headerLimit)
+	}
+	ids.request = rid
+	legacy, client := r.Header.Get("x-ms-request-id"), r.Header.Get("x-ms-client-request-id")
+	if legacy != "" {
+		s.log.line('W', "azmlinfsrv", "x-ms-request-id header has been deprecated and will be removed from future versions of the server. Please use x-ms-client-request-id.")
+		if client == "" {
+			client = legacy
+		}
+	} else if legacy = client; legacy == "" {
+		legacy = rid
+	}
+	if len(legacy) > headerLimit || len(client) > headerLimit {
+		return ids, fmt.Sprintf("x-ms-request-id and x-ms-client-request-id must not exceed %d characters", headerLimit)
+	}
+	ids.legacy, ids.client = legacy, client
+	return ids, ""
+}
+
+// headers adds what azmlinfsrv adds to every answer of its routes.
+func (s *handler) headers(h http.Header, r *http.Request, ids requestIDs) {
+	if !s.cfg.NoServerVersion {
+		h.Add("x-ms-server-version", Version)
+	}
+	if ids.request != "" {
+		h.Set("x-request-id", ids.request)
+	}
+	if ids.legacy != "" {
+		h.Set("x-ms-request-id", ids.legacy)
+	}
+	if ids.client != "" {
+		h.Set("x-ms-client-request-id", ids.client)
+	}
+	if t, ok := r.Header["Traceid"]; ok && len(t) > 0 {
+		h.Add("TraceId", t[0])
+	}
+	s.corsOnce.Do(func() {
+		if s.cfg.CORSOrigins != nil {
+			s.cors = newCORS(s.cfg.CORSOrigins)
+		}
+	})
+	if s.cors != nil {
+		s.cors.apply(h, r)
+	}
+}
+
+func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	methods := map[string]string{"/": "GET HEAD OPTIONS", "/swagger.json": "GET HEAD OPTIONS", "/score": "GET POST OPTIONS"}[r.URL.Path]
+	if methods == "" {
+		writeMessage(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	if !strings.Contains(" "+methods+" ", " "+r.Method+" ") {
+		writeMessage(w, http.StatusMethodNotAllowed, msgMethodNotAllowed)
+		return
+	}
+	start := time.Now()
+	ids, tooLong := s.ids(r)
+	rw := &respWriter{ResponseWriter: w, status: http.StatusOK, before: func(h http.Header) { s.headers(h, r, ids) }}
+	if tooLong != "" {
+		writeMessage(rw, http.StatusRequestHeaderFieldsTooLarge, tooLong)
+		return
+	}
+	switch {
+	case r.URL.Path == "/score":
+		s.run(rw, r, ids.request)
+	case r.Method == http.MethodOptions:
+		rw.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		rw.WriteHeader(http.StatusOK)
+	case r.URL.Path == "/":
+		s.health(rw, r)
+		return // azmlinfsrv does not log its probes
+	default:
+		s.swagger(rw, r)
+	}
+	path := r.URL.Path
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	s.log.access(r.Method, path, rw.status, time.Since(start), rw.n)
+}
+
+func (s *handler) health(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "Not ready: workers are running init()", http.StatusServiceUnavailable)
+		return
+	}
+	// Healthy means a worker answers, as azmlinfsrv's GET / needs a free worker; the
+	// caller's timeout bounds the wait, and a worker that does not answer is replaced.
+	if err := s.pool.ping(r.Context()); err != nil {
+		http.Error(w, "Not healthy: no worker answered ("+err.Error()+")", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8") // Flask's type for a returned str
+	io.WriteString(w, "Healthy")
+}
+
+// deadline bounds a /score request by SCORING_TIMEOUT_MS and WORKER_TIMEOUT, whichever
+// is shorter; the context's cause says which ended it.
+func (s *handler) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, cause := s.cfg.ScoringTimeout, errScoringTimeout
+	if w := s.cfg.WorkerTimeout; w > 0 && (d == 0 || w < d) {
+		d, cause = w, errWorkerTimeout
+	}
+	if d == 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d, cause)
+}
+
+// run hands the request to a worker and writes its answer.
+func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if !s.ready.Load() {
+		writeMessage(w, http.StatusServiceUnavailable, "the workers are still running init()")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return
+	}
+	var headers map[string]string
+	if s.pool.wantsHeaders.Load() {
+		headers = make(map[string]string, len(r.Header))
+		for k, v := range r.Header {
+			headers[k] = strings.Join(v, ", ")
+		}
+	}
+	ctx, cancel := s.deadline(r.Context())
+	defer cancel()
+	fh, out, err := s.pool.do(ctx, requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
+	if err != nil {
+		s.failed(w, ctx, err)
+		return
+	}
+	h := w.Header()
+	for _, kv := range fh.Headers {
+		h.Add(kv[0], kv[1])
+	}
+	h.Set("x-ms-run-fn-exec-ms", strconv.FormatFloat(fh.Ms, 'f', 3, 64))
+	failed := "False"
+	if fh.Failed || fh.Status >= 500 {
+		failed = "True"
+	}
+	h.Set("x-ms-run-function-failed", failed)
+	if !fh.Server {
+		h.Set(instance.HeaderFromRun, "true")
+	}
+	w.WriteHeader(fh.Status)
+	w.Write(out)
+}
+
+// failed answers a request that run() did not answer.
+func (s *handler) failed(w http.ResponseWriter, ctx context.Context, err error) {
+	w.Header().Set("x-ms-run-function-failed", "True")
+	switch cause := context.Cause(ctx); {
+	case errors.Is(err, errWorkerDied):
+		s.log.errorf("", "%v; a new worker is starting", err)
+		w.Header().Set(instance.HeaderErrorReason, "worker_process_exited")
+		writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
+	case ctx.Err() != nil && errors.Is(cause, errScoringTimeout):
+		ms := s.cfg.ScoringTimeout.Milliseconds()
+		s.log.errorf("", "Scoring timeout after %d ms: run() did not finish within SCORING_TIMEOUT_MS; its worker was stopped and a new one is starting", ms)
+		writeMessage(w, http.StatusInternalServerError, fmt.Sprintf("Scoring timeout after %d ms", ms))
+	case ctx.Err() != nil && errors.Is(cause, errWorkerTimeout):
+		// gunicorn kills a worker silent for longer than --timeout: the client's
+		// connection is closed without an answer.
+		s.log.line('C', "azmlinfsrv", fmt.Sprintf("WORKER TIMEOUT: run() ran longer than WORKER_TIMEOUT (%d s); its worker was stopped and a new one is starting", int(s.cfg.WorkerTimeout/time.Second)))
+		panic(http.ErrAbortHandler)
+	case errors.Is(err, errAbandoned):
+		s.log.errorf("", "the request ended before run() answered (%v): its worker was stopped and a new one is starting", context.Cause(ctx))
+		writeMessage(w, http.StatusGatewayTimeout, "the request ended before run() answered")
+	default:
+		writeMessage(w, http.StatusServiceUnavailable, "no worker became free before the request ended: "+err.Error())
+	}
+}
+
+func (s *handler) swagger(w http.ResponseWriter, r *http.Request) {
+	version := r.URL.Query().Get("version")
+	names := map[string][]string{
+		"": {"swagger2.json", "swagger.json"}, "2": {"swagger2.json", "swagger.json"}, "2.0": {"swagger2.json", "swagger.json"},
+		"3": {"swagger3.json"}, "3.0": {"swagger3.json"}, "3.1": {"swagger3.1.json"},
+	}
+	files, ok := names[version]
+	if !ok {
+		writeMessage(w, http.StatusNotFound, "swagger version "+version+" is not supported: use 2, 3 or 3.1")
+		return
+	}
+	for _, dir := range []string{s.cfg.AppRoot, filepath.Dir(s.cfg.EntryScript)} {
+		for _, f := range files {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("x-ms-run-function-failed", "False")
+				w.Write(b)
+				return
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("x-ms-run-function-failed", "False")
+	json.NewEncoder(w).Encode(s.swaggerDoc(version))
+}
+
+// swaggerDoc generates the document azmlinfsrv generates from the script's schemas.
+func (s *handler) swaggerDoc(version string) map[string]any {
+	var input, output any = map[string]any{"type": "object", "example": map[string]any{}}, map[string]any{"type": "object", "example": map[string]any{}}
+	if sc := s.pool.schemas.Load(); sc != nil {
+		input, output = sc.Input, sc.Output
+	}
+	prefix := ""
+	if p := strings.Trim(s.cfg.ServicePathPrefix, "/"); p != "" {
+		prefix = "/" + p
+	}
+	paths := map[string]any{
+		prefix + "/":             map[string]any{"get": map[string]any{"description": "Liveness probe", "responses": map[string]any{"200": map[string]any{"description": "Healthy"}}}},
+		prefix + "/score":        map[string]any{"post": map[string]any{"description": "Run the model", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
+		prefix + "/swagger.json": map[string]any{"get": map[string]any{"description": "This document", "responses": map[string]any{"200": map[string]any{"description": "Success"}}}},
+	}
+	info := map[string]any{"title": s.cfg.ServiceName, "version": s.cfg.ServiceVersion}
+	if strings.HasPrefix(version, "3") {
+		openapi := "3.0.1"
+		if version == "3.1" {
+			openapi = "3.1.0"
+		}
+		return map[string]any{"openapi": openapi, "info": info, "paths": paths,
+			"components": map[string]any{"schemas": map[string]any{"ServiceInput": input, "ServiceOutput": output}}}
+	}
+	return map[string]any{"swagger": "2.0", "info": info, "schemes": []string{"https"}, "paths": paths,
+		"definitions": map[string]any{"ServiceInput": input, "ServiceOutput": output}}
+}
