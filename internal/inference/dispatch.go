@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,43 @@ const pipelineDepth = 4
 type call struct {
 	done     chan result // buffered: the reader never blocks on it
 	canceled atomic.Bool // abandoned while queued: its answer is dropped
+	stream   *stream     // set by the reader once a streamed answer began
+}
+
+// stream is the rest of an answer that run() streams: its chunks in order, then the end.
+type stream struct {
+	chunks  chan []byte   // closed after the last chunk
+	abandon chan struct{} // closed by the consumer when it stops reading
+	once    sync.Once
+	err     error  // why the stream ended early; read after chunks is closed
+	stop    func() // stops the worker that streams (a consumer that gives up calls it)
+}
+
+// Next returns the next chunk, io.EOF after the last one, or the error that cut the
+// stream short. When ctx ends first, the stream is abandoned: run() is still running
+// for nobody, so its worker is stopped, as for any abandoned request.
+func (s *stream) Next(ctx context.Context) ([]byte, error) {
+	select {
+	case b, ok := <-s.chunks:
+		if ok {
+			return b, nil
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
+		return nil, io.EOF
+	case <-ctx.Done():
+		s.Abandon()
+		return nil, ctx.Err()
+	}
+}
+
+// Abandon drops the rest of the stream and stops the worker producing it.
+func (s *stream) Abandon() {
+	s.once.Do(func() {
+		close(s.abandon)
+		s.stop()
+	})
 }
 
 // result is how a call ended. retry means it never reached run() (its worker died
@@ -180,19 +218,53 @@ func (p *pool) read(w *worker) {
 			p.wake()
 			died := w.died()
 			for i, c := range queue {
-				if i == 0 {
+				switch {
+				case i == 0 && c.stream != nil:
+					c.stream.err = died // the answer began: it is cut short
+					close(c.stream.chunks)
+				case i == 0:
 					c.done <- result{err: died}
-					continue
+				default:
+					c.done <- result{retry: true}
 				}
-				c.done <- result{retry: true}
 			}
 			return
 		}
 		c := w.pipe.queue[0]
-		w.pipe.queue = w.pipe.queue[1:]
+		if c.stream == nil && !h.Stream {
+			w.pipe.queue = w.pipe.queue[1:] // answered in one frame
+		}
+		if h.End {
+			w.pipe.queue = w.pipe.queue[1:]
+		}
 		w.pipe.mu.Unlock()
+		deliver(w, c, h, body)
+	}
+}
+
+// deliver hands one answer frame to its call: the whole answer, the first frame of a
+// stream, or one of its chunks or its end.
+func deliver(w *worker, c *call, h frameHeader, body []byte) {
+	switch {
+	case c.stream == nil && h.Stream:
+		c.stream = &stream{chunks: make(chan []byte, 8), abandon: make(chan struct{}), stop: func() { w.kill(0) }}
+		h.stream = c.stream
 		if !c.canceled.Load() {
 			c.done <- result{h: h, body: body}
+		}
+	case c.stream == nil:
+		if !c.canceled.Load() {
+			c.done <- result{h: h, body: body}
+		}
+	case h.End:
+		if h.Err != "" {
+			c.stream.err = fmt.Errorf("run() raised while streaming: %s", h.Err)
+		}
+		close(c.stream.chunks)
+	default:
+		select {
+		case c.stream.chunks <- body:
+		case <-c.stream.abandon:
 		}
 	}
 }

@@ -76,6 +76,9 @@ func (w *respWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the server's writer (to flush a stream).
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *respWriter) Write(b []byte) (int, error) {
 	if !w.written {
 		w.WriteHeader(http.StatusOK)
@@ -250,6 +253,32 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 	}
 	w.WriteHeader(fh.Status)
 	w.Write(out)
+	if fh.stream != nil {
+		s.relay(ctx, w, fh.stream)
+	}
+}
+
+// relay writes a streamed answer's chunks as run() yields them. When the generator
+// raises or the worker dies after the status was sent, the connection is cut so the
+// client sees an incomplete answer rather than a complete-looking one.
+func (s *handler) relay(ctx context.Context, w http.ResponseWriter, st *stream) {
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	for {
+		b, err := st.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			s.log.errorf("", "the streamed answer was cut short: %v", err)
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(b); err != nil {
+			st.Abandon()
+			return
+		}
+		rc.Flush()
+	}
 }
 
 // failed answers a request that run() did not answer.

@@ -42,6 +42,14 @@ type frameHeader struct {
 	Ms       float64     `json:"ms,omitempty"`
 	Failed   bool        `json:"failed,omitempty"`
 	Server   bool        `json:"srv,omitempty"` // the worker refused the request before run()
+	// Stream marks the first frame of an answer run() streams (it returned a generator):
+	// Chunk frames follow, then an End frame, with Err when the generator raised.
+	Stream bool   `json:"stream,omitempty"`
+	Chunk  bool   `json:"chunk,omitempty"`
+	End    bool   `json:"end,omitempty"`
+	Err    string `json:"err,omitempty"`
+	// stream delivers the rest of a streamed answer (set by the pool, not the worker).
+	stream *stream
 }
 
 // swaggerSchemas are the JSON schemas of run()'s input and output.

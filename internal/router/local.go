@@ -110,6 +110,16 @@ func (l *localWriter) WriteHeader(status int) {
 	l.w.WriteHeader(status)
 }
 
+// Flush sends what was written so far (a streamed answer's chunks).
+func (l *localWriter) Flush() {
+	if l.status == 0 {
+		l.WriteHeader(http.StatusOK)
+	}
+	if f, ok := l.w.(http.Flusher); ok && !l.replaced {
+		f.Flush()
+	}
+}
+
 func (l *localWriter) Write(b []byte) (int, error) {
 	if l.status == 0 {
 		l.WriteHeader(http.StatusOK)

@@ -86,6 +86,12 @@ class AMLResponse:
     def __init__(self, message, status_code=200, response_headers=None, json_str=False):
         if json_str:
             message = json.dumps(message)
+        if _is_stream(message):
+            self.data, self.stream = b"", message  # sent chunk by chunk as run() yields it
+            self.status_code = int(status_code)
+            self.headers = dict(response_headers or {})
+            return
+        self.stream = None
         if isinstance(message, str):
             message = message.encode("utf-8")
         elif message is None:
@@ -703,6 +709,55 @@ def _swagger_schemas(run):
     return out
 
 
+# ---- streaming: run() returned a generator -------------------------------------------
+
+def _is_stream(value):
+    """A generator (or any iterator) is streamed; str, bytes, lists and dicts are not."""
+    return isinstance(value, types.GeneratorType) or (
+        hasattr(value, "__next__") and not isinstance(value, (str, bytes, bytearray, dict, list, tuple)))
+
+
+def _chunk_bytes(chunk):
+    if isinstance(chunk, (bytes, bytearray)):
+        return bytes(chunk)
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    return (json.dumps(chunk, default=_to_json) + "\n").encode("utf-8")
+
+
+def _stream(wout, resp, hdrs, start, log):
+    """Sends a streamed answer: a frame with the status, headers and first chunk, one
+    frame per further chunk, then an end frame (with the error if the generator raised)."""
+    it = iter(resp.stream)
+    try:
+        first = next(it, None)
+    except Exception as exc:
+        log.error("Encountered Exception: %s", traceback.format_exc())
+        payload = {"message": "An unexpected error occurred in scoring script. Check the logs for more info.",
+                   "exception": {"type": type(exc).__name__, "message": str(exc)}}
+        _write_frame(wout, {"s": 500, "h": [["Content-Type", "application/json"]], "failed": True,
+                            "ms": (time.perf_counter() - start) * 1000}, json.dumps(payload).encode())
+        return
+    if not any(k.lower() == "content-type" for k, _ in hdrs):
+        kind = "application/octet-stream" if isinstance(first, (bytes, bytearray)) else \
+            "text/plain; charset=utf-8" if isinstance(first, str) else "application/jsonl"
+        hdrs = hdrs + [["Content-Type", kind]]
+    _write_frame(wout, {"s": resp.status_code, "h": hdrs, "stream": True},
+                 b"" if first is None else _chunk_bytes(first))
+    err = None
+    if first is not None:
+        try:
+            for chunk in it:
+                _write_frame(wout, {"chunk": True}, _chunk_bytes(chunk))
+        except Exception as exc:
+            log.error("Encountered Exception while streaming: %s", traceback.format_exc())
+            err = f"{type(exc).__name__}: {exc}"
+    end = {"end": True, "ms": (time.perf_counter() - start) * 1000}
+    if err:
+        end["err"] = err
+    _write_frame(wout, end)
+
+
 # ---- framing ---------------------------------------------------------------------
 
 def _read_exact(f, n):
@@ -929,11 +984,16 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
                         continue
                 result = run(data, request_headers=headers) if wants_headers else run(data)
             ms = (time.perf_counter() - start) * 1000
+            if _is_stream(result):
+                result = AMLResponse(result)
             if isinstance(result, AMLResponse):
                 hdrs = []
                 for k, v in result.headers.items():
                     for part in str(v).split(","):
                         hdrs.append([k, part.strip()])
+                if result.stream is not None:
+                    _stream(wout, result, hdrs, start, log)
+                    continue
                 _write_frame(wout, {"s": result.status_code, "h": hdrs, "ms": ms}, result.data)
             else:
                 _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result, default=_to_json).encode("utf-8"))
