@@ -62,10 +62,11 @@ func (s *stream) Abandon() {
 // result is how a call ended. retry means it never reached run() (its worker died
 // while it was queued): it goes to another worker.
 type result struct {
-	h     frameHeader
-	body  []byte
-	err   error
-	retry bool
+	h      frameHeader
+	body   []byte
+	stream *stream // the rest of a streamed answer, or nil
+	err    error
+	retry  bool
 }
 
 // pipe is the in-flight side of a worker: the calls written to it, oldest first.
@@ -153,22 +154,23 @@ func (p *pool) release(w *worker) {
 	p.wake()
 }
 
-// do runs one request on a worker and returns run()'s answer. A request whose worker
-// died before it reached run() is sent to another worker.
-func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (frameHeader, []byte, error) {
+// do runs one request on a worker and returns run()'s answer; st, when not nil, brings
+// the rest of an answer run() streams. A request whose worker died before it reached
+// run() is sent to another worker.
+func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (h frameHeader, out []byte, st *stream, err error) {
 	hb, err := json.Marshal(req)
 	if err != nil {
-		return frameHeader{}, nil, err
+		return frameHeader{}, nil, nil, err
 	}
 	for {
 		w, err := p.acquire(ctx)
 		if err != nil {
-			return frameHeader{}, nil, err
+			return frameHeader{}, nil, nil, err
 		}
 		r := w.send(ctx, hb, body)
 		p.release(w)
 		if !r.retry {
-			return r.h, r.body, r.err
+			return r.h, r.body, r.stream, r.err
 		}
 	}
 }
@@ -248,10 +250,11 @@ func deliver(w *worker, c *call, h frameHeader, body []byte) {
 	switch {
 	case c.stream == nil && h.Stream:
 		c.stream = &stream{chunks: make(chan []byte, 8), abandon: make(chan struct{}), stop: func() { w.kill(0) }}
-		h.stream = c.stream
-		if !c.canceled.Load() {
-			c.done <- result{h: h, body: body}
+		if c.canceled.Load() {
+			c.stream.Abandon() // nobody waits: the generator runs for nobody
+			return
 		}
+		c.done <- result{h: h, body: body, stream: c.stream}
 	case c.stream == nil:
 		if !c.canceled.Load() {
 			c.done <- result{h: h, body: body}

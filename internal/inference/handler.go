@@ -233,7 +233,7 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 	}
 	ctx, cancel := s.deadline(r.Context())
 	defer cancel()
-	fh, out, err := s.pool.do(ctx, requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
+	fh, out, st, err := s.pool.do(ctx, requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
 	if err != nil {
 		s.failed(w, ctx, err)
 		return
@@ -253,8 +253,8 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 	}
 	w.WriteHeader(fh.Status)
 	w.Write(out)
-	if fh.stream != nil {
-		s.relay(ctx, w, fh.stream)
+	if st != nil {
+		s.relay(ctx, w, st)
 	}
 }
 

@@ -48,8 +48,6 @@ type frameHeader struct {
 	Chunk  bool   `json:"chunk,omitempty"`
 	End    bool   `json:"end,omitempty"`
 	Err    string `json:"err,omitempty"`
-	// stream delivers the rest of a streamed answer (set by the pool, not the worker).
-	stream *stream
 }
 
 // swaggerSchemas are the JSON schemas of run()'s input and output.
@@ -325,7 +323,7 @@ func (p *pool) stopping() bool {
 // ping checks that a worker answers before ctx ends. A worker that does not (a
 // hung or stopped process) is killed and replaced, as an abandoned request's is.
 func (p *pool) ping(ctx context.Context) error {
-	_, _, err := p.do(ctx, requestHeader{Ping: true}, nil)
+	_, _, _, err := p.do(ctx, requestHeader{Ping: true}, nil)
 	return err
 }
 
