@@ -60,6 +60,12 @@ az ml online-deployment get-logs -g my-rg -w my-ws -e $E -n blue --lines 20 $LOC
 az ml online-endpoint delete -n $E --yes --no-wait $LOCAL
 LEFT=$(az ml online-endpoint list --query "[?name=='$E'] | length(@)" -o tsv $LOCAL)
 [ "$LEFT" = 0 ]
+if [ -n "$LOCAL" ]; then
+  # As in az ml, online-deployment create --local creates a missing local endpoint.
+  az ml online-deployment create -n blue -e auto-$E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set endpoint_name=auto-$E $LOCAL > /dev/null
+  [ "$(az ml online-endpoint show -n auto-$E --query local -o tsv $LOCAL)" = true ]
+  az ml online-endpoint delete -n auto-$E --yes $LOCAL
+fi
 echo "az-style script done"
 `
 
