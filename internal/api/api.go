@@ -22,9 +22,12 @@ import (
 
 // Control is what the API needs of the controller.
 type Control interface {
-	CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*store.Endpoint, error)
+	CreateEndpoint(ctx context.Context, ep *spec.Endpoint, local bool) (*store.Endpoint, error)
 	GetEndpoint(ctx context.Context, name string) (*store.Endpoint, error)
-	ListEndpoints(ctx context.Context) ([]*store.Endpoint, error)
+	ListEndpoints(ctx context.Context, local bool) ([]*store.Endpoint, error)
+	// CheckNamespace refuses, as EndpointNotFound, a request for an endpoint of the
+	// other namespace (local or managed) than the request's.
+	CheckNamespace(ctx context.Context, name string, local bool) error
 	UpdateEndpoint(ctx context.Context, name string, ch controller.EndpointChange) (*store.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, name string) error
 	RegenerateKey(ctx context.Context, name, keyType string) (*store.Endpoint, error)
@@ -95,19 +98,19 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("HEAD "+p+"/artifacts/{digest}", a.hasArtifact)
 	mux.HandleFunc("POST "+p+"/endpoints", a.createEndpoint)
 	mux.HandleFunc("GET "+p+"/endpoints", a.listEndpoints)
-	mux.HandleFunc("GET "+p+"/endpoints/{name}", a.getEndpoint)
-	mux.HandleFunc("PATCH "+p+"/endpoints/{name}", a.updateEndpoint)
-	mux.HandleFunc("DELETE "+p+"/endpoints/{name}", a.deleteEndpoint)
-	mux.HandleFunc("POST "+p+"/endpoints/{name}/listkeys", a.listKeys)
-	mux.HandleFunc("POST "+p+"/endpoints/{name}/regenerateKeys", a.regenerateKeys)
+	mux.HandleFunc("GET "+p+"/endpoints/{name}", a.scoped(a.getEndpoint))
+	mux.HandleFunc("PATCH "+p+"/endpoints/{name}", a.scoped(a.updateEndpoint))
+	mux.HandleFunc("DELETE "+p+"/endpoints/{name}", a.scoped(a.deleteEndpoint))
+	mux.HandleFunc("POST "+p+"/endpoints/{name}/listkeys", a.scoped(a.listKeys))
+	mux.HandleFunc("POST "+p+"/endpoints/{name}/regenerateKeys", a.scoped(a.regenerateKeys))
 	mux.HandleFunc("POST "+p+"/token", a.accessToken)
-	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments", a.createDeployment)
-	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments", a.listDeployments)
-	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments/{dep}", a.getDeployment)
-	mux.HandleFunc("PATCH "+p+"/endpoints/{name}/deployments/{dep}", a.updateDeployment)
-	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.deleteDeployment)
-	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.getLogs)
-	mux.HandleFunc("GET "+p+"/endpoints/{name}/operations", a.listOperations)
+	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments", a.scoped(a.createDeployment))
+	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments", a.scoped(a.listDeployments))
+	mux.HandleFunc("GET "+p+"/endpoints/{name}/deployments/{dep}", a.scoped(a.getDeployment))
+	mux.HandleFunc("PATCH "+p+"/endpoints/{name}/deployments/{dep}", a.scoped(a.updateDeployment))
+	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.scoped(a.deleteDeployment))
+	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.scoped(a.getLogs))
+	mux.HandleFunc("GET "+p+"/endpoints/{name}/operations", a.scoped(a.listOperations))
 	mux.HandleFunc("GET "+p+"/artifacts/{digest}", a.getArtifact)
 	mux.HandleFunc("POST "+p+"/assets/{kind}", a.createAsset)
 	mux.HandleFunc("GET "+p+"/assets/{kind}", a.listAssets)

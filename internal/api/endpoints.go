@@ -28,6 +28,7 @@ func (a *api) endpointView(e *store.Endpoint) wire.Endpoint {
 		MirrorTraffic:       e.MirrorTraffic,
 		PublicNetworkAccess: "enabled",
 		Properties:          map[string]string{"berth.endpoint": e.Name},
+		Local:               e.Local,
 		CreatedAt:           e.CreatedAt.Format(time.RFC3339),
 		UpdatedAt:           e.UpdatedAt.Format(time.RFC3339),
 	}
@@ -61,7 +62,12 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rec, err := a.Controller.CreateEndpoint(r.Context(), ep)
+	local, err := localParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rec, err := a.Controller.CreateEndpoint(r.Context(), ep, local)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -70,7 +76,12 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) listEndpoints(w http.ResponseWriter, r *http.Request) {
-	eps, err := a.Controller.ListEndpoints(r.Context())
+	local, err := localParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	eps, err := a.Controller.ListEndpoints(r.Context(), local)
 	if err != nil {
 		writeError(w, err)
 		return

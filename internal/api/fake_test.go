@@ -61,7 +61,7 @@ func newFakeControl() *fakeControl {
 	return &fakeControl{endpoints: map[string]*store.Endpoint{}, deployments: map[string]*store.Deployment{}}
 }
 
-func (f *fakeControl) CreateEndpoint(_ context.Context, ep *spec.Endpoint) (*store.Endpoint, error) {
+func (f *fakeControl) CreateEndpoint(_ context.Context, ep *spec.Endpoint, local bool) (*store.Endpoint, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -72,7 +72,7 @@ func (f *fakeControl) CreateEndpoint(_ context.Context, ep *spec.Endpoint) (*sto
 		return nil, err
 	}
 	rec := &store.Endpoint{Name: ep.Name, Spec: raw, PrimaryKey: "pk-" + ep.Name, SecondaryKey: "sk-" + ep.Name,
-		State: wire.StateSucceeded, CreatedAt: stamp(), UpdatedAt: stamp()}
+		State: wire.StateSucceeded, Local: local, CreatedAt: stamp(), UpdatedAt: stamp()}
 	f.endpoints[ep.Name] = rec
 	return rec, nil
 }
@@ -90,7 +90,7 @@ func (f *fakeControl) GetEndpoint(_ context.Context, name string) (*store.Endpoi
 	return rec, nil
 }
 
-func (f *fakeControl) ListEndpoints(context.Context) ([]*store.Endpoint, error) {
+func (f *fakeControl) ListEndpoints(_ context.Context, local bool) ([]*store.Endpoint, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -98,9 +98,21 @@ func (f *fakeControl) ListEndpoints(context.Context) ([]*store.Endpoint, error) 
 	}
 	var out []*store.Endpoint
 	for _, e := range f.endpoints {
-		out = append(out, e)
+		if e.Local == local {
+			out = append(out, e)
+		}
 	}
 	return out, nil
+}
+
+// CheckNamespace refuses an endpoint of the other namespace, as the controller does.
+func (f *fakeControl) CheckNamespace(_ context.Context, name string, local bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.endpoints[name]; ok && e.Local != local {
+		return diag.New(diag.EndpointNotFound, "endpoint %s is in the other namespace", name)
+	}
+	return nil
 }
 
 func (f *fakeControl) UpdateEndpoint(ctx context.Context, name string, ch controller.EndpointChange) (*store.Endpoint, error) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/berthml/berth/internal/auth"
+	"github.com/berthml/berth/internal/controller"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/store"
@@ -25,6 +26,9 @@ func authMode(e *store.Endpoint) string {
 // credentials are the answer of listkeys: the keys of a key endpoint, a fresh token of
 // an aml_token endpoint, or a fresh Azure ML access token for an aad_token endpoint.
 func (a *api) credentials(rec *store.Endpoint) (*wire.Credentials, error) {
+	if rec.Local {
+		return nil, controller.LocalNeedsNoKey(rec.Name)
+	}
 	mode := authMode(rec)
 	if mode == spec.DefaultAuthMode {
 		return &wire.Credentials{Keys: &wire.Keys{PrimaryKey: rec.PrimaryKey, SecondaryKey: rec.SecondaryKey}}, nil

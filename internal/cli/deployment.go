@@ -27,6 +27,7 @@ func newDeploymentCommand(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(deploymentPut(g, true), deploymentPut(g, false), deploymentShow(g), deploymentList(g),
 		deploymentDelete(g), deploymentLogs(g))
+	addLocal(g, cmd.Commands()...)
 	return cmd
 }
 
@@ -72,6 +73,11 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 			}
 		}
 		printWarnings(cmd.ErrOrStderr(), d.Warnings())
+		if create && g.local {
+			if err := ensureLocalEndpoint(ctx, c, d.EndpointName, cmd.ErrOrStderr()); err != nil {
+				return err
+			}
+		}
 		out, err := putDeployment(ctx, c, d, create, !noWait, cmd.ErrOrStderr())
 		if err != nil {
 			return err

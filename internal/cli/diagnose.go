@@ -50,6 +50,7 @@ berth diagnose --list lists them all.`,
 	cmd.Flags().StringVarP(&name, "name", "n", "", "deployment name (default: every deployment of the endpoint)")
 	cmd.Flags().IntVarP(&lines, "lines", "l", 20, "log lines to show per container")
 	cmd.Flags().Bool("list", false, "list every documented error code")
+	addLocal(g, cmd)
 	return cmd
 }
 

@@ -24,6 +24,8 @@ type globals struct {
 	// queryExpr is --query; query is it compiled, by prepare.
 	queryExpr string
 	query     *query
+	// local is --local of endpoint and deployment commands (addLocal).
+	local bool
 }
 
 // NewRoot builds the berth command tree. extra commands (serve, inference-server) are
@@ -94,7 +96,7 @@ func (g *globals) connect() (*client.Client, error) {
 			token = info.Token
 		}
 	}
-	return client.New(server, token), nil
+	return client.New(server, token).Local(g.local), nil
 }
 
 // PrintError writes err once, in plain words, the way az does ("ERROR: ...").

@@ -25,12 +25,22 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// local puts every request on the endpoint routes in the local namespace.
+	local bool
 }
 
 // New returns a client for the server at base (e.g. http://127.0.0.1:5555) that
 // authenticates with the admin token.
 func New(base, token string) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{}}
+}
+
+// Local returns a client like c whose requests on the endpoint routes are in the local
+// namespace when local is set (`--local`: ?local=true), in the managed one otherwise.
+func (c *Client) Local(local bool) *Client {
+	cc := *c
+	cc.local = local
+	return &cc
 }
 
 // BaseURL is the server URL the client talks to.
@@ -51,6 +61,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 			return fmt.Errorf("encode request: %w", err)
 		}
 		body, contentType = bytes.NewReader(b), "application/json"
+	}
+	if c.local && strings.HasPrefix(path, "/endpoints") {
+		path += "?" + wire.LocalParam + "=true"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+wire.APIPrefix+path, body)
 	if err != nil {
@@ -231,14 +244,17 @@ func (c *Client) UploadArtifact(ctx context.Context, tar io.Reader) (*wire.Artif
 	return &a, c.do(ctx, http.MethodPost, "/artifacts", tar, &a)
 }
 
-// Score sends a scoring request to an endpoint with its key and returns status, headers and body.
+// Score sends a scoring request to an endpoint with its key (none when key is "", as
+// local endpoints take) and returns status, headers and body.
 func (c *Client) Score(ctx context.Context, scoringURI, key, deployment string, body []byte) (int, http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scoringURI, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	if deployment != "" {
 		req.Header.Set("azureml-model-deployment", deployment)
 	}

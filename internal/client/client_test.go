@@ -217,3 +217,23 @@ func TestHasArtifact(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalScopesEndpointRoutes checks that a Local client adds ?local=true to the
+// endpoint routes only, and that the client it came from is unchanged.
+func TestLocalScopesEndpointRoutes(t *testing.T) {
+	c, rec := fakeServer(t, http.StatusOK, `[]`)
+	ctx := context.Background()
+	local := c.Local(true)
+	local.ListEndpoints(ctx)
+	local.GetDeployment(ctx, "ep", "blue")
+	local.ListAssets(ctx, "model", "")
+	c.ListEndpoints(ctx)
+	var got []string
+	for _, r := range rec.requests() {
+		got = append(got, r.Path+"?"+r.Query)
+	}
+	want := []string{"/api/v1/endpoints?local=true", "/api/v1/endpoints/ep/deployments/blue?local=true", "/api/v1/assets/model?", "/api/v1/endpoints?"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}

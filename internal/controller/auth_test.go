@@ -15,7 +15,7 @@ func TestTokenAuthModes(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	for name, mode := range map[string]string{"tok": "aml_token", "aad": "aad_token"} {
-		rec, err := h.c.CreateEndpoint(ctx, &spec.Endpoint{Name: name, AuthMode: mode})
+		rec, err := h.c.CreateEndpoint(ctx, &spec.Endpoint{Name: name, AuthMode: mode}, false)
 		if err != nil {
 			t.Fatalf("create %s endpoint: %v", mode, err)
 		}

@@ -59,7 +59,7 @@ func newHarness(t *testing.T) *harness {
 		Drain:     10 * time.Millisecond,
 	})
 	t.Cleanup(h.closeController)
-	if _, err := h.c.CreateEndpoint(context.Background(), &spec.Endpoint{Name: "shop"}); err != nil {
+	if _, err := h.c.CreateEndpoint(context.Background(), &spec.Endpoint{Name: "shop"}, false); err != nil {
 		t.Fatalf("CreateEndpoint: %v", err)
 	}
 	return h
@@ -227,7 +227,7 @@ func TestEndpointTrafficValidation(t *testing.T) {
 	h.deploy("blue")
 	ctx := context.Background()
 
-	_, err := h.c.CreateEndpoint(ctx, &spec.Endpoint{Name: "shop2", Traffic: map[string]int{"blue": 100}})
+	_, err := h.c.CreateEndpoint(ctx, &spec.Endpoint{Name: "shop2", Traffic: map[string]int{"blue": 100}}, false)
 	wantDiag(t, err, diag.BadArgument, "traffic")
 
 	tests := []struct {

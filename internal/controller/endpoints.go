@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
@@ -28,8 +29,10 @@ func AuthMode(e *store.Endpoint) string {
 	return sp.AuthMode
 }
 
-// CreateEndpoint stores a new endpoint with fresh keys.
-func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*store.Endpoint, error) {
+// CreateEndpoint stores a new endpoint with fresh keys, in the local namespace when
+// local is set. One server keeps one table of endpoint names: a name taken in either
+// namespace is refused with EndpointAlreadyExists.
+func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint, local bool) (*store.Endpoint, error) {
 	if len(ep.Traffic) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "traffic",
 			Message: "traffic cannot be set when an endpoint is created, because it has no deployments yet: create the deployments, then run `berth online-endpoint update -n " + ep.Name + ` --traffic "blue=100"` + "`"}
@@ -58,11 +61,10 @@ func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint) (*st
 		return nil, err
 	}
 	rec := &store.Endpoint{Name: ep.Name, Spec: raw, Traffic: map[string]int{}, MirrorTraffic: map[string]int{},
-		PrimaryKey: primary, SecondaryKey: secondary, State: wire.StateSucceeded}
+		PrimaryKey: primary, SecondaryKey: secondary, State: wire.StateSucceeded, Local: local}
 	if err := c.cfg.Store.CreateEndpoint(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return nil, &diag.Error{Code: diag.EndpointAlreadyExists, Target: ep.Name,
-				Message: fmt.Sprintf("endpoint %q already exists: choose another name, or change it with `berth online-endpoint update -n %s`", ep.Name, ep.Name)}
+			return nil, c.endpointExists(ctx, ep.Name, local)
 		}
 		return nil, fmt.Errorf("create endpoint: %w", err)
 	}
@@ -80,9 +82,14 @@ func (c *Controller) GetEndpoint(ctx context.Context, name string) (*store.Endpo
 	return ep, err
 }
 
-// ListEndpoints returns every endpoint.
-func (c *Controller) ListEndpoints(ctx context.Context) ([]*store.Endpoint, error) {
-	return c.cfg.Store.ListEndpoints(ctx)
+// ListEndpoints returns the endpoints of one namespace: the local ones when local is
+// set, else the managed ones.
+func (c *Controller) ListEndpoints(ctx context.Context, local bool) ([]*store.Endpoint, error) {
+	eps, err := c.cfg.Store.ListEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(eps, func(e *store.Endpoint) bool { return e.Local != local }), nil
 }
 
 func endpointNotFound(name string) *diag.Error {
@@ -205,6 +212,9 @@ func (c *Controller) RegenerateKey(ctx context.Context, name, keyType string) (*
 		return nil, err
 	}
 	rec, err := c.cfg.Store.UpdateEndpoint(ctx, name, func(e *store.Endpoint) error {
+		if e.Local {
+			return LocalNeedsNoKey(name)
+		}
 		if mode := AuthMode(e); mode != spec.DefaultAuthMode {
 			return &diag.Error{Code: diag.BadArgument, Target: name,
 				Message: fmt.Sprintf("endpoint %q does not use keys for authentication (auth_mode: %s), so it has none to regenerate: get a new token with `berth online-endpoint get-credentials -n %s`", name, mode, name)}

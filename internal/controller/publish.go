@@ -31,7 +31,7 @@ func (c *Controller) publish(ctx context.Context) {
 	}
 	t := &table.Table{Endpoints: make(map[string]*table.Endpoint, len(eps))}
 	for _, ep := range eps {
-		t.Endpoints[ep.Name] = &table.Endpoint{
+		te := &table.Endpoint{
 			Name:        ep.Name,
 			AuthMode:    tableAuthMode(AuthMode(ep)),
 			Keys:        []string{ep.PrimaryKey, ep.SecondaryKey},
@@ -39,6 +39,11 @@ func (c *Controller) publish(ctx context.Context) {
 			Traffic:     ep.Traffic,
 			Mirror:      ep.MirrorTraffic,
 		}
+		if ep.Local {
+			// Azure's local endpoints take requests without a key.
+			te.AuthMode, te.Keys = table.AuthNone, nil
+		}
+		t.Endpoints[ep.Name] = te
 	}
 	for _, d := range deps {
 		te := t.Endpoints[d.Endpoint]

@@ -12,8 +12,9 @@ import (
 	"github.com/berthml/berth/internal/router/table"
 )
 
-// authRouter serves three endpoints on one fake instance: "keyed" (key), "tok" and
-// "tok2" (aml_token), "aad" (aad_token), with tokens validated by iss.
+// authRouter serves endpoints on one fake instance: "keyed" (key), "tok" and
+// "tok2" (aml_token), "aad" (aad_token), "local" (none, no keys), with tokens
+// validated by iss.
 func authRouter(t *testing.T, iss TokenValidator) *httptest.Server {
 	t.Helper()
 	inst := fakeInstance(t, "blue", 0)
@@ -23,9 +24,11 @@ func authRouter(t *testing.T, iss TokenValidator) *httptest.Server {
 		return &table.Endpoint{Name: name, AuthMode: mode, Keys: []string{"k1", "k2"}, Traffic: map[string]int{"blue": 100},
 			Deployments: map[string]*table.Deployment{"blue": {Name: "blue", Instances: []*table.Instance{{Addr: addr(inst)}}}}}
 	}
+	local := ep("local", table.AuthNone)
+	local.Keys = nil
 	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{
 		"keyed": ep("keyed", table.AuthKey), "tok": ep("tok", table.AuthAMLToken), "tok2": ep("tok2", table.AuthAMLToken),
-		"aad": ep("aad", table.AuthAADToken),
+		"aad": ep("aad", table.AuthAADToken), "local": local,
 	}})
 	front := httptest.NewServer(r)
 	t.Cleanup(front.Close)
@@ -71,6 +74,10 @@ func TestAuthModes(t *testing.T) {
 		{"storage token on aad endpoint", "aad", storage.Value, 401, "storage.azure.com"},
 		{"endpoint token on aad endpoint", "aad", tok.Value, 401, "not an access token"},
 		{"key on aad endpoint", "aad", "k1", 401, "a key was sent"},
+		{"no credential on local endpoint", "local", "", 200, ""},
+		{"any key on local endpoint", "local", "nope", 200, ""},
+		{"token on local endpoint", "local", tok.Value, 200, ""},
+		{"forged token on local endpoint", "local", forged.Value, 200, ""},
 	} {
 		resp, body := call(t, front.URL+"/endpoints/"+tc.endpoint+"/score", tc.cred)
 		if resp.StatusCode != tc.want {

@@ -32,7 +32,10 @@ type Endpoint struct {
 	PrimaryKey, SecondaryKey string
 	State                    string // provisioning state
 	Error                    json.RawMessage
-	CreatedAt, UpdatedAt     time.Time
+	// Local marks an endpoint of the local namespace (`--local`): set when it is
+	// created, kept by every update.
+	Local                bool
+	CreatedAt, UpdatedAt time.Time
 }
 
 // Deployment is a stored online deployment.

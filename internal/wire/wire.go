@@ -7,6 +7,11 @@ import "encoding/json"
 // APIPrefix is the path prefix of every control-plane route.
 const APIPrefix = "/api/v1"
 
+// LocalParam is the query parameter (`?local=true`) that puts a request on the
+// endpoint routes in the local namespace (`--local`): create and list act on local
+// endpoints, every route under /endpoints/{name} only on a local endpoint.
+const LocalParam = "local"
+
 // ErrorBody is the envelope of every control-plane error response:
 // {"error": {"code", "message", "target", "details"}}.
 type ErrorBody struct {
@@ -136,8 +141,10 @@ type Endpoint struct {
 	PublicNetworkAccess string            `json:"public_network_access"`
 	Properties          map[string]string `json:"properties"`
 	Error               *Error            `json:"error,omitempty"`
-	CreatedAt           string            `json:"created_at,omitempty"`
-	UpdatedAt           string            `json:"updated_at,omitempty"`
+	// Local is set on a local endpoint (`--local`), whose scoring needs no key.
+	Local     bool   `json:"local,omitempty"`
+	CreatedAt string `json:"created_at,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty"`
 }
 
 // Deployment is the read view of an online deployment: the spec's fields flattened next

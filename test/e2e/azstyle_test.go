@@ -10,59 +10,91 @@ import (
 )
 
 // azStyleScript is a deployment script as an Azure ML user writes it, run with az
-// mapped to berth: every line must work unchanged.
+// mapped to berth: every line must work unchanged. $LOCAL is "" or "--local": with
+// --local every endpoint and deployment command acts on a local endpoint, which the
+// script scores with no key at all, and which managed commands do not see.
 const azStyleScript = `set -euo pipefail
 az() { shift; "$BERTH" "$@"; }
 E=azstyle-ep
 
-az ml online-endpoint create -n $E -g my-rg -w my-ws
-az ml online-deployment create --name blue --endpoint $E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set endpoint_name=$E --all-traffic
+az ml online-endpoint create -n $E -g my-rg -w my-ws $LOCAL
+az ml online-deployment create --name blue --endpoint $E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set endpoint_name=$E --all-traffic $LOCAL
 
-STATE=$(az ml online-endpoint show -n $E --query provisioning_state -o tsv)
+STATE=$(az ml online-endpoint show -n $E --query provisioning_state -o tsv $LOCAL)
 echo "state: $STATE"
 [ "$STATE" = Succeeded ]
 
-az ml online-deployment update --name blue --endpoint-name $E --set instance_count=2
-COUNT=$(az ml online-deployment show --name blue --endpoint $E --query instance_count -o tsv)
+az ml online-deployment update --name blue --endpoint-name $E --set instance_count=2 $LOCAL
+COUNT=$(az ml online-deployment show --name blue --endpoint $E --query instance_count -o tsv $LOCAL)
 echo "instance_count: $COUNT"
 [ "$COUNT" = 2 ]
-READY=$(az ml online-deployment show -n blue -e $E --query "length(instances[?state=='Ready'])" -o tsv)
+READY=$(az ml online-deployment show -n blue -e $E --query "length(instances[?state=='Ready'])" -o tsv $LOCAL)
 echo "ready instances: $READY"
 [ "$READY" = 2 ]
 
-KEY=$(az ml online-endpoint get-credentials -n $E -o tsv --query primaryKey)
-SCORING_URI=$(az ml online-endpoint show -n $E --query scoring_uri -o tsv)
-OUT=$(curl -sS --fail -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \
+AUTH=()
+if [ -z "$LOCAL" ]; then
+  KEY=$(az ml online-endpoint get-credentials -n $E -o tsv --query primaryKey)
+  AUTH=(-H "Authorization: Bearer $KEY")
+else
+  # A local endpoint has no key to get, and the managed namespace does not see it.
+  ERR=$(az ml online-endpoint get-credentials -n $E $LOCAL 2>&1 >/dev/null || true)
+  echo "get-credentials --local: $ERR"
+  [[ "$ERR" == *"need no key"* ]]
+  ERR=$(az ml online-endpoint show -n $E 2>&1 >/dev/null || true)
+  echo "show without --local: $ERR"
+  [[ "$ERR" == *"add --local"* ]]
+  [ "$(az ml online-endpoint list --query "[?name=='$E'] | length(@)" -o tsv)" = 0 ]
+  [ "$(az ml online-endpoint show -n $E --query local -o tsv $LOCAL)" = true ]
+fi
+SCORING_URI=$(az ml online-endpoint show -n $E --query scoring_uri -o tsv $LOCAL)
+OUT=$(curl -sS --fail ${AUTH[@]+"${AUTH[@]}"} -H "Content-Type: application/json" \
   -d @"$EXAMPLES/quickstart/sample-request.json" "$SCORING_URI")
 echo "prediction: $OUT"
 [ "$OUT" = "[7.0, 1.5]" ]
-OUT=$(az ml online-endpoint invoke --name $E --deployment blue --request-file "$EXAMPLES/quickstart/sample-request.json")
+OUT=$(az ml online-endpoint invoke --name $E --deployment blue --request-file "$EXAMPLES/quickstart/sample-request.json" $LOCAL)
 [ "$OUT" = "[7.0, 1.5]" ]
 
-az ml online-deployment get-logs -g my-rg -w my-ws -e $E -n blue --lines 20 > /dev/null
+az ml online-deployment get-logs -g my-rg -w my-ws -e $E -n blue --lines 20 $LOCAL > /dev/null
 
-az ml online-endpoint delete -n $E --yes --no-wait
-LEFT=$(az ml online-endpoint list --query "[?name=='$E'] | length(@)" -o tsv)
+az ml online-endpoint delete -n $E --yes --no-wait $LOCAL
+LEFT=$(az ml online-endpoint list --query "[?name=='$E'] | length(@)" -o tsv $LOCAL)
 [ "$LEFT" = 0 ]
+if [ -n "$LOCAL" ]; then
+  # As in az ml, online-deployment create --local creates a missing local endpoint.
+  az ml online-deployment create -n blue -e auto-$E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set endpoint_name=auto-$E $LOCAL > /dev/null
+  [ "$(az ml online-endpoint show -n auto-$E --query local -o tsv $LOCAL)" = true ]
+  az ml online-endpoint delete -n auto-$E --yes $LOCAL
+fi
 echo "az-style script done"
 `
 
+// TestAzStyleScript runs the script against managed endpoints, then again with
+// --local on every endpoint and deployment command and no key.
 func TestAzStyleScript(t *testing.T) {
-	s := startServer(t, "")
-	cmd := exec.Command("bash", "-c", azStyleScript)
-	// Only this server: the caller's other BERTH_* settings stay out.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "BERTH_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "BERTH="+berthBin, "BERTH_DATA_DIR="+s.dataDir, "BERTH_SERVER="+s.URL, "EXAMPLES="+example())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("az-style script: %v\n%s", err, out)
-	}
-	t.Logf("script output:\n%s", out)
-	if !strings.Contains(string(out), "az-style script done") {
-		t.Fatalf("the script stopped early:\n%s", out)
+	for _, tc := range []struct{ name, local string }{
+		{"managed", ""},
+		{"local", "--local"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, "")
+			cmd := exec.Command("bash", "-c", azStyleScript)
+			// Only this server: the caller's other BERTH_* settings stay out.
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "BERTH_") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "BERTH="+berthBin, "BERTH_DATA_DIR="+s.dataDir, "BERTH_SERVER="+s.URL,
+				"EXAMPLES="+example(), "LOCAL="+tc.local)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("az-style script: %v\n%s", err, out)
+			}
+			t.Logf("script output:\n%s", out)
+			if !strings.Contains(string(out), "az-style script done") {
+				t.Fatalf("the script stopped early:\n%s", out)
+			}
+		})
 	}
 }

@@ -18,12 +18,15 @@ const (
 	AuthKey      = "key"       // Authorization: Bearer <primary or secondary key>
 	AuthAMLToken = "aml_token" // a token of this endpoint (get-credentials)
 	AuthAADToken = "aad_token" // an access token of the admin identity (account get-access-token)
+	// AuthNone takes every request, with or without an Authorization header (which it
+	// ignores): local endpoints (`--local`), as Azure's local endpoints do.
+	AuthNone = "none"
 )
 
 // Endpoint is one endpoint in the snapshot.
 type Endpoint struct {
 	Name string
-	// AuthMode is AuthKey, AuthAMLToken or AuthAADToken; "" is AuthKey.
+	// AuthMode is AuthKey, AuthAMLToken, AuthAADToken or AuthNone; "" is AuthKey.
 	AuthMode string
 	// Keys are accepted only when AuthMode is AuthKey.
 	Keys        []string

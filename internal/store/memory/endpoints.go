@@ -47,7 +47,7 @@ func (s *Store) ListEndpoints(ctx context.Context) ([]*store.Endpoint, error) {
 }
 
 // UpdateEndpoint applies fn to a copy of the stored endpoint and stores the result
-// unless fn fails. The name and creation time stay as stored.
+// unless fn fails. The name, creation time and Local stay as stored.
 func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*store.Endpoint) error) (*store.Endpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -59,6 +59,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*store.
 	if err := fn(e); err != nil {
 		return nil, err
 	}
+	e.Local = old.Local // kept as created
 	e.UpdatedAt = now()
 	stored := cloneEndpoint(e)
 	stored.Name, stored.CreatedAt = old.Name, old.CreatedAt

@@ -11,13 +11,13 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-const endpointCols = `name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, error, created_at, updated_at`
+const endpointCols = `name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, error, local, created_at, updated_at`
 
 func scanEndpoint(r scanner) (*store.Endpoint, error) {
 	var e store.Endpoint
 	var traffic, mirror, created, updated string
 	var spec, errb []byte
-	if err := r.Scan(&e.Name, &spec, &traffic, &mirror, &e.PrimaryKey, &e.SecondaryKey, &e.State, &errb, &created, &updated); err != nil {
+	if err := r.Scan(&e.Name, &spec, &traffic, &mirror, &e.PrimaryKey, &e.SecondaryKey, &e.State, &errb, &e.Local, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -36,8 +36,8 @@ func scanEndpoint(r scanner) (*store.Endpoint, error) {
 // CreateEndpoint stores a new endpoint; store.ErrExists if the name is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e *store.Endpoint) error {
 	t := now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		e.Name, nonNil(e.Spec), mapJSON(e.Traffic), mapJSON(e.MirrorTraffic), e.PrimaryKey, e.SecondaryKey, e.State, []byte(e.Error), t, t)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		e.Name, nonNil(e.Spec), mapJSON(e.Traffic), mapJSON(e.MirrorTraffic), e.PrimaryKey, e.SecondaryKey, e.State, []byte(e.Error), e.Local, t, t)
 	if isUnique(err) {
 		return fmt.Errorf("endpoint %q: %w", e.Name, store.ErrExists)
 	}
@@ -78,9 +78,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*store.
 	if err != nil {
 		return nil, err
 	}
+	local := e.Local
 	if err := fn(e); err != nil {
 		return nil, err
 	}
+	e.Local = local // kept as created
 	e.UpdatedAt = parseTime(now())
 	if _, err := tx.ExecContext(ctx, `UPDATE endpoints SET spec=?, traffic=?, mirror_traffic=?, primary_key=?, secondary_key=?, state=?, error=?, updated_at=? WHERE name=?`,
 		nonNil(e.Spec), mapJSON(e.Traffic), mapJSON(e.MirrorTraffic), e.PrimaryKey, e.SecondaryKey, e.State, []byte(e.Error), e.UpdatedAt.Format(time.RFC3339Nano), name); err != nil {

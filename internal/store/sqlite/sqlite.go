@@ -100,6 +100,8 @@ var migrations = []string{
 	INSERT INTO assets (kind, name, version, seq, spec, artifact, archived, created_at, type, description, tags, path_base)
 		SELECT 'model', name, version, seq, X'', artifact, archived, created_at, type, description, tags, path_base FROM models;
 	DROP TABLE models;`,
+	// Local endpoints (`--local`): one name table, a flag per endpoint.
+	`ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.

@@ -26,6 +26,7 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 		{"timestamps set by the store", testTimestamps},
 		{"assets", testAssets},
 		{"copies in and out", testCopies},
+		{"local endpoints", testLocalEndpoints},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open(t)) })
 	}
@@ -223,5 +224,38 @@ func testConcurrentUpdates(t *testing.T, s Store) {
 	got, _ := s.GetEndpoint(ctx, "ep")
 	if len(got.Traffic) != 20 {
 		t.Fatalf("%d of 20 concurrent updates kept", len(got.Traffic))
+	}
+}
+
+// testLocalEndpoints checks that Local is stored, read back, listed and kept by updates
+// that try to change it: one name table holds both namespaces.
+func testLocalEndpoints(t *testing.T, s Store) {
+	ctx := t.Context()
+	if err := s.CreateEndpoint(ctx, &Endpoint{Name: "loc", Local: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEndpoint(ctx, &Endpoint{Name: "man"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEndpoint(ctx, &Endpoint{Name: "loc"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("a managed endpoint named as a local one: %v, want ErrExists", err)
+	}
+	if got, err := s.GetEndpoint(ctx, "loc"); err != nil || !got.Local {
+		t.Fatalf("get local: %+v %v", got, err)
+	}
+	if got, err := s.GetEndpoint(ctx, "man"); err != nil || got.Local {
+		t.Fatalf("get managed: %+v %v", got, err)
+	}
+	list, err := s.ListEndpoints(ctx)
+	if err != nil || len(list) != 2 || !list[0].Local || list[1].Local {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	for name, was := range map[string]bool{"loc": true, "man": false} {
+		if _, err := s.UpdateEndpoint(ctx, name, func(e *Endpoint) error { e.Local = !was; e.State = "Succeeded"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetEndpoint(ctx, name); got.Local != was || got.State != "Succeeded" {
+			t.Fatalf("%s after an update that flips Local: %+v, want Local %v", name, got, was)
+		}
 	}
 }
