@@ -16,6 +16,7 @@ import (
 const azStyleScript = `set -euo pipefail
 az() { shift; "$BERTH" "$@"; }
 E=azstyle-ep
+HEADERS=$(mktemp)
 
 az ml online-endpoint create -n $E -g my-rg -w my-ws $LOCAL
 az ml online-deployment create --name blue --endpoint $E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set endpoint_name=$E --all-traffic $LOCAL
@@ -54,6 +55,18 @@ echo "prediction: $OUT"
 [ "$OUT" = "[7.0, 1.5]" ]
 OUT=$(az ml online-endpoint invoke --name $E --deployment blue --request-file "$EXAMPLES/quickstart/sample-request.json" $LOCAL)
 [ "$OUT" = "[7.0, 1.5]" ]
+
+# Blue/green: a second deployment takes a mirrored share first, then the live traffic.
+az ml online-deployment create --name green --endpoint $E -f "$EXAMPLES/quickstart/blue-deployment.yml" --set name=green --set endpoint_name=$E $LOCAL > /dev/null
+az ml online-endpoint update -n $E --mirror-traffic "green=10" $LOCAL > /dev/null
+[ "$(az ml online-endpoint show -n $E --query mirror_traffic.green -o tsv $LOCAL)" = 10 ]
+az ml online-endpoint update -n $E --mirror-traffic "green=0" $LOCAL > /dev/null
+az ml online-endpoint update -n $E --traffic "blue=0 green=100" $LOCAL > /dev/null
+[ "$(az ml online-endpoint show -n $E --query traffic.green -o tsv $LOCAL)" = 100 ]
+OUT=$(curl -sS --fail -D "$HEADERS" ${AUTH[@]+"${AUTH[@]}"} -H "Content-Type: application/json" \
+  -d @"$EXAMPLES/quickstart/sample-request.json" "$SCORING_URI")
+[ "$OUT" = "[7.0, 1.5]" ]
+grep -qi "^azureml-model-deployment: green" "$HEADERS"
 
 az ml online-deployment get-logs -g my-rg -w my-ws -e $E -n blue --lines 20 $LOCAL > /dev/null
 
