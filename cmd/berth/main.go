@@ -15,6 +15,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
+	root.SetArgs(cli.AzArgs(os.Args[1:]))
 	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
+	"github.com/berthml/berth/internal/spec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/berthml/berth/internal/diag"
 )
 
 // defaultVersion is the version of a build without module version information
@@ -62,21 +63,52 @@ func addAzGlobalFlags(root *cobra.Command) {
 	pf.Bool("only-show-errors", false, "accepted for az compatibility and ignored")
 }
 
-// addSetFlags registers --set, and --add and --remove, which Berth does not support
-// yet; the returned check fails when either was given.
+// addSetFlags registers the az CLI's generic update arguments: --set path=value,
+// --add path value... and --remove path [index]. The returned function, called before
+// the sets are used, turns --add and --remove into edits carried with the sets (see
+// spec.AddEdit and spec.RemoveEdit), in the order: sets, then adds, then removes.
 func addSetFlags(cmd *cobra.Command, sets *[]string) func() error {
 	cmd.Flags().StringArrayVar(sets, "set", nil, "override a field: --set path.to.field=value (repeatable)")
-	cmd.Flags().StringArray("add", nil, "not supported yet: use --set")
-	cmd.Flags().StringArray("remove", nil, "not supported yet: use --set")
+	adds := cmd.Flags().StringArray("add", nil, "append to a list: --add path.to.list <value, JSON, or key=value pairs> (repeatable)")
+	removes := cmd.Flags().StringArray("remove", nil, "delete a field, or a list item: --remove path.to.field | --remove path.to.list <index> (repeatable)")
 	return func() error {
-		for _, f := range []string{"add", "remove"} {
-			if cmd.Flags().Changed(f) {
-				return &diag.Error{Code: diag.BadArgument, Target: "--" + f,
-					Message: fmt.Sprintf("--%s is not supported yet: use --set path.to.field=value", f)}
-			}
+		for _, a := range *adds {
+			parts := strings.Split(a, "\x00")
+			*sets = append(*sets, spec.AddEdit(parts[0], parts[1:]))
+		}
+		for _, r := range *removes {
+			path, index, _ := strings.Cut(r, "\x00")
+			*sets = append(*sets, spec.RemoveEdit(path, index))
 		}
 		return nil
 	}
+}
+
+// AzArgs rewrites the az CLI's multi-word arguments into flags cobra parses:
+// `--add PATH V1 [V2 ...]` (values up to the next flag) and `--remove PATH [INDEX]`
+// become one flag value each. Everything else is left as it is.
+func AzArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a != "--add" && a != "--remove") || i+1 >= len(args) {
+			out = append(out, a)
+			continue
+		}
+		vals := []string{args[i+1]}
+		j := i + 2
+		for ; j < len(args) && !strings.HasPrefix(args[j], "-"); j++ {
+			if a == "--remove" {
+				if _, err := strconv.Atoi(args[j]); err != nil || len(vals) > 1 {
+					break
+				}
+			}
+			vals = append(vals, args[j])
+		}
+		out = append(out, a+"="+strings.Join(vals, "\x00"))
+		i = j - 1
+	}
+	return out
 }
 
 // addNoWait registers --no-wait on a command whose server call returns when the

@@ -163,16 +163,29 @@ func TestAzAliasesAndIgnoredFlags(t *testing.T) {
 	}
 }
 
-func TestAddAndRemoveAreRefused(t *testing.T) {
-	f := newFakeServer(t, nil)
-	for _, flag := range []string{"--add", "--remove"} {
-		_, stderr, err := f.berth(t, "online-endpoint", "update", "-n", "E", flag, "tags.x=1")
-		if de := diag.As(err); de == nil || de.Code != diag.BadArgument || !strings.Contains(stderr, flag+" is not supported yet") {
-			t.Errorf("%s: err = %v, stderr = %q; want a BadArgument saying it is not supported yet", flag, err, stderr)
-		}
+func TestAddAndRemoveEditTheSpec(t *testing.T) {
+	f := newFakeServer(t, map[string]answer{"POST /endpoints": {body: `{}`}})
+	args := AzArgs([]string{"online-endpoint", "create", "-n", "ep-e", "--set", "tags.a=1", "--set", "tags.b=2", "--remove", "tags.a"})
+	if _, stderr, err := f.berth(t, args...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
 	}
-	if got := f.requests(); len(got) != 0 {
-		t.Errorf("requests = %+v, want none", got)
+	want := []seen{{"POST", "/endpoints", `{"spec":{"name":"ep-e","tags":{"b":"2"},"auth_mode":"key","public_network_access":"enabled"}}`}}
+	if diff := cmp.Diff(want, f.requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestAzArgs(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"x", "--add", "a.list", "v", "-n", "E"}, []string{"x", "--add=a.list\x00v", "-n", "E"}},
+		{[]string{"--add", "a.list", "k=1", "j=2"}, []string{"--add=a.list\x00k=1\x00j=2"}},
+		{[]string{"--remove", "a.list", "0", "more"}, []string{"--remove=a.list\x000", "more"}},
+		{[]string{"--remove", "a.b", "--set", "c=1"}, []string{"--remove=a.b", "--set", "c=1"}},
+		{[]string{"--add=a\x00b"}, []string{"--add=a\x00b"}},
+	} {
+		if diff := cmp.Diff(tc.want, AzArgs(tc.in)); diff != "" {
+			t.Errorf("AzArgs(%q) (-want +got):\n%s", tc.in, diff)
+		}
 	}
 }
 

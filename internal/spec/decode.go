@@ -100,6 +100,9 @@ func ApplySets(v any, sets []string) error {
 
 // applySet sets path=value in a mapping tree, creating missing mappings.
 func applySet(root *yaml.Node, set string) error {
+	if edited, err := applyEdit(root, set); edited {
+		return err
+	}
 	path, value, ok := strings.Cut(set, "=")
 	if !ok || path == "" {
 		return fmt.Errorf("--set %q: write it as path.to.field=value", set)
