@@ -58,6 +58,7 @@ func defaults() Config {
 		EndpointRPS:    500,
 		MaxEndpoints:   100,
 		InstanceTypes:  quota.DefaultInstanceTypes(),
+		MaxConnections: 10000,
 	}
 }
 
