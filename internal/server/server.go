@@ -195,6 +195,8 @@ func (s *Server) listen() error {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         lim.connState,
+		// TLS handshake failures and the like are client noise, not server faults.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	hostname, _ := os.Hostname()
 	tlsCfg, certFile, err := serverTLS(&s.cfg, s.dataDir, certHosts(ln.Addr(), hostname, s.cfg.PublicURL))
