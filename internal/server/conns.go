@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -140,50 +139,19 @@ func (l *connLimiter) connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// bodyDeadline gives control-plane request bodies controlBodyTimeout to arrive, except
-// artifact uploads, which may be large. Scoring is left to the router.
-func bodyDeadline(next http.Handler) http.Handler {
+// bodyDeadline gives control-plane request bodies d to arrive, except artifact uploads,
+// which may be large. Scoring is left to the router.
+func bodyDeadline(next http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody || !strings.HasPrefix(r.URL.Path, wire.APIPrefix+"/") ||
 			(r.Method == http.MethodPost && r.URL.Path == wire.APIPrefix+"/artifacts") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(controlBodyTimeout)) != nil {
-			next.ServeHTTP(w, r) // the connection does not support deadlines
-			return
-		}
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		// net/http lifts the deadline once the body is read (its background read for a
+		// client going away starts without one), so a long handler keeps its context.
+		// An error means the connection has no deadlines; serve anyway.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		next.ServeHTTP(w, r)
 	})
-}
-
-// deadlineBody lifts the read deadline once the body is read: net/http keeps reading the
-// connection in the background to notice a client going away, and a deadline left in
-// place would cancel a long-running handler's context.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		b.lift()
-	}
-	return n, err
-}
-
-func (b *deadlineBody) Close() error {
-	b.lift()
-	return b.ReadCloser.Close()
-}
-
-func (b *deadlineBody) lift() {
-	if !b.done {
-		b.done = true
-		b.rc.SetReadDeadline(time.Time{})
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,67 @@ func TestURLs(t *testing.T) {
 		if got := isLoopback(tcp(addr)); got != want {
 			t.Errorf("isLoopback(%s) = %v", addr, got)
 		}
+	}
+}
+
+func TestControlPlaneBodyDeadline(t *testing.T) {
+	const d = 200 * time.Millisecond
+	type result struct {
+		path    string
+		readErr error
+		ctxErr  error
+	}
+	results := make(chan result, 4)
+	h := bodyDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		if err == nil {
+			// A handler that runs past the deadline after reading its body keeps its context.
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * d):
+			}
+		}
+		results <- result{r.URL.Path, err, r.Context().Err()}
+	}), d)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	slow := func(path string) {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: berth\r\nContent-Length: 10\r\n\r\n12345", path)
+		got := <-results
+		if got.readErr == nil {
+			t.Errorf("%s: a body that stopped arriving was read in full", got.path)
+		}
+		c.Close()
+	}
+	slow(wire.APIPrefix + "/endpoints")
+	// Artifact uploads and scoring have no body deadline: the handler still waits.
+	for _, path := range []string{wire.APIPrefix + "/artifacts", "/endpoints/e/score"} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: berth\r\nContent-Length: 10\r\n\r\n12345", path)
+		select {
+		case got := <-results:
+			t.Errorf("%s: the body read ended after %v: %v", path, d, got.readErr)
+		case <-time.After(3 * d):
+		}
+		c.Close()
+		<-results
+	}
+
+	resp, err := http.Post(srv.URL+wire.APIPrefix+"/endpoints", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := <-results; got.readErr != nil || got.ctxErr != nil {
+		t.Errorf("a complete body: read %v, context %v after the deadline", got.readErr, got.ctxErr)
 	}
 }

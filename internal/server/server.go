@@ -173,7 +173,7 @@ func (s *Server) build() error {
 		Envs: &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
-	s.srv.Handler = bodyDeadline(s.handler(rt))
+	s.srv.Handler = bodyDeadline(s.handler(rt), controlBodyTimeout)
 	return nil
 }
 
