@@ -280,9 +280,13 @@ func TestControlPlaneBodyDeadline(t *testing.T) {
 		}
 		defer c.Close()
 		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: berth\r\nContent-Length: 10\r\n\r\n12345", path)
-		got := <-results
-		if got.readErr == nil {
-			t.Errorf("%s: a body that stopped arriving was read in full", got.path)
+		select {
+		case got := <-results:
+			if got.readErr == nil {
+				t.Errorf("%s: a body that stopped arriving was read in full", got.path)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: a body that stopped arriving is still awaited after 5 s", path)
 		}
 		c.Close()
 	}
