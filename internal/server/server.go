@@ -54,7 +54,12 @@ func newServeCommand(run func(context.Context, Config) error) *cobra.Command {
 		Long: `Run the Berth server. It keeps endpoints and deployments in <data-dir>/berth.db,
 runs each deployment's instances as local processes, and serves the control-plane API
 (/api/v1/...) and scoring (/endpoints/<name>/score) on --addr. It writes
-<data-dir>/server.json with its URL and admin token for the berth CLI.
+<data-dir>/server.json with its URL and admin token for the berth CLI, and holds a lock
+on <data-dir>/server.lock: one server per data dir. The data dir is made 0700.
+
+--tls-cert/--tls-key (or --tls=true, a self-signed certificate in <data-dir>/tls) serve
+HTTPS; listening beyond loopback without TLS logs a warning. --public-url sets the base
+of scoring_uri when clients reach the server by another name.
 
 Each flag can also be set by its environment variable; a flag wins over the variable.`,
 		Args: cobra.NoArgs,
@@ -207,7 +212,11 @@ func (s *Server) listen() error {
 	if tlsCfg != nil {
 		scheme = "https"
 		s.srv.TLSConfig = tlsCfg
-		s.log.Info("serving HTTPS", "certificate", certFile)
+		if s.cfg.TLS {
+			s.log.Info("serving HTTPS with a self-signed certificate; clients must trust it, e.g. the berth CLI with SSL_CERT_FILE=" + certFile)
+		} else {
+			s.log.Info("serving HTTPS", "certificate", certFile)
+		}
 	} else if !isLoopback(ln.Addr()) {
 		s.log.Warn("WARNING: listening on a non-loopback address without TLS: admin and endpoint keys, tokens and scoring data cross the network in clear text; use --tls-cert/--tls-key or --tls, or --addr 127.0.0.1:PORT",
 			"addr", ln.Addr().String())
