@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berthml/berth/internal/wire"
@@ -41,12 +42,13 @@ func newConnLimiter(ln net.Listener, max int) *connLimiter {
 	return l
 }
 
-// limitedConn is one accepted connection; idleSince is zero while the connection is busy.
+// limitedConn is one accepted connection. idleSince (Unix nanoseconds) is 0 while the
+// connection is busy; it is atomic so that the per-request ConnState hook takes no lock.
 type limitedConn struct {
 	net.Conn
 	l         *connLimiter
 	once      sync.Once
-	idleSince time.Time // guarded by l.mu
+	idleSince atomic.Int64
 }
 
 // Close closes the connection and frees its place; it is safe to call more than once.
@@ -87,7 +89,6 @@ func (l *connLimiter) makeRoom() error {
 			return net.ErrClosed
 		}
 		if victim := l.oldestIdle(); victim != nil {
-			victim.idleSince = time.Time{} // not chosen twice
 			l.mu.Unlock()
 			victim.Close()
 			l.mu.Lock()
@@ -101,10 +102,15 @@ func (l *connLimiter) makeRoom() error {
 // oldestIdle is the open connection idle the longest, or nil when all are busy.
 func (l *connLimiter) oldestIdle() *limitedConn {
 	var oldest *limitedConn
+	var since int64
 	for c := range l.conns {
-		if !c.idleSince.IsZero() && (oldest == nil || c.idleSince.Before(oldest.idleSince)) {
-			oldest = c
+		if t := c.idleSince.Load(); t != 0 && (oldest == nil || t < since) {
+			oldest, since = c, t
 		}
+	}
+	// Not chosen twice; a connection that has just turned busy is spared.
+	if oldest != nil && !oldest.idleSince.CompareAndSwap(since, 0) {
+		return l.oldestIdle()
 	}
 	return oldest
 }
@@ -129,13 +135,11 @@ func (l *connLimiter) connState(c net.Conn, state http.ConnState) {
 	if !ok {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	switch state {
 	case http.StateNew, http.StateIdle:
-		lc.idleSince = time.Now()
+		lc.idleSince.Store(time.Now().UnixNano())
 	default:
-		lc.idleSince = time.Time{}
+		lc.idleSince.Store(0)
 	}
 }
 
