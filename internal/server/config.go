@@ -52,6 +52,16 @@ type Config struct {
 	// EnvStrict makes a conda version pin that the installed package does not meet fail
 	// the environment build (ImageBuildFailure) instead of logging a warning.
 	EnvStrict bool
+	// MaxConnections is the most client connections open at once; at the cap the
+	// longest-idle connection is closed to make room for a new one.
+	MaxConnections int
+	// PublicURL is the base URL of scoring_uri and openapi_uri; "" means the listen URL
+	// (with this machine's hostname for a wildcard address).
+	PublicURL string
+	// TLSCert and TLSKey are PEM files; both set serves HTTPS.
+	TLSCert, TLSKey string
+	// TLS serves HTTPS with a self-signed certificate kept in <data-dir>/tls.
+	TLS bool
 }
 
 // SettingError is a configuration value that does not parse. Err says what is wrong and
@@ -143,6 +153,16 @@ func settings() []setting {
 				parse: instanceTypes, show: typeNames}},
 		{"env-strict", "BERTH_ENV_STRICT", "false", "true: a conda version pin the installed package does not meet fails the build (ImageBuildFailure); false: a warning",
 			to(func(c *Config) *bool { return &c.EnvStrict }, boolean)},
+		{"max-connections", "BERTH_MAX_CONNECTIONS", "10000", "most client connections open at once; at the cap the longest-idle one is closed for a new one (keep under half of ulimit -n)",
+			to(func(c *Config) *int { return &c.MaxConnections }, positiveWhole)},
+		{"public-url", "BERTH_PUBLIC_URL", "", "base URL clients reach this server at, used in scoring_uri and openapi_uri (default: the listen URL; the hostname for 0.0.0.0)",
+			to(func(c *Config) *string { return &c.PublicURL }, publicURL)},
+		{"tls-cert", "BERTH_TLS_CERT", "", "PEM certificate (chain) file; with --tls-key the server speaks HTTPS",
+			to(func(c *Config) *string { return &c.TLSCert }, anyString)},
+		{"tls-key", "BERTH_TLS_KEY", "", "PEM private key file of --tls-cert",
+			to(func(c *Config) *string { return &c.TLSKey }, anyString)},
+		{"tls", "BERTH_TLS", "false", "true: serve HTTPS with a self-signed certificate kept in <data-dir>/tls (clients must trust <data-dir>/tls/cert.pem, e.g. SSL_CERT_FILE)",
+			to(func(c *Config) *bool { return &c.TLS }, boolean)},
 		{"log-level", "BERTH_LOG_LEVEL", "info", "server log level: debug, info, warn, error",
 			to(func(c *Config) *slog.Level { return &c.LogLevel }, level)},
 	}
@@ -175,7 +195,22 @@ func loadConfig(lookupEnv, flag func(name string) (string, bool)) (Config, error
 			errs = append(errs, &SettingError{Flag: s.name, Env: from, Value: raw, Err: err})
 		}
 	}
-	return c, errors.Join(errs...)
+	return c, errors.Join(append(errs, c.checkTLS()...)...)
+}
+
+// checkTLS checks the TLS settings against each other: a certificate needs its key, and
+// --tls generates its own.
+func (c *Config) checkTLS() []error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, &SettingError{Flag: "tls-cert", Value: c.TLSCert,
+			Err: errors.New("--tls-cert and --tls-key go together: give both or neither")})
+	}
+	if c.TLS && c.TLSCert != "" {
+		errs = append(errs, &SettingError{Flag: "tls", Value: "true",
+			Err: errors.New("--tls generates a certificate; leave it out when giving --tls-cert and --tls-key")})
+	}
+	return errs
 }
 
 // logAttrs lists every setting's typed value for the startup log.
@@ -219,6 +254,16 @@ func limitOf(what string) func(string) (float64, error) {
 		}
 		return f, nil
 	}
+}
+
+func anyString(s string) (string, error) { return s, nil }
+
+func positiveWhole(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a whole number above 0")
+	}
+	return n, nil
 }
 
 func wholeOrZero(s string) (int, error) {

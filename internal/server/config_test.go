@@ -58,6 +58,7 @@ func defaults() Config {
 		EndpointRPS:    500,
 		MaxEndpoints:   100,
 		InstanceTypes:  quota.DefaultInstanceTypes(),
+		MaxConnections: 10000,
 	}
 }
 
@@ -103,6 +104,11 @@ func TestConfigValues(t *testing.T) {
 		{name: "log level any case", env: map[string]string{"BERTH_LOG_LEVEL": "DEBUG"}, want: func(c *Config) { c.LogLevel = slog.LevelDebug }},
 		{name: "instance types file", env: map[string]string{"BERTH_INSTANCE_TYPES": types}, want: func(c *Config) { c.InstanceTypes = withTypes }},
 		{name: "data dir", args: []string{"--data-dir", "/tmp/x"}, want: func(c *Config) { c.DataDir = "/tmp/x" }},
+		{name: "max connections", env: map[string]string{"BERTH_MAX_CONNECTIONS": "50"}, want: func(c *Config) { c.MaxConnections = 50 }},
+		{name: "public url trailing slash", args: []string{"--public-url", "https://berth.example.com:8443/"},
+			want: func(c *Config) { c.PublicURL = "https://berth.example.com:8443" }},
+		{name: "tls pair", args: []string{"--tls-cert", "c.pem", "--tls-key", "k.pem"}, want: func(c *Config) { c.TLSCert, c.TLSKey = "c.pem", "k.pem" }},
+		{name: "self-signed tls", env: map[string]string{"BERTH_TLS": "true"}, want: func(c *Config) { c.TLS = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +178,11 @@ func TestConfigBadValues(t *testing.T) {
 		{name: "instance-types malformed", args: []string{"--instance-types", malformed}, flag: "instance-types", value: malformed},
 		{name: "instance-types no cores", args: []string{"--instance-types", noCores}, flag: "instance-types", value: noCores},
 		{name: "empty addr", args: []string{"--addr="}, flag: "addr", value: ""},
+		{name: "max-connections zero", args: []string{"--max-connections", "0"}, flag: "max-connections", value: "0"},
+		{name: "public-url no scheme", args: []string{"--public-url", "berth.example.com"}, flag: "public-url", value: "berth.example.com"},
+		{name: "public-url query", args: []string{"--public-url", "http://h/?a=b"}, flag: "public-url", value: "http://h/?a=b"},
+		{name: "tls-cert without key", args: []string{"--tls-cert", "c.pem"}, flag: "tls-cert", value: "c.pem"},
+		{name: "tls with a given pair", args: []string{"--tls=true", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, flag: "tls", value: "true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,7 +54,12 @@ func newServeCommand(run func(context.Context, Config) error) *cobra.Command {
 		Long: `Run the Berth server. It keeps endpoints and deployments in <data-dir>/berth.db,
 runs each deployment's instances as local processes, and serves the control-plane API
 (/api/v1/...) and scoring (/endpoints/<name>/score) on --addr. It writes
-<data-dir>/server.json with its URL and admin token for the berth CLI.
+<data-dir>/server.json with its URL and admin token for the berth CLI, and holds a lock
+on <data-dir>/server.lock: one server per data dir. The data dir is made 0700.
+
+--tls-cert/--tls-key (or --tls=true, a self-signed certificate in <data-dir>/tls) serve
+HTTPS; listening beyond loopback without TLS logs a warning. --public-url sets the base
+of scoring_uri when clients reach the server by another name.
 
 Each flag can also be set by its environment variable; a flag wins over the variable.`,
 		Args: cobra.NoArgs,
@@ -88,12 +93,15 @@ type Server struct {
 	dataDir string
 	token   string
 	tokens  *auth.Issuer // signs and checks endpoint and access tokens
-	url     string
-	ctrl    *controller.Controller
-	reg     *registry.Registry
-	srv     *http.Server
-	ln      net.Listener
-	closers []func() // undone in reverse order by Close
+	url     string       // what the CLI connects to (server.json)
+	// publicURL is the base of scoring_uri: --public-url, else url (with the hostname
+	// for a wildcard listen).
+	publicURL string
+	ctrl      *controller.Controller
+	reg       *registry.Registry
+	srv       *http.Server
+	ln        net.Listener
+	closers   []func() // undone in reverse order by Close
 }
 
 // New opens the data dir, the metadata and artifact stores, listens on cfg.Addr and wires
@@ -115,16 +123,19 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) URL() string { return s.url }
 
 // build opens what the server owns, registering each in s.closers as soon as it is open.
+// The data dir's lock comes first, so that a second server touches nothing.
 func (s *Server) build() error {
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	dataDir, err := filepath.Abs(s.cfg.DataDir)
+	dataDir, unlock, err := s.openDataDir()
 	if err != nil {
-		return fmt.Errorf("data dir: %w", err)
+		return err
 	}
+	s.closers = append(s.closers, unlock)
 	s.dataDir = dataDir
-	st, err := sqlite.Open(filepath.Join(dataDir, "berth.db"))
+	dbPath := filepath.Join(dataDir, "berth.db")
+	if err := privateFiles(dbPath); err != nil {
+		return err
+	}
+	st, err := sqlite.Open(dbPath)
 	if err != nil {
 		return fmt.Errorf("open metadata: %w", err)
 	}
@@ -167,11 +178,12 @@ func (s *Server) build() error {
 		Envs: &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
-	s.srv = &http.Server{Handler: s.handler(rt), ReadHeaderTimeout: 10 * time.Second}
+	s.srv.Handler = bodyDeadline(s.handler(rt), controlBodyTimeout)
 	return nil
 }
 
-// listen opens the listener on cfg.Addr and sets the server's URL from the bound address.
+// listen opens the listener on cfg.Addr behind the connection cap, sets up TLS and sets
+// the server's URLs from the bound address.
 func (s *Server) listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -180,10 +192,49 @@ func (s *Server) listen() error {
 		}
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
 	s.closers = append(s.closers, func() { ln.Close() })
-	s.url = "http://" + ln.Addr().String()
+	lim := newConnLimiter(ln, s.maxConnections())
+	s.ln = lim
+	s.srv = &http.Server{
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         lim.connState,
+		// TLS handshake failures and the like are client noise, not server faults.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	hostname, _ := os.Hostname()
+	tlsCfg, certFile, err := serverTLS(&s.cfg, s.dataDir, certHosts(ln.Addr(), hostname, s.cfg.PublicURL))
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		s.srv.TLSConfig = tlsCfg
+		if s.cfg.TLS {
+			s.log.Info("serving HTTPS with a self-signed certificate; clients must trust it, e.g. the berth CLI with SSL_CERT_FILE=" + certFile)
+		} else {
+			s.log.Info("serving HTTPS", "certificate", certFile)
+		}
+	} else if !isLoopback(ln.Addr()) {
+		s.log.Warn("WARNING: listening on a non-loopback address without TLS: admin and endpoint keys, tokens and scoring data cross the network in clear text; use --tls-cert/--tls-key or --tls, or --addr 127.0.0.1:PORT",
+			"addr", ln.Addr().String())
+	}
+	s.url, s.publicURL = urls(ln.Addr(), scheme, s.cfg.PublicURL, hostname)
 	return nil
+}
+
+// maxConnections is --max-connections, lowered to half the open-file limit (after
+// raising it) so that proxied scoring connections and the store still get descriptors.
+func (s *Server) maxConnections() int {
+	limit := raiseOpenFiles()
+	if half := limit / 2; limit > 0 && uint64(s.cfg.MaxConnections) > half {
+		s.log.Warn("--max-connections is above half the open-file limit; lowering it (raise ulimit -n to allow more)",
+			"max-connections", s.cfg.MaxConnections, "open-file-limit", limit, "using", half)
+		return int(max(half, 1))
+	}
+	return s.cfg.MaxConnections
 }
 
 // handler routes the control plane, scoring and the root page.
@@ -191,7 +242,7 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(wire.APIPrefix+"/", api.New(api.Config{
 		Controller: s.ctrl, Registry: s.reg, Token: s.token, Tokens: s.tokens, Log: s.log,
-		BaseURL: s.URL,
+		BaseURL: func() string { return s.publicURL },
 	}))
 	mux.Handle("/endpoints/", rt)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -212,13 +263,19 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer os.Remove(infoPath)
-	s.log.Info("berth serve started", append([]any{"url", baseURL}, s.cfg.logAttrs()...)...)
+	s.log.Info("berth serve started", append([]any{"url", baseURL, "public_url", s.publicURL}, s.cfg.logAttrs()...)...)
 
 	if err := s.ctrl.Recover(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() {
+		if s.srv.TLSConfig != nil {
+			errc <- s.srv.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.srv.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
