@@ -20,7 +20,10 @@ func TestAddAndRemove(t *testing.T) {
 		{"remove a list item", []string{RemoveEdit("environment.conda_file.dependencies", "0")},
 			func(d *Deployment) bool { return strings.Join(deps(d), ",") == "pip" }, ""},
 		{"remove a field", []string{RemoveEdit("environment_variables.A", "")},
-			func(d *Deployment) bool { _, ok := d.EnvironmentVariables["A"]; return !ok && d.EnvironmentVariables["B"] == "y" }, ""},
+			func(d *Deployment) bool {
+				_, ok := d.EnvironmentVariables["A"]
+				return !ok && d.EnvironmentVariables["B"] == "y"
+			}, ""},
 		{"remove a missing field", []string{RemoveEdit("environment_variables.Z", "")}, nil, "no field environment_variables.Z"},
 		{"remove past the end", []string{RemoveEdit("environment.conda_file.dependencies", "9")}, nil, "not an index"},
 		{"add to a value", []string{AddEdit("instance_count", []string{"2"})}, nil, "not a list"},
