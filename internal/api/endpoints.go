@@ -20,9 +20,10 @@ func (a *api) endpointView(e *store.Endpoint) wire.Endpoint {
 		a.Log.Error("stored endpoint spec is unreadable", "endpoint", e.Name, "err", err)
 	}
 	v := wire.Endpoint{
-		Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: authMode(e),
+		ID: wire.EndpointID(e.Name), Name: e.Name, Description: sp.Description, Tags: sp.Tags, AuthMode: authMode(e),
 		Kind: "Managed", Location: "local", ProvisioningState: e.State,
 		ScoringURI:          a.BaseURL() + "/endpoints/" + e.Name + "/score",
+		Identity:            identityOf(sp.Identity),
 		OpenAPIURI:          a.BaseURL() + "/endpoints/" + e.Name + "/swagger.json",
 		Traffic:             e.Traffic,
 		MirrorTraffic:       e.MirrorTraffic,
@@ -183,4 +184,12 @@ func (a *api) listOperations(w http.ResponseWriter, r *http.Request) {
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// identityOf is the endpoint's identity block for show, nil when it has none.
+func identityOf(id *spec.Identity) any {
+	if id == nil {
+		return nil
+	}
+	return id
 }

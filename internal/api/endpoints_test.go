@@ -28,6 +28,7 @@ func TestCreateEndpoint(t *testing.T) {
 		`{"name":"my-ep","description":"d","properties":{"team":"ml"}}`))
 	got := decodeAs[wire.Endpoint](t, rec, http.StatusCreated)
 	want := wire.Endpoint{
+		ID:   "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.MachineLearningServices/workspaces/local/onlineEndpoints/my-ep",
 		Name: "my-ep", Description: "d", Tags: map[string]string{}, AuthMode: "key",
 		Kind: "Managed", Location: "local", ProvisioningState: wire.StateSucceeded,
 		ScoringURI:          testBaseURL + "/endpoints/my-ep/score",
@@ -184,5 +185,17 @@ func TestListOperations(t *testing.T) {
 	}
 	if e := got[1].Error; e == nil || e.Code != string(diag.InternalServerError) || !strings.Contains(e.Message, "not json") {
 		t.Errorf("error %+v, want InternalServerError quoting the stored text", e)
+	}
+}
+
+func TestEndpointShowsItsIdentity(t *testing.T) {
+	hs := newHarness(t)
+	rec := hs.do(http.MethodPost, "/endpoints", endpointCreate(`{"name":"id-ep","identity":{"type":"system_assigned"}}`))
+	got := decodeAs[map[string]any](t, rec, http.StatusCreated)
+	if id, _ := got["identity"].(map[string]any); id == nil || id["type"] != "system_assigned" {
+		t.Fatalf("identity = %v, want the block as written", got["identity"])
+	}
+	if rec := hs.do(http.MethodPost, "/endpoints", endpointCreate(`{"name":"plain-ep"}`)); strings.Contains(rec.Body.String(), `"identity"`) {
+		t.Fatalf("an endpoint without identity shows one: %s", rec.Body)
 	}
 }

@@ -127,6 +127,8 @@ type Artifact struct {
 
 // Endpoint is the read view of an online endpoint, shaped like `az ml online-endpoint show`.
 type Endpoint struct {
+	// ID is the endpoint's Azure-style resource id (one Berth server is one workspace).
+	ID                  string            `json:"id"`
 	Name                string            `json:"name"`
 	Description         string            `json:"description,omitempty"`
 	Tags                map[string]string `json:"tags"`
@@ -140,12 +142,21 @@ type Endpoint struct {
 	MirrorTraffic       map[string]int    `json:"mirror_traffic"`
 	PublicNetworkAccess string            `json:"public_network_access"`
 	Properties          map[string]string `json:"properties"`
-	Error               *Error            `json:"error,omitempty"`
+	// Identity is the endpoint's identity block as written (no effect on one machine).
+	Identity any    `json:"identity,omitempty"`
+	Error    *Error `json:"error,omitempty"`
 	// Local is set on a local endpoint (`--local`), whose scoring needs no key.
 	Local     bool   `json:"local,omitempty"`
 	CreatedAt string `json:"created_at,omitempty"`
 	UpdatedAt string `json:"updated_at,omitempty"`
 }
+
+// Azure-style resource ids of what one Berth server holds: one subscription, resource
+// group and workspace, all named "local".
+const workspaceID = "/subscriptions/" + LocalSubscription + "/resourceGroups/local/providers/Microsoft.MachineLearningServices/workspaces/local"
+
+// EndpointID is the resource id of an online endpoint.
+func EndpointID(name string) string { return workspaceID + "/onlineEndpoints/" + name }
 
 // Deployment is the read view of an online deployment: the spec's fields flattened next
 // to the status fields, as `az ml online-deployment show` prints them.
