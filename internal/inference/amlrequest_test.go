@@ -142,7 +142,9 @@ func TestAMLRequestFormArgsHeaders(t *testing.T) {
 		HasCT         bool   `json:"has_ct"`
 		Mimetype, URL string
 		Stream        int
-		ContentLength int `json:"content_length"`
+		ContentLength int    `json:"content_length"`
+		Host          string `json:"host"`
+		RemoteAddr    string `json:"remote_addr"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%d %q: %v", resp.StatusCode, out, err)
@@ -161,6 +163,19 @@ func TestAMLRequestFormArgsHeaders(t *testing.T) {
 	}
 	if got.Stream != len(body) || got.ContentLength != len(body) {
 		t.Errorf("stream %d bytes, content_length %d; the body has %d", got.Stream, got.ContentLength, len(body))
+	}
+	if !strings.HasPrefix(url, "http://"+got.Host) || got.RemoteAddr != "127.0.0.1" {
+		t.Errorf("host %q (url %s), remote_addr %q: want the request's Host and the client's address", got.Host, url, got.RemoteAddr)
+	}
+	// A @rawhttp run() answers OPTIONS itself.
+	req, _ := http.NewRequest(http.MethodOptions, url+"/score", nil)
+	opt, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Body.Close()
+	if opt.StatusCode != 204 || opt.Header.Get("X-Seen-By") != "run" {
+		t.Errorf("OPTIONS: %d %v, want run()'s 204", opt.StatusCode, opt.Header)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -211,8 +212,8 @@ func (s *handler) deadline(ctx context.Context) (context.Context, context.Cancel
 
 // run hands the request to a worker and writes its answer.
 func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
-	if r.Method == http.MethodOptions {
-		w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodOptions && !s.pool.raw.Load() {
+		w.WriteHeader(http.StatusOK) // a @rawhttp run() answers OPTIONS itself
 		return
 	}
 	if !s.ready.Load() {
@@ -224,16 +225,22 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return
 	}
-	var headers map[string]string
+	req := requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery}
 	if s.pool.wantsHeaders.Load() {
-		headers = make(map[string]string, len(r.Header))
+		req.Headers = make(map[string]string, len(r.Header)+1)
 		for k, v := range r.Header {
-			headers[k] = strings.Join(v, ", ")
+			req.Headers[k] = strings.Join(v, ", ")
+		}
+		if r.Host != "" {
+			req.Headers["Host"] = r.Host // net/http keeps it out of r.Header
+		}
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			req.Remote = host
 		}
 	}
 	ctx, cancel := s.deadline(r.Context())
 	defer cancel()
-	fh, out, st, err := s.pool.do(ctx, requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, Headers: headers}, body)
+	fh, out, st, err := s.pool.do(ctx, req, body)
 	if err != nil {
 		s.failed(w, ctx, err)
 		return

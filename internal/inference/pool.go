@@ -32,6 +32,7 @@ type frameHeader struct {
 	Message      string `json:"message,omitempty"`
 	PID          int    `json:"pid,omitempty"`
 	WantsHeaders bool   `json:"hdr,omitempty"` // in the ready frame: run() reads request headers
+	Raw          bool   `json:"raw,omitempty"` // in the ready frame: run() takes an AMLRequest (@rawhttp)
 	// Schema, in the ready frame, holds ServiceInput/ServiceOutput built from @input_schema/@output_schema.
 	Schema *swaggerSchemas `json:"schema,omitempty"`
 	// ImportMs and InitMs, in the ready frame, time the import of score.py and init().
@@ -62,6 +63,8 @@ type requestHeader struct {
 	Method  string            `json:"m"`
 	Query   string            `json:"q,omitempty"`
 	Headers map[string]string `json:"h,omitempty"`
+	// Remote is the client's address, for a run() that reads request headers.
+	Remote string `json:"ra,omitempty"`
 	// Ping asks the worker to answer at once, without calling run(): a liveness check.
 	Ping bool `json:"ping,omitempty"`
 }
@@ -166,6 +169,8 @@ type pool struct {
 	// wantsHeaders is set once the first worker is ready: whether run() reads request
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
+	// raw is set when run() takes the whole request (@rawhttp): it also answers OPTIONS.
+	raw atomic.Bool
 	schemas      atomic.Pointer[swaggerSchemas]
 	// fatal receives an error when workers keep dying; Serve then exits so that the
 	// supervisor of the instance sees the crash loop.
@@ -229,6 +234,7 @@ func (p *pool) start() (*worker, error) {
 		return nil, &diag.Error{Code: diag.Code(h.Code), Message: h.Message}
 	}
 	p.wantsHeaders.Store(h.WantsHeaders)
+	p.raw.Store(h.Raw)
 	p.phasesMu.Lock()
 	p.phases.ImportMs = max(p.phases.ImportMs, h.ImportMs)
 	p.phases.InitMs = max(p.phases.InitMs, h.InitMs)

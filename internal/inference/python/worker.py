@@ -383,7 +383,7 @@ class AMLRequest:
     """The request handed to a @rawhttp run(): Flask's request, with form fields and
     uploaded files, from the standard library."""
 
-    def __init__(self, method, path, query, headers, body):
+    def __init__(self, method, path, query, headers, body, remote_addr=None):
         self.method = method
         self.path = path
         self.query_string = query.encode("utf-8")
@@ -404,7 +404,7 @@ class AMLRequest:
         self.host_url = self.url_root = f"{self.scheme}://{self.host}/"
         self.base_url = f"{self.scheme}://{self.host}{path}"
         self.url = self.base_url + ("?" + query if query else "")
-        self.remote_addr = None
+        self.remote_addr = remote_addr
         self._form = self._stream = None
 
     def _load_form(self):
@@ -877,7 +877,7 @@ def main():
         swagger = None
     log.info("Worker with pid %d ready for serving traffic", os.getpid())
     log.info("import of %s took %.0f ms, init() took %.0f ms", os.path.basename(entry), (t1 - t0) * 1000, (t2 - t1) * 1000)
-    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers or schema), "schema": swagger,
+    _write_frame(wout, {"ready": True, "pid": os.getpid(), "hdr": bool(raw or wants_headers or schema), "raw": bool(raw), "schema": swagger,
                         "import_ms": (t1 - t0) * 1000, "init_ms": (t2 - t1) * 1000})
     _serve(rin, wout, run, raw, wants_headers, schema, log)
 
@@ -958,7 +958,7 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
         start = time.perf_counter()
         try:
             if raw:
-                result = run(AMLRequest(method, "/score", query, headers, body))
+                result = run(AMLRequest(method, "/score", query, headers, body, req.get("ra")))
             elif schema:
                 kwargs, problem = _schema_kwargs(run, schema, method, query, headers, body)
                 if problem:

@@ -17,6 +17,8 @@ def run(request: AMLRequest):
     if len(files) == 1:
         data = files[0].read()
         return AMLResponse(data[::-1], 200, response_headers={"Content-Type": "image/png"})
+    if request.method == "OPTIONS":
+        return AMLResponse("", 204, {"Allow": "POST, OPTIONS", "X-Seen-By": "run"})
     if files:
         return {f.filename: len(f.read()) for f in files}
     if request.args.get("json"):
@@ -34,4 +36,6 @@ def run(request: AMLRequest):
         "data": request.get_data(as_text=True) if request.mimetype == "text/plain" else None,
         "stream": len(request.stream.read()),
         "content_length": request.content_length,
+        "host": request.host,
+        "remote_addr": request.remote_addr,
     }
