@@ -170,8 +170,8 @@ type pool struct {
 	// headers, so they are only encoded for scripts that use them.
 	wantsHeaders atomic.Bool
 	// raw is set when run() takes the whole request (@rawhttp): it also answers OPTIONS.
-	raw atomic.Bool
-	schemas      atomic.Pointer[swaggerSchemas]
+	raw     atomic.Bool
+	schemas atomic.Pointer[swaggerSchemas]
 	// fatal receives an error when workers keep dying; Serve then exits so that the
 	// supervisor of the instance sees the crash loop.
 	fatal   chan error
