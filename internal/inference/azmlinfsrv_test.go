@@ -77,10 +77,30 @@ func TestSeparateHealthPort(t *testing.T) {
 	}
 }
 
-// TestScoringTimeout: past SCORING_TIMEOUT_MS, azmlinfsrv's 500 and message; the next
-// request is served.
+// TestScoringTimeout: past SCORING_TIMEOUT_MS, azmlinfsrv's 500 and message; run() is
+// interrupted in its worker, which lives on and serves the next request; the time
+// counts from run()'s start, not from when the request arrived.
 func TestScoringTimeout(t *testing.T) {
 	url, _ := serveConfig(t, Config{ScoringTimeout: 300 * time.Millisecond})
+	_, before := post(t, url+"/score", "pid")
+	queued := make(chan int, 1)
+	go func() {
+		// Sent while "sleep 0.2" runs: it waits its turn, then runs within the limit.
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Post(url+"/score", "text/plain", strings.NewReader("sleep 0.2"))
+		if err != nil {
+			queued <- 0
+			return
+		}
+		resp.Body.Close()
+		queued <- resp.StatusCode
+	}()
+	if resp, body := post(t, url+"/score", "sleep 0.2"); resp.StatusCode != 200 {
+		t.Fatalf("a run() within the limit: %d %s", resp.StatusCode, body)
+	}
+	if code := <-queued; code != 200 {
+		t.Fatalf("a request that queued 150 ms and ran 200 ms: %d, want 200 (the limit counts from run()'s start)", code)
+	}
 	resp, body := post(t, url+"/score", "sleep 3")
 	if resp.StatusCode != 500 || strings.TrimSpace(body) != `{"message": "Scoring timeout after 300 ms"}` && strings.TrimSpace(body) != `{"message":"Scoring timeout after 300 ms"}` {
 		t.Fatalf("%d %s", resp.StatusCode, body)
@@ -90,6 +110,9 @@ func TestScoringTimeout(t *testing.T) {
 	}
 	if resp, body := post(t, url+"/score", "again"); resp.StatusCode != 200 {
 		t.Fatalf("after the timeout: %d %s", resp.StatusCode, body)
+	}
+	if _, after := post(t, url+"/score", "pid"); after != before {
+		t.Fatalf("worker pid %s after the timeout, was %s: the timed-out worker should live on", after, before)
 	}
 }
 

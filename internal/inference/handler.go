@@ -32,8 +32,7 @@ const headerLimit = 100
 
 // Why a /score request's context ended, when the server ended it.
 var (
-	errScoringTimeout = errors.New("SCORING_TIMEOUT_MS elapsed")
-	errWorkerTimeout  = errors.New("WORKER_TIMEOUT elapsed")
+	errWorkerTimeout = errors.New("WORKER_TIMEOUT elapsed")
 )
 
 // handler is the HTTP side of an instance.
@@ -200,14 +199,13 @@ func (s *handler) health(w http.ResponseWriter, r *http.Request) {
 // deadline bounds a /score request by SCORING_TIMEOUT_MS and WORKER_TIMEOUT, whichever
 // is shorter; the context's cause says which ended it.
 func (s *handler) deadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	d, cause := s.cfg.ScoringTimeout, errScoringTimeout
-	if w := s.cfg.WorkerTimeout; w > 0 && (d == 0 || w < d) {
-		d, cause = w, errWorkerTimeout
+	// SCORING_TIMEOUT_MS is the worker's own alarm (it interrupts run(), and the worker
+	// lives on); WORKER_TIMEOUT is the backstop that stops a worker the alarm cannot
+	// reach, as gunicorn's does.
+	if d := s.cfg.WorkerTimeout; d > 0 {
+		return context.WithTimeoutCause(ctx, d, errWorkerTimeout)
 	}
-	if d == 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeoutCause(ctx, d, cause)
+	return ctx, func() {}
 }
 
 // run hands the request to a worker and writes its answer.
@@ -225,7 +223,7 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return
 	}
-	req := requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery}
+	req := requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, TimeoutMs: s.cfg.ScoringTimeout.Milliseconds()}
 	if s.pool.wantsHeaders.Load() {
 		req.Headers = make(map[string]string, len(r.Header)+1)
 		for k, v := range r.Header {
@@ -296,10 +294,6 @@ func (s *handler) failed(w http.ResponseWriter, ctx context.Context, err error) 
 		s.log.errorf("", "%v; a new worker is starting", err)
 		w.Header().Set(instance.HeaderErrorReason, "worker_process_exited")
 		writeMessage(w, http.StatusBadGateway, err.Error()+"; the worker is being restarted: check the log for what ended it (out of memory, os._exit, a crash in a C extension)")
-	case ctx.Err() != nil && errors.Is(cause, errScoringTimeout):
-		ms := s.cfg.ScoringTimeout.Milliseconds()
-		s.log.errorf("", "Scoring timeout after %d ms: run() did not finish within SCORING_TIMEOUT_MS; its worker was stopped and a new one is starting", ms)
-		writeMessage(w, http.StatusInternalServerError, fmt.Sprintf("Scoring timeout after %d ms", ms))
 	case ctx.Err() != nil && errors.Is(cause, errWorkerTimeout):
 		// gunicorn kills a worker silent for longer than --timeout: the client's
 		// connection is closed without an answer.

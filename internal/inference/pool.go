@@ -63,6 +63,8 @@ type requestHeader struct {
 	Method  string            `json:"m"`
 	Query   string            `json:"q,omitempty"`
 	Headers map[string]string `json:"h,omitempty"`
+	// TimeoutMs is SCORING_TIMEOUT_MS: the worker interrupts run() after it (0: never).
+	TimeoutMs int64 `json:"to,omitempty"`
 	// Remote is the client's address, for a run() that reads request headers.
 	Remote string `json:"ra,omitempty"`
 	// Ping asks the worker to answer at once, without calling run(): a liveness check.

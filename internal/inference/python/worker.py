@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import signal
 import struct
 import sys
 import time
@@ -709,6 +710,23 @@ def _swagger_schemas(run):
     return out
 
 
+# ---- SCORING_TIMEOUT_MS: an alarm interrupts run(), as azmlinfsrv's does ---------------
+
+class ScoringTimeout(BaseException):
+    """Raised in run() when SCORING_TIMEOUT_MS passes (a BaseException, so a script's
+    `except Exception` does not swallow it)."""
+
+
+def _on_alarm(signum, frame):
+    raise ScoringTimeout()
+
+
+def _arm(ms):
+    """Starts (ms > 0) or stops (0) the alarm that ends a run() running too long."""
+    if hasattr(signal, "setitimer") and (ms or signal.getitimer(signal.ITIMER_REAL)[0]):
+        signal.setitimer(signal.ITIMER_REAL, ms / 1000.0 if ms else 0)
+
+
 # ---- streaming: run() returned a generator -------------------------------------------
 
 def _is_stream(value):
@@ -836,6 +854,8 @@ def _load(entry, log):
 
 
 def main():
+    if hasattr(signal, "SIGALRM"):
+        signal.signal(signal.SIGALRM, _on_alarm)
     entry = sys.argv[1]
     log = _setup_logging()
     printer = logging.getLogger("azmlinfsrv.print")
@@ -956,6 +976,8 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
         headers = req.get("h", {})
         method, query = req.get("m", "POST"), req.get("q", "")
         start = time.perf_counter()
+        timeout_ms = req.get("to", 0)
+        _arm(timeout_ms)
         try:
             if raw:
                 result = run(AMLRequest(method, "/score", query, headers, body, req.get("ra")))
@@ -999,6 +1021,11 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
                 _write_frame(wout, {"s": 200, "h": json_headers, "ms": ms}, json.dumps(result, default=_to_json).encode("utf-8"))
         except BadRequest as exc:
             _write_frame(wout, {"s": exc.code, "h": json_headers, "srv": True}, json.dumps({"message": str(exc)}).encode())
+        except ScoringTimeout:
+            # SCORING_TIMEOUT_MS, as azmlinfsrv's alarm: run() is interrupted, the worker lives on.
+            log.error("Scoring timeout after %d ms", timeout_ms)
+            _write_frame(wout, {"s": 500, "h": json_headers, "ms": (time.perf_counter() - start) * 1000, "failed": True},
+                         json.dumps({"message": f"Scoring timeout after {timeout_ms} ms"}).encode())
         except Exception as exc:
             ms = (time.perf_counter() - start) * 1000
             log.error("Encountered Exception: %s", traceback.format_exc())
@@ -1006,6 +1033,7 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
                        "exception": {"type": type(exc).__name__, "message": str(exc)}}
             _write_frame(wout, {"s": 500, "h": json_headers, "ms": ms, "failed": True}, json.dumps(payload).encode())
         finally:
+            _arm(0)
             sys.stdout.flush()
             _current["rid"] = NO_REQUEST
 
