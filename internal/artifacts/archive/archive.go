@@ -4,6 +4,7 @@ package archive
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -118,6 +119,27 @@ func Digest(path string) (string, error) {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// DigestContext is Digest that stops with ctx's error when ctx is done, so hashing a
+// large model folder ends on Ctrl-C.
+func DigestContext(ctx context.Context, path string) (string, error) {
+	h := sha256.New()
+	w := writerFunc(func(p []byte) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return h.Write(p)
+	})
+	if err := WriteTar(w, path); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writerFunc is a function as an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // CheckName rejects an entry name that could escape the folder it is extracted into.
 func CheckName(name string) error {
