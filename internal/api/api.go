@@ -172,16 +172,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
+// MaxBodyBytes is the largest JSON request body the control plane reads (16 MiB).
+const MaxBodyBytes = 16 << 20
+
+// decode reads one JSON object of at most MaxBodyBytes into v. A larger body is
+// RequestEntityTooLarge (413) naming the limit, not a JSON syntax error.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	// No ResponseWriter: the handler's error answer is what tells the client.
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	trailing := false
+	if err == nil {
+		if err = dec.Decode(&json.RawMessage{}); errors.Is(err, io.EOF) {
+			return nil
+		}
+		trailing = true
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return diag.New(diag.RequestEntityTooLarge,
+			"request body: larger than the limit of %d bytes (16 MiB): point to models and code with paths the CLI uploads as artifacts rather than putting them in the request", tooBig.Limit)
+	case trailing:
+		return diag.New(diag.BadArgument, "request body: send one JSON object; found more after it")
+	default:
 		return diag.New(diag.BadArgument, "request body: %v", err)
 	}
-	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
-		return diag.New(diag.BadArgument, "request body: send one JSON object; found more after it")
-	}
-	return nil
 }
 
 // storedError decodes an error the store keeps as JSON; one that cannot be read is

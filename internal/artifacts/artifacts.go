@@ -22,10 +22,22 @@ import (
 // ErrNotFound is returned for a digest the store does not hold.
 var ErrNotFound = errors.New("artifact not found")
 
-// Store keeps artifacts under one root folder.
+// Store keeps artifacts under one root folder. Set MaxBytes and MaxFiles after Open,
+// before the first Put, to change the caps of an upload.
 type Store struct {
 	root string
+	// MaxBytes is the most bytes of file content one upload may expand to
+	// (archive.DefaultMaxBytes, 20 GiB, from Open). Over it Put fails with a
+	// *archive.LimitError naming both sizes.
+	MaxBytes int64
+	// MaxFiles is the most files and folders one upload may hold
+	// (archive.DefaultMaxFiles from Open).
+	MaxFiles int
 }
+
+// tarOverhead is the room a tar stream needs per entry beyond file content: a header
+// block and up to one block of padding, plus a PAX record block.
+const tarOverhead = 3 * 512
 
 // Open returns the store rooted at root, creating it.
 func Open(root string) (*Store, error) {
@@ -35,7 +47,7 @@ func Open(root string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
-	return &Store{root: root}, nil
+	return &Store{root: root, MaxBytes: archive.DefaultMaxBytes, MaxFiles: archive.DefaultMaxFiles}, nil
 }
 
 func (s *Store) dir(digest string) (string, error) {
@@ -72,8 +84,12 @@ func (s *Store) Path(digest string) (string, error) {
 }
 
 // Put reads a tar stream (plain or gzip), extracts it and returns its digest (of the
-// stream as received) and size. A stream already stored is not extracted again.
+// stream as received) and size. A stream already stored is not extracted again. An
+// upload that expands past MaxBytes or MaxFiles (or whose gzip stream decompresses to
+// more than the tar of such a tree can hold) fails with a *archive.LimitError and
+// leaves nothing behind.
 func (s *Store) Put(r io.Reader) (string, int64, error) {
+	lim := archive.Limits{MaxBytes: s.MaxBytes, MaxFiles: s.MaxFiles}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "upload-")
 	if err != nil {
 		return "", 0, err
@@ -90,7 +106,8 @@ func (s *Store) Put(r io.Reader) (string, int64, error) {
 		}
 		src = gz
 	}
-	if err := archive.Extract(tar.NewReader(src), tmp); err != nil {
+	src = &capReader{r: src, limit: decompressedCap(lim)}
+	if err := lim.Extract(tar.NewReader(src), tmp); err != nil {
 		return "", 0, err
 	}
 	// Drain what the tar reader left (padding) so the digest covers the whole stream.
@@ -112,6 +129,44 @@ func (s *Store) Put(r io.Reader) (string, int64, error) {
 		return "", 0, err
 	}
 	return digest, counter.n, nil
+}
+
+// decompressedCap is the most bytes a tar stream within lim can take: the content
+// plus a header and padding per entry.
+func decompressedCap(lim archive.Limits) int64 {
+	maxBytes, maxFiles := lim.MaxBytes, int64(lim.MaxFiles)
+	if maxBytes <= 0 {
+		maxBytes = archive.DefaultMaxBytes
+	}
+	if maxFiles <= 0 {
+		maxFiles = archive.DefaultMaxFiles
+	}
+	return maxBytes + (maxFiles+2)*tarOverhead
+}
+
+// capReader reads r up to limit bytes, then fails with a *archive.LimitError: a
+// gzip bomb stops at the cap, whatever its tar headers claim.
+type capReader struct {
+	r     io.Reader
+	n     int64
+	limit int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n >= c.limit {
+		// One byte more tells a stream that ends exactly at the cap from a longer one.
+		var one [1]byte
+		if k, _ := io.ReadFull(c.r, one[:]); k == 0 {
+			return 0, io.EOF
+		}
+		return 0, &archive.LimitError{What: "decompressed bytes", Limit: c.limit, Got: c.n + 1}
+	}
+	if int64(len(p)) > c.limit-c.n {
+		p = p[:c.limit-c.n]
+	}
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
 }
 
 type countWriter struct{ n int64 }

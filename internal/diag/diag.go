@@ -29,6 +29,8 @@ const (
 	Unauthorized               Code = "Unauthorized"
 	Conflict                   Code = "Conflict"
 	DeploymentCrashLoopBackOff Code = "DeploymentCrashLoopBackOff"
+	// RequestEntityTooLarge is a request body over the control plane's limit (HTTP 413).
+	RequestEntityTooLarge Code = "RequestEntityTooLarge"
 )
 
 // Error is an error with a documented code. It marshals to the control-plane JSON shape
@@ -82,6 +84,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusUnauthorized
 	case ResourceNotFound, EndpointNotFound, DeploymentNotFound:
 		return http.StatusNotFound
+	case RequestEntityTooLarge:
+		return http.StatusRequestEntityTooLarge
 	case EndpointAlreadyExists, DeploymentAlreadyExists, Conflict, OperationCanceled, OutOfQuota:
 		return http.StatusConflict
 	default:

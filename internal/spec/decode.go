@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -56,6 +55,9 @@ func parse(source string, data []byte, sets []string) (*yaml.Node, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: source,
 			Message: fmt.Sprintf("%s: the document must be a mapping of fields (name: ..., endpoint_name: ...)", source)}
+	}
+	if err := checkShape(source, root); err != nil {
+		return nil, err
 	}
 	for _, s := range sets {
 		if err := applySet(root, s); err != nil {
@@ -164,7 +166,11 @@ func unknownFields(n *yaml.Node, typ reflect.Type, prefix string, out *[]string,
 	field := strings.TrimSuffix(prefix, ".")
 	switch typ.Kind() {
 	case reflect.Int, reflect.Int64:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		switch {
+		case n.Kind == yaml.ScalarNode && n.Tag == "!!int":
+		case n.Kind == yaml.ScalarNode && bigInteger(n.Value):
+			p.add(field, "must be a whole number within the field's range, got %s, which does not fit in 64 bits", n.Value)
+		default:
 			p.add(field, "must be a whole number, got %s", describe(n))
 		}
 	case reflect.Bool:
@@ -221,7 +227,12 @@ func decodeInto(p *problems, root *yaml.Node, v any, schema string) bool {
 	typeProblems := len(p.list) > before
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		p.add(strings.Join(unknown, ", "), "unknown fields: %s; check the spelling against the Azure ML %s schema", strings.Join(unknown, ", "), schema)
+		const shown = 20
+		list := strings.Join(unknown[:min(len(unknown), shown)], ", ")
+		if len(unknown) > shown {
+			list += fmt.Sprintf(" and %d more", len(unknown)-shown)
+		}
+		p.add(list, "unknown fields: %s; check the spelling against the Azure ML %s schema", list, schema)
 	}
 	if typeProblems {
 		return false
@@ -247,6 +258,13 @@ func hasKey(m *yaml.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// bigInteger reports whether s is written as a whole number (digits with an optional
+// sign), as YAML reads one too large for 64 bits.
+func bigInteger(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func describe(n *yaml.Node) string {
@@ -330,9 +348,9 @@ func decodeDeployment(source string, data []byte, sets []string) (*Deployment, *
 
 // LoadEndpoint reads and decodes an endpoint YAML file.
 func LoadEndpoint(path string, sets []string) (*Endpoint, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSpecFile(path, "endpoint")
 	if err != nil {
-		return nil, &diag.Error{Code: diag.BadArgument, Target: path, Message: fmt.Sprintf("read endpoint file: %v", err)}
+		return nil, err
 	}
 	return DecodeEndpoint(path, data, sets)
 }

@@ -17,12 +17,15 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
 // Limits from the Azure documentation.
 const (
+	// MaxRequestTimeoutMs bounds request_settings.request_timeout_ms (180 s, managed).
 	MaxRequestTimeoutMs = 180000
 	// DefaultRequestTimeoutMs is request_settings.request_timeout_ms when a deployment sets none.
 	DefaultRequestTimeoutMs = 5000
 	// DefaultAuthMode is the auth_mode of an endpoint that sets none.
-	DefaultAuthMode  = "key"
+	DefaultAuthMode = "key"
+	// MaxInstanceCount bounds instance_count: 50 instances per deployment.
 	MaxInstanceCount = 50
+	// MaxMirrorPercent bounds mirror_traffic: 50 percent of live traffic.
 	MaxMirrorPercent = 50
 )
 
@@ -210,29 +213,7 @@ func (d *Deployment) validate(p *problems) {
 	default:
 		p.add("egress_public_network_access", "must be enabled or disabled, got %q", d.EgressPublicNetworkAccess)
 	}
-	if d.InstanceCount < 1 || d.InstanceCount > MaxInstanceCount {
-		p.add("instance_count", "must be between 1 and %d, got %d", MaxInstanceCount, d.InstanceCount)
-	}
-	rs := d.RequestSettings
-	if rs.RequestTimeoutMs < 1 || rs.RequestTimeoutMs > MaxRequestTimeoutMs {
-		p.add("request_settings.request_timeout_ms", "must be between 1 and %d (180 s), got %d: set a number of milliseconds in that range (default %d)", MaxRequestTimeoutMs, rs.RequestTimeoutMs, DefaultRequestTimeoutMs)
-	}
-	if rs.MaxConcurrentRequestsPerInstance < 1 {
-		p.add("request_settings.max_concurrent_requests_per_instance", "must be at least 1, got %d", rs.MaxConcurrentRequestsPerInstance)
-	}
-	if rs.MaxQueueWaitMs < 0 {
-		p.add("request_settings.max_queue_wait_ms", "must not be negative, got %d", rs.MaxQueueWaitMs)
-	}
-	for name, pr := range map[string]Probe{"liveness_probe": d.LivenessProbe, "readiness_probe": d.ReadinessProbe} {
-		if pr.InitialDelay < 0 {
-			p.add(name+".initial_delay", "must not be negative, got %d", pr.InitialDelay)
-		}
-		for field, v := range map[string]int{"period": pr.Period, "timeout": pr.Timeout, "success_threshold": pr.SuccessThreshold, "failure_threshold": pr.FailureThreshold} {
-			if v < 1 {
-				p.add(name+"."+field, "must be at least 1, got %d", v)
-			}
-		}
-	}
+	d.validateNumbers(p)
 	if s := d.ScaleSettings; s != nil && s.Type != "" && s.Type != "default" && s.Type != "target_utilization" {
 		p.add("scale_settings.type", "must be default or target_utilization, got %q", s.Type)
 	}
@@ -326,9 +307,9 @@ func ParseQuantity(q string) (float64, error) {
 // code_configuration.code and environment paths against the file's folder, and checks
 // that they exist.
 func LoadDeployment(path string, sets []string) (*Deployment, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSpecFile(path, "deployment")
 	if err != nil {
-		return nil, &diag.Error{Code: diag.BadArgument, Target: path, Message: fmt.Sprintf("read deployment file: %v", err)}
+		return nil, err
 	}
 	d, p, err := decodeDeployment(path, data, sets)
 	if err != nil {

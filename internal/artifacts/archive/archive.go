@@ -4,12 +4,14 @@ package archive
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -118,6 +120,27 @@ func Digest(path string) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// DigestContext is Digest that stops with ctx's error when ctx is done, so hashing a
+// large model folder ends on Ctrl-C.
+func DigestContext(ctx context.Context, path string) (string, error) {
+	h := sha256.New()
+	w := writerFunc(func(p []byte) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return h.Write(p)
+	})
+	if err := WriteTar(w, path); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writerFunc is a function as an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // CheckName rejects an entry name that could escape the folder it is extracted into.
 func CheckName(name string) error {
 	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
@@ -127,9 +150,61 @@ func CheckName(name string) error {
 	return nil
 }
 
+// Default caps of Extract.
+const (
+	// DefaultMaxBytes is the most bytes of file content one archive may expand to (20 GiB).
+	DefaultMaxBytes int64 = 20 << 30
+	// DefaultMaxFiles is the most entries (files and folders) one archive may hold.
+	DefaultMaxFiles = 1_000_000
+)
+
+// Limits caps what an extraction writes. A zero field takes its default.
+type Limits struct {
+	// MaxBytes is the most bytes of file content; DefaultMaxBytes when zero.
+	MaxBytes int64
+	// MaxFiles is the most entries, files and folders; DefaultMaxFiles when zero.
+	MaxFiles int
+}
+
+// withDefaults returns l with zero fields set to their defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = DefaultMaxFiles
+	}
+	return l
+}
+
+// LimitError is an archive that expands past a cap of Limits. Got is the total the
+// archive had reached when it was stopped, so the whole archive is at least that large.
+type LimitError struct {
+	// What is "bytes" or "files".
+	What string
+	// Limit is the cap.
+	Limit int64
+	// Got is the total at the entry that passed the cap.
+	Got int64
+}
+
+// Error names both sizes.
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the archive expands to at least %d %s, more than the limit of %d %s", e.Got, e.What, e.Limit, e.What)
+}
+
 // Extract writes the files and folders of a tar stream under dst, refusing entries that
-// would land outside it and anything but files and folders.
+// would land outside it and anything but files and folders, within the default Limits.
 func Extract(tr *tar.Reader, dst string) error {
+	return Limits{}.Extract(tr, dst)
+}
+
+// Extract writes the files and folders of a tar stream under dst like the function
+// Extract, and stops with a *LimitError before writing the entry that would pass a cap.
+// What it wrote before stopping stays under dst: the caller removes it.
+func (l Limits) Extract(tr *tar.Reader, dst string) error {
+	l = l.withDefaults()
+	var files, total int64
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -138,36 +213,50 @@ func Extract(tr *tar.Reader, dst string) error {
 		if err != nil {
 			return fmt.Errorf("read tar: %w", err)
 		}
-		if err := CheckName(hdr.Name); err != nil {
+		if files++; files > int64(l.MaxFiles) {
+			return &LimitError{What: "files", Limit: int64(l.MaxFiles), Got: files}
+		}
+		// hdr.Size is what the tar reader will yield for the entry, no more: checking it
+		// first stops a huge entry before a byte of it is written.
+		if hdr.Typeflag == tar.TypeReg && (hdr.Size > l.MaxBytes-total) {
+			return &LimitError{What: "bytes", Limit: l.MaxBytes, Got: total + min(hdr.Size, math.MaxInt64-total)}
+		}
+		if err := extractEntry(tr, hdr, dst); err != nil {
 			return err
 		}
-		target := filepath.Join(dst, filepath.FromSlash(hdr.Name))
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			mode := os.FileMode(0o644)
-			if hdr.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, tr); err != nil {
-				f.Close()
-				return fmt.Errorf("entry %q: %w", hdr.Name, err)
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("entry %q: only files and folders are accepted (type %q)", hdr.Name, string(hdr.Typeflag))
+		if hdr.Typeflag == tar.TypeReg {
+			total += hdr.Size
 		}
+	}
+}
+
+// extractEntry writes one entry under dst.
+func extractEntry(tr *tar.Reader, hdr *tar.Header, dst string) error {
+	if err := CheckName(hdr.Name); err != nil {
+		return err
+	}
+	target := filepath.Join(dst, filepath.FromSlash(hdr.Name))
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return os.MkdirAll(target, 0o755)
+	case tar.TypeReg:
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if hdr.Mode&0o111 != 0 {
+			mode = 0o755
+		}
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			f.Close()
+			return fmt.Errorf("entry %q: %w", hdr.Name, err)
+		}
+		return f.Close()
+	default:
+		return fmt.Errorf("entry %q: only files and folders are accepted (type %q)", hdr.Name, string(hdr.Typeflag))
 	}
 }
