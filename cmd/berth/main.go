@@ -14,6 +14,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first Ctrl-C the signals are no longer caught: a second one ends the
+	// process at once, even in code that does not watch ctx.
+	context.AfterFunc(ctx, stop)
 	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
 	root.SetArgs(cli.AzArgs(os.Args[1:]))
 	err := root.ExecuteContext(ctx)

@@ -15,7 +15,10 @@ import (
 func (a *api) putArtifact(w http.ResponseWriter, r *http.Request) {
 	digest, size, err := a.Registry.PutArtifact(r.Body)
 	if err != nil {
-		writeError(w, diag.New(diag.BadArgument, "upload: %v", err))
+		if diag.As(err) == nil {
+			err = diag.New(diag.BadArgument, "upload: %v", err) // an unreadable archive
+		}
+		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, wire.Artifact{Digest: digest, Size: size})

@@ -192,7 +192,7 @@ func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress 
 // uploadPath sends a file or folder to the server unless it already has it, and
 // returns its digest.
 func uploadPath(ctx context.Context, c *client.Client, what, path string, progress io.Writer) (string, error) {
-	digest, err := archive.Digest(path)
+	digest, err := archive.DigestContext(ctx, path)
 	if err != nil {
 		return "", fmt.Errorf("read %s %s: %w", what, path, err)
 	}

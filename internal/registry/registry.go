@@ -3,6 +3,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -33,8 +34,15 @@ func New(st Store, arts *artifacts.Store, sealer *auth.Sealer) *Registry {
 }
 
 // PutArtifact stores an uploaded tar stream and returns its digest and size.
+// An upload that expands past the store's caps is OutOfQuota, naming the sizes.
 func (r *Registry) PutArtifact(rd io.Reader) (string, int64, error) {
-	return r.artifacts.Put(rd)
+	digest, size, err := r.artifacts.Put(rd)
+	var le *archive.LimitError
+	if errors.As(err, &le) {
+		return "", 0, &diag.Error{Code: diag.OutOfQuota, Target: "upload",
+			Message: fmt.Sprintf("upload: %v: make the folder smaller, or ask the server's operator to raise the limit", le)}
+	}
+	return digest, size, err
 }
 
 // HasArtifact reports whether an artifact is stored.

@@ -202,3 +202,24 @@ func TestSecrets(t *testing.T) {
 		t.Fatalf("delete of a missing connection: %v", err)
 	}
 }
+
+func TestUploadOverTheCapIsOutOfQuota(t *testing.T) {
+	arts, err := artifacts.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts.MaxBytes = 1 << 10
+	r := New(memory.New(), arts, nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), bytes.Repeat([]byte("x"), 4<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tar bytes.Buffer
+	if err := archive.WriteTar(&tar, dir); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = r.PutArtifact(&tar)
+	if de := diag.As(err); de == nil || de.Code != diag.OutOfQuota {
+		t.Fatalf("a 4 KiB upload over a 1 KiB cap: %v, want OutOfQuota", err)
+	}
+}
