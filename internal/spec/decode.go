@@ -114,45 +114,30 @@ func applySet(root *yaml.Node, set string) error {
 		val = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}}}
 	}
 	newVal := val.Content[0]
-	node := root
 	parts := strings.Split(path, ".")
-	for i, key := range parts {
-		last := i == len(parts)-1
-		switch node.Kind {
-		case yaml.MappingNode:
-			var child *yaml.Node
-			for j := 0; j+1 < len(node.Content); j += 2 {
-				if node.Content[j].Value == key {
-					child = node.Content[j+1]
-					if last {
-						node.Content[j+1] = newVal
-					}
-					break
-				}
+	what, at := fmt.Sprintf("--set %q", set), strings.Join(parts[:len(parts)-1], ".")
+	parent, err := walk(root, parts[:len(parts)-1], true, what)
+	if err != nil {
+		return err
+	}
+	last := parts[len(parts)-1]
+	switch parent.Kind {
+	case yaml.MappingNode:
+		for j := 0; j+1 < len(parent.Content); j += 2 {
+			if parent.Content[j].Value == last {
+				parent.Content[j+1] = newVal
+				return nil
 			}
-			if child != nil && child.Tag == "!!null" && !last {
-				*child = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"} // key: (empty) becomes a mapping
-			}
-			if child == nil {
-				child = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-				if last {
-					child = newVal
-				}
-				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, child)
-			}
-			node = child
-		case yaml.SequenceNode:
-			idx, err := strconv.Atoi(key)
-			if err != nil || idx < 0 || idx >= len(node.Content) {
-				return fmt.Errorf("--set %q: %q is not an index of the list at %s", set, key, strings.Join(parts[:i], "."))
-			}
-			if last {
-				node.Content[idx] = newVal
-			}
-			node = node.Content[idx]
-		default:
-			return fmt.Errorf("--set %q: %s is a value, not a mapping", set, strings.Join(parts[:i], "."))
 		}
+		parent.Content = append(parent.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: last}, newVal)
+	case yaml.SequenceNode:
+		idx, err := strconv.Atoi(last)
+		if err != nil || idx < 0 || idx >= len(parent.Content) {
+			return fmt.Errorf("%s: %q is not an index of the list at %s", what, last, at)
+		}
+		parent.Content[idx] = newVal
+	default:
+		return fmt.Errorf("%s: %s is a value, not a mapping", what, at)
 	}
 	return nil
 }
