@@ -43,7 +43,7 @@ func (a *api) deploymentInput(r *http.Request) (controller.DeploymentInput, erro
 		return controller.DeploymentInput{}, &diag.Error{Code: diag.BadArgument, Target: "name",
 			Message: fmt.Sprintf("the spec names deployment %q but the request is for %q: a deployment cannot be renamed", d.Name, dep)}
 	}
-	return controller.DeploymentInput{Spec: d, ModelArtifact: body.ModelArtifact, CodeArtifact: body.CodeArtifact}, nil
+	return controller.DeploymentInput{Spec: d, ModelArtifact: body.ModelArtifact, CodeArtifact: body.CodeArtifact, AllTraffic: body.AllTraffic}, nil
 }
 
 func (a *api) createDeployment(w http.ResponseWriter, r *http.Request) {

@@ -47,9 +47,6 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 		if err := unsupported(); err != nil {
 			return err
 		}
-		if allTraffic && noWait {
-			return diag.New(diag.BadArgument, "--all-traffic waits for the deployment to succeed, so it cannot be combined with --no-wait")
-		}
 		var d *spec.Deployment
 		var err error
 		switch {
@@ -78,15 +75,16 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 				return err
 			}
 		}
-		out, err := putDeployment(ctx, c, d, create, !noWait, cmd.ErrOrStderr())
+		out, err := putDeployment(ctx, c, d, create, allTraffic, !noWait, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
 		if allTraffic {
-			if _, err := c.UpdateEndpoint(ctx, d.EndpointName, wire.EndpointUpdate{Traffic: map[string]int{d.Name: 100}}); err != nil {
-				return fmt.Errorf("deployment succeeded but setting its traffic to 100%% failed: %w", err)
+			when := "now that it succeeded"
+			if noWait {
+				when = "once it succeeds"
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Set traffic of endpoint %s to %s=100\n", d.EndpointName, d.Name)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Traffic of endpoint %s: %s=100, set by the server %s\n", d.EndpointName, d.Name, when)
 		}
 		return g.print(cmd.OutOrStdout(), out, deploymentColumns...)
 	}
@@ -103,7 +101,7 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 
 // putDeployment checks the endpoint exists, uploads what the server lacks, creates or
 // updates the deployment and, when wait is set, waits for it to settle.
-func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, create, wait bool, progress io.Writer) (json.RawMessage, error) {
+func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, create, allTraffic, wait bool, progress io.Writer) (json.RawMessage, error) {
 	// Fail fast on a missing endpoint, before uploading anything.
 	if _, _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
 		return nil, err
@@ -114,6 +112,7 @@ func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, cr
 	}
 	var out json.RawMessage
 	if create {
+		put.AllTraffic = allTraffic // kept by the server with the deployment until applied
 		out, err = c.CreateDeployment(ctx, d.EndpointName, put)
 	} else {
 		out, err = c.UpdateDeployment(ctx, d.EndpointName, d.Name, put)

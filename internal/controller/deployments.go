@@ -23,6 +23,8 @@ type DeploymentInput struct {
 	Spec          *spec.Deployment
 	ModelArtifact string
 	CodeArtifact  string
+	// AllTraffic (create only): 100% of the endpoint's traffic once the deployment succeeds.
+	AllTraffic bool
 	// modelType is the type of the registered model a reference resolved to.
 	modelType string
 }
@@ -185,7 +187,7 @@ func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (
 		return nil, err
 	}
 	rec := &store.Deployment{Endpoint: d.EndpointName, Name: d.Name, Spec: raw,
-		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateCreating}
+		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateCreating, AllTraffic: in.AllTraffic}
 	if err := c.cfg.Store.CreateDeployment(ctx, rec); err != nil {
 		switch {
 		case errors.Is(err, store.ErrExists):

@@ -140,12 +140,47 @@ func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure 
 		raw, _ = json.Marshal(de)
 		c.log.Info("deployment failed", "endpoint", rec.Endpoint, "deployment", rec.Name, "code", de.Code)
 	}
+	allTraffic := false
 	_, err := c.cfg.Store.UpdateDeployment(ctx, rec.Endpoint, rec.Name, func(r *store.Deployment) error {
 		r.State, r.Error = state, raw
+		allTraffic = r.AllTraffic && failure == nil
+		if failure != nil {
+			r.AllTraffic = false // the create it came with failed
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.log.Warn("record deployment state", "endpoint", rec.Endpoint, "deployment", rec.Name, "err", err)
+	}
+	if allTraffic {
+		c.applyAllTraffic(ctx, rec.Endpoint, rec.Name)
+	}
+}
+
+// applyAllTraffic gives a deployment that succeeded the 100% of its endpoint's traffic
+// its create asked for, then clears the stored intent. Both steps are idempotent: after
+// a crash in between, the next successful provision (Recover runs one) applies it again.
+func (c *Controller) applyAllTraffic(ctx context.Context, endpoint, name string) {
+	if _, err := c.cfg.Store.UpdateEndpoint(ctx, endpoint, func(e *store.Endpoint) error {
+		for dep := range e.Traffic {
+			e.Traffic[dep] = 0
+		}
+		if e.Traffic == nil {
+			e.Traffic = map[string]int{}
+		}
+		e.Traffic[name] = 100
+		delete(e.MirrorTraffic, name) // live traffic and mirror traffic exclude each other
+		return nil
+	}); err != nil {
+		c.log.Warn("apply --all-traffic", "endpoint", endpoint, "deployment", name, "err", err)
+		return
+	}
+	c.publish(ctx)
+	if _, err := c.cfg.Store.UpdateDeployment(ctx, endpoint, name, func(r *store.Deployment) error {
+		r.AllTraffic = false
+		return nil
+	}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		c.log.Warn("clear --all-traffic", "endpoint", endpoint, "deployment", name, "err", err)
 	}
 }
 

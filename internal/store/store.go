@@ -40,12 +40,16 @@ type Endpoint struct {
 
 // Deployment is a stored online deployment.
 type Deployment struct {
-	Endpoint, Name       string
-	Spec                 json.RawMessage
-	ModelArtifact        string // artifact digest, "" if none
-	CodeArtifact         string
-	State                string
-	Error                json.RawMessage
+	Endpoint, Name string
+	Spec           json.RawMessage
+	ModelArtifact  string // artifact digest, "" if none
+	CodeArtifact   string
+	State          string
+	Error          json.RawMessage
+	// AllTraffic is a pending intent stored with the request that asked for it (create
+	// --all-traffic): the deployment gets 100% of its endpoint's traffic once it has
+	// succeeded, even if the server restarts in between.
+	AllTraffic           bool
 	CreatedAt, UpdatedAt time.Time
 }
 

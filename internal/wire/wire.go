@@ -44,6 +44,9 @@ type DeploymentPut struct {
 	Spec          json.RawMessage `json:"spec"`
 	ModelArtifact string          `json:"model_artifact,omitempty"`
 	CodeArtifact  string          `json:"code_artifact,omitempty"`
+	// AllTraffic (create only) gives the deployment 100% of the endpoint's traffic once
+	// it succeeds; the server keeps the intent, so a restart in between still applies it.
+	AllTraffic bool `json:"all_traffic,omitempty"`
 }
 
 // Keys is the answer of listkeys and regenerateKeys, shaped like `az ml online-endpoint get-credentials`.

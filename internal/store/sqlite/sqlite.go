@@ -102,6 +102,8 @@ var migrations = []string{
 	DROP TABLE models;`,
 	// Local endpoints (`--local`): one name table, a flag per endpoint.
 	`ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0;`,
+	// --all-traffic is stored with the deployment until it is applied.
+	`ALTER TABLE deployments ADD COLUMN all_traffic INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.

@@ -91,7 +91,7 @@ func testDeployments(t *testing.T, s Store) {
 	}
 	s.CreateEndpoint(ctx, &Endpoint{Name: "ep"})
 	s.CreateEndpoint(ctx, &Endpoint{Name: "other"})
-	d := &Deployment{Endpoint: "ep", Name: "blue", Spec: json.RawMessage(`{}`), ModelArtifact: "sha256:m", CodeArtifact: "sha256:c", State: "Creating"}
+	d := &Deployment{Endpoint: "ep", Name: "blue", Spec: json.RawMessage(`{}`), ModelArtifact: "sha256:m", CodeArtifact: "sha256:c", State: "Creating", AllTraffic: true}
 	if err := s.CreateDeployment(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -101,15 +101,18 @@ func testDeployments(t *testing.T, s Store) {
 	s.CreateDeployment(ctx, &Deployment{Endpoint: "ep", Name: "green"})
 	s.CreateDeployment(ctx, &Deployment{Endpoint: "other", Name: "blue"})
 	got, err := s.GetDeployment(ctx, "ep", "blue")
-	if err != nil || got.ModelArtifact != "sha256:m" || got.State != "Creating" {
+	if err != nil || got.ModelArtifact != "sha256:m" || got.State != "Creating" || !got.AllTraffic {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 	up, err := s.UpdateDeployment(ctx, "ep", "blue", func(d *Deployment) error {
-		d.State, d.Error = "Failed", json.RawMessage(`{"code":"X"}`)
+		d.State, d.Error, d.AllTraffic = "Failed", json.RawMessage(`{"code":"X"}`), false
 		return nil
 	})
-	if err != nil || up.State != "Failed" || string(up.Error) != `{"code":"X"}` {
+	if err != nil || up.State != "Failed" || string(up.Error) != `{"code":"X"}` || up.AllTraffic {
 		t.Fatalf("update: %+v %v", up, err)
+	}
+	if again, _ := s.GetDeployment(ctx, "ep", "blue"); again.AllTraffic {
+		t.Fatalf("the cleared intent came back: %+v", again)
 	}
 	if l, _ := s.ListDeployments(ctx, "ep"); len(l) != 2 || l[0].Name != "blue" {
 		t.Fatalf("list ep: %v", l)
