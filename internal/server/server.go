@@ -29,6 +29,7 @@ import (
 	"github.com/berthml/berth/internal/registry"
 	"github.com/berthml/berth/internal/router"
 	"github.com/berthml/berth/internal/runtime/process"
+	"github.com/berthml/berth/internal/store/sealed"
 	"github.com/berthml/berth/internal/store/sqlite"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -99,6 +100,7 @@ type Server struct {
 	publicURL string
 	ctrl      *controller.Controller
 	reg       *registry.Registry
+	store     *sealed.Store // the metadata store, endpoint keys sealed
 	srv       *http.Server
 	ln        net.Listener
 	closers   []func() // undone in reverse order by Close
@@ -163,9 +165,11 @@ func (s *Server) build() error {
 	}
 	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps, Tokens: s.tokens})
 	s.closers = append(s.closers, rt.Close)
-	s.reg = registry.New(st, arts, sealer)
+	// Endpoint keys are sealed at rest with the same key as connection credentials.
+	s.store = sealed.Wrap(st, sealer)
+	s.reg = registry.New(s.store, arts, sealer)
 	s.ctrl = controller.New(controller.Config{
-		Store:     st,
+		Store:     s.store,
 		Registry:  s.reg,
 		Artifacts: arts,
 		Runtime:   &process.Runtime{},
@@ -265,6 +269,11 @@ func (s *Server) Run(ctx context.Context) error {
 	defer os.Remove(infoPath)
 	s.log.Info("berth serve started", append([]any{"url", baseURL, "public_url", s.publicURL}, s.cfg.logAttrs()...)...)
 
+	if n, err := s.store.Migrate(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.Info("sealed the keys of endpoints stored before keys were sealed", "endpoints", n)
+	}
 	if err := s.ctrl.Recover(ctx); err != nil {
 		return err
 	}

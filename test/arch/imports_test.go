@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/inference/python":  {},
 	"internal/store/sqlite":      {"internal/store"},
 	"internal/store/memory":      {"internal/store"},
+	"internal/store/sealed":      {"internal/store", "internal/auth"},
 	"internal/client":            {"internal/wire", "internal/diag"},
 	"internal/cli":               {"internal/client", "internal/wire", "internal/spec", "internal/diag", "internal/artifacts/archive"},
 	"internal/api":               {"internal/controller", "internal/registry", "internal/store", "internal/wire", "internal/spec", "internal/diag", "internal/auth"},
@@ -45,7 +46,7 @@ var allowed = map[string][]string{
 	"internal/runtime/process": {"internal/runtime", "internal/logs", "internal/inference"},
 	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
-		"internal/router", "internal/runtime/process", "internal/store/sqlite", "internal/wire", "internal/spec", "internal/instance"},
+		"internal/router", "internal/runtime/process", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
 }
 
