@@ -97,6 +97,7 @@ func New(cfg Config) *Controller {
 		Changed:    c.publish,
 		CrashLoop:  c.crashLoop,
 		FirstIndex: c.firstIndex,
+		Stopped:    c.pruneInstance,
 	})
 	return c
 }
@@ -134,16 +135,29 @@ func (c *Controller) instancesDir(k fleet.Key) string {
 	return filepath.Join(c.cfg.DataDir, "instances", k.Endpoint, k.Deployment)
 }
 
-// firstIndex continues instance numbering after the folders an earlier server left.
+// firstIndex continues instance numbering after the folders an earlier server left, and
+// frees those folders: their instances are gone (their logs stay).
 func (c *Controller) firstIndex(k fleet.Key) int {
 	next := 0
 	entries, _ := os.ReadDir(c.instancesDir(k))
 	for _, e := range entries {
-		if n, err := strconv.Atoi(e.Name()); err == nil && n >= next {
-			next = n + 1
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			next = max(next, n+1)
+			c.pruneInstance(k, n)
 		}
 	}
 	return next
+}
+
+// pruneInstance frees the folder of an instance that has stopped for good: its model and
+// code copies go, its logs and status file stay for `get-logs` and `diagnose`.
+func (c *Controller) pruneInstance(k fleet.Key, index int) {
+	dir := c.instanceDir(k, index)
+	for _, sub := range []string{"azureml-models", "code"} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			c.log.Warn("free a stopped instance's folder", "endpoint", k.Endpoint, "deployment", k.Deployment, "instance", index, "err", err)
+		}
+	}
 }
 
 // EnvironmentBuildLog returns the build log of a registered environment, if a deployment

@@ -31,6 +31,7 @@ type harness struct {
 	st   *memory.Store
 	arts *artifacts.Store
 	rt   *fakeRuntime
+	dir  string // the controller's data dir
 
 	mu    sync.Mutex
 	last  *table.Table
@@ -43,13 +44,13 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatalf("open artifacts: %v", err)
 	}
-	h := &harness{t: t, st: memory.New(), arts: arts, rt: newFakeRuntime()}
+	h := &harness{t: t, st: memory.New(), arts: arts, rt: newFakeRuntime(), dir: t.TempDir()}
 	h.c = controller.New(controller.Config{
 		Store:     h.st,
 		Registry:  registry.New(h.st, arts, nil),
 		Artifacts: arts,
 		Runtime:   h.rt,
-		DataDir:   t.TempDir(),
+		DataDir:   h.dir,
 		Publish: func(tb *table.Table) {
 			h.mu.Lock()
 			h.last = tb

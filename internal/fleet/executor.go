@@ -314,6 +314,7 @@ func (d *deployment) stop(index int) {
 		m.cancel()
 	}
 	<-m.done
+	d.stopped(index)
 }
 
 // waitReady waits until every listed instance is ready, or returns the first failure

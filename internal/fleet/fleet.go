@@ -39,6 +39,9 @@ type Config struct {
 	// FirstIndex returns the index the first instance of a deployment new to this
 	// fleet gets, e.g. one past the folders an earlier server left (nil: 0).
 	FirstIndex func(k Key) int
+	// Stopped is called after an instance has stopped for good and left the fleet, e.g.
+	// to free its folder (nil: nothing is done).
+	Stopped func(k Key, index int)
 }
 
 // Fleet is every deployment's live instances. It is safe for concurrent use.
@@ -94,6 +97,7 @@ type deployment struct {
 	progress  string     // the last step of the rollout in progress
 	warnings  []string   // from the environment build, shown by `show`
 	rollout   *run       // the rollout in progress, nil when none
+	stopped   func(int)  // Config.Stopped for this deployment
 	// lastFailed is the instance whose failure ended the last rollout (-1: none): its
 	// logs say why, so `get-logs` shows it until a rollout succeeds.
 	lastFailed int
@@ -112,7 +116,10 @@ func (f *Fleet) deployment(k Key, create bool) *deployment {
 	defer f.mu.Unlock()
 	d := f.deps[k]
 	if d == nil && create && !f.closed {
-		d = &deployment{key: k, instances: map[int]*member{}, lastFailed: -1}
+		d = &deployment{key: k, instances: map[int]*member{}, lastFailed: -1, stopped: func(int) {}}
+		if f.cfg.Stopped != nil {
+			d.stopped = func(index int) { f.cfg.Stopped(k, index) }
+		}
 		if f.cfg.FirstIndex != nil {
 			d.next = f.cfg.FirstIndex(k)
 		}
