@@ -130,11 +130,27 @@ func (a *api) getLogs(w http.ResponseWriter, r *http.Request) {
 	if tail <= 0 {
 		tail = 5000
 	}
-	data, err := a.Controller.Logs(endpoint, name, container, tail)
+	data, err := a.logs(endpoint, name, container, tail, body)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(data)
+}
+
+// logs reads the log get-logs asked for: one instance's, the previous instance's, or
+// the most telling instance's.
+func (a *api) logs(endpoint, name, container string, tail int, body wire.GetLogs) ([]byte, error) {
+	switch {
+	case body.Instance != nil:
+		return a.Controller.InstanceLogs(endpoint, name, container, *body.Instance, tail)
+	case body.Previous:
+		index, err := a.Controller.PreviousInstance(endpoint, name)
+		if err != nil {
+			return nil, err
+		}
+		return a.Controller.InstanceLogs(endpoint, name, container, index, tail)
+	}
+	return a.Controller.Logs(endpoint, name, container, tail)
 }

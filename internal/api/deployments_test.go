@@ -156,6 +156,8 @@ func TestGetLogs(t *testing.T) {
 		{"storage initializer", `{"containerType":"StorageInitializer","tail":7}`, logCall{"ep1", "blue", "storage-initializer", 7}},
 		{"storage initializer, cli spelling", `{"containerType":"storage-initializer"}`, logCall{"ep1", "blue", "storage-initializer", 5000}},
 		{"negative tail", `{"tail":-3}`, logCall{"ep1", "blue", "inference-server", 5000}},
+		{"one instance", `{"instance":3}`, logCall{"ep1", "blue", "inference-server#3", 5000}},
+		{"the previous instance", `{"previous":true,"tail":4}`, logCall{"ep1", "blue", "inference-server#7", 4}},
 		{"bad container", `{"containerType":"sidecar"}`, logCall{}},
 	}
 	for _, tt := range tests {

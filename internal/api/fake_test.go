@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -232,6 +233,12 @@ func (f *fakeControl) Logs(endpoint, name, container string, lines int) ([]byte,
 	f.logCalls = append(f.logCalls, logCall{endpoint, name, container, lines})
 	return f.logs, f.err
 }
+
+func (f *fakeControl) InstanceLogs(endpoint, name, container string, index, lines int) ([]byte, error) {
+	return f.Logs(endpoint, name, fmt.Sprintf("%s#%d", container, index), lines)
+}
+
+func (f *fakeControl) PreviousInstance(endpoint, name string) (int, error) { return 7, nil }
 
 func (f *fakeControl) Instances(string, string) []controller.InstanceStatus {
 	f.mu.Lock()

@@ -380,7 +380,8 @@ func deploymentDelete(g *globals) *cobra.Command {
 
 func deploymentLogs(g *globals) *cobra.Command {
 	var name, endpoint, container string
-	var lines int
+	var lines, instance int
+	var previous bool
 	cmd := &cobra.Command{
 		Use:   "get-logs",
 		Short: "Print the tail of a deployment's inference-server or storage-initializer log",
@@ -399,7 +400,11 @@ func deploymentLogs(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			data, err := c.GetLogs(cmd.Context(), endpoint, name, wire.GetLogs{Tail: lines, ContainerType: ct})
+			req := wire.GetLogs{Tail: lines, ContainerType: ct, Previous: previous}
+			if cmd.Flags().Changed("instance") {
+				req.Instance = &instance
+			}
+			data, err := c.GetLogs(cmd.Context(), endpoint, name, req)
 			if err != nil {
 				return err
 			}
@@ -411,6 +416,9 @@ func deploymentLogs(g *globals) *cobra.Command {
 	cmd.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "endpoint name (alias --endpoint)")
 	cmd.Flags().IntVarP(&lines, "lines", "l", 5000, "how many of the last lines to print")
 	cmd.Flags().StringVarP(&container, "container", "c", "inference-server", "inference-server or storage-initializer")
+	cmd.Flags().IntVar(&instance, "instance", 0, "the log of this instance (running or stopped; `show` lists the running ones)")
+	cmd.Flags().BoolVar(&previous, "previous", false, "the log of the instance before the current one (the one it replaced, or that ran before a restart)")
+	cmd.MarkFlagsMutuallyExclusive("instance", "previous")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("endpoint-name")
 	return cmd

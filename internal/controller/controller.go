@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -143,20 +144,67 @@ func (c *Controller) firstIndex(k fleet.Key) int {
 	for _, e := range entries {
 		if n, err := strconv.Atoi(e.Name()); err == nil {
 			next = max(next, n+1)
-			c.pruneInstance(k, n)
+			c.freeCopies(k, n) // called under the fleet's lock: touches files only
 		}
 	}
 	return next
 }
 
-// pruneInstance frees the folder of an instance that has stopped for good: its model and
-// code copies go, its logs and status file stay for `get-logs` and `diagnose`.
+// pruneInstance frees the folder of an instance that has stopped for good (its copies
+// go, its logs stay), then keeps the deployment's old logs under their cap.
 func (c *Controller) pruneInstance(k fleet.Key, index int) {
+	c.freeCopies(k, index)
+	c.capLogs(k)
+}
+
+// freeCopies removes an instance's model and code copies; its logs and status file stay
+// for `get-logs` and `diagnose`.
+func (c *Controller) freeCopies(k fleet.Key, index int) {
 	dir := c.instanceDir(k, index)
 	for _, sub := range []string{"azureml-models", "code"} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			c.log.Warn("free a stopped instance's folder", "endpoint", k.Endpoint, "deployment", k.Deployment, "instance", index, "err", err)
 		}
+	}
+}
+
+// maxStoppedLogs is how many bytes of logs of stopped instances a deployment keeps.
+const maxStoppedLogs = 50 << 20
+
+// capLogs deletes the folders of the oldest stopped instances of a deployment while their
+// logs together are over maxStoppedLogs.
+func (c *Controller) capLogs(k fleet.Key) {
+	running := map[int]bool{}
+	for _, in := range c.fleet.Instances(k) {
+		running[in.Index] = true
+	}
+	var stopped []int
+	sizes := map[int]int64{}
+	var total int64
+	for _, index := range c.logInstances(k) {
+		if running[index] {
+			continue
+		}
+		filepath.WalkDir(c.instanceDir(k, index), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					sizes[index] += info.Size()
+				}
+			}
+			return nil
+		})
+		stopped = append(stopped, index)
+		total += sizes[index]
+	}
+	for _, index := range stopped {
+		if total <= maxStoppedLogs {
+			return
+		}
+		if err := os.RemoveAll(c.instanceDir(k, index)); err != nil {
+			c.log.Warn("remove the logs of an old instance", "endpoint", k.Endpoint, "deployment", k.Deployment, "instance", index, "err", err)
+			continue
+		}
+		total -= sizes[index]
 	}
 }
 

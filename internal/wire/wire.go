@@ -120,6 +120,10 @@ type RegenerateKeys struct {
 type GetLogs struct {
 	Tail          int    `json:"tail"`
 	ContainerType string `json:"containerType"` // InferenceServer | StorageInitializer
+	// Instance asks for the log of one instance, running or stopped (nil: the most
+	// telling one); Previous for the instance before the most telling one.
+	Instance *int `json:"instance,omitempty"`
+	Previous bool `json:"previous,omitempty"`
 }
 
 // Artifact is the answer of an artifact upload.
