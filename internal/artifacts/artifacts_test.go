@@ -26,7 +26,7 @@ func TestRoundTripAndDedupe(t *testing.T) {
 	if err := archive.WriteTar(&buf, src); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := archive.Digest(src)
+	want, _ := archive.DigestContext(t.Context(), src)
 	digest, size, err := s.Put(bytes.NewReader(buf.Bytes()))
 	if err != nil || digest != want || size != int64(buf.Len()) {
 		t.Fatalf("Put = %s %d %v; want digest %s", digest, size, err, want)

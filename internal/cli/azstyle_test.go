@@ -194,11 +194,11 @@ func TestDeploymentUpdateSetWithoutFile(t *testing.T) {
 	model, code := filepath.Join(dir, "model"), filepath.Join(dir, "src")
 	write(t, filepath.Join(model, "model.json"), `{"w":1}`)
 	write(t, filepath.Join(code, "score.py"), "def init(): pass\ndef run(x): return x\n")
-	modelDigest, err := archive.Digest(model)
+	modelDigest, err := archive.DigestContext(t.Context(), model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	codeDigest, err := archive.Digest(code)
+	codeDigest, err := archive.DigestContext(t.Context(), code)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func must(b []byte, err error) []byte {
 func TestSetOnAssetAndConnectionCreates(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "m")
 	write(t, filepath.Join(dir, "model.json"), `{"w":1}`)
-	digest, err := archive.Digest(dir)
+	digest, err := archive.DigestContext(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

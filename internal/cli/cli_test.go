@@ -123,7 +123,7 @@ func TestModelCreateUploadsThenRegisters(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(`{"w":1}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	digest, err := archive.Digest(dir)
+	digest, err := archive.DigestContext(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestEnvironmentCreateSendsCondaContent(t *testing.T) {
 func TestDataCreateUploadsFolder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	write(t, filepath.Join(dir, "a.csv"), "x\n1\n")
-	digest, err := archive.Digest(dir)
+	digest, err := archive.DigestContext(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/router/table"
@@ -99,13 +98,7 @@ func (l *localWriter) WriteHeader(status int) {
 	}
 	fromRun := h.Get(instance.HeaderFromRun) != ""
 	h.Del(instance.HeaderFromRun)
-	if status >= 400 && fromRun {
-		// The model answered with an error: Azure reports it as 424 and says what the
-		// model's own status was.
-		h.Set(instance.HeaderErrorStatus, strconv.Itoa(status))
-		h.Set(instance.HeaderErrorReason, "model_error")
-		status = http.StatusFailedDependency
-	}
+	status = modelError(h, status, fromRun)
 	l.status = status
 	l.w.WriteHeader(status)
 }

@@ -390,14 +390,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 		}
 		h[k] = v
 	}
-	status := resp.StatusCode
-	if status >= 400 && resp.Header.Get(instance.HeaderFromRun) != "" {
-		// The model answered with an error: Azure reports it as 424 and says what the
-		// model's own status was.
-		h.Set(instance.HeaderErrorStatus, strconv.Itoa(status))
-		h.Set(instance.HeaderErrorReason, "model_error")
-		status = http.StatusFailedDependency
-	}
+	status := modelError(h, resp.StatusCode, resp.Header.Get(instance.HeaderFromRun) != "")
 	w.WriteHeader(status)
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() != nil {
 		r.log.Warn("response cut by the request timeout", "deployment", dep.Name, "request_id", reqID)
@@ -408,4 +401,16 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 func (r *Router) timeout(w http.ResponseWriter, dep *table.Deployment, timeout time.Duration) int {
 	writeError(w, http.StatusRequestTimeout, codeRequestTimeout, "the model did not answer within request_settings.request_timeout_ms ("+timeout.String()+", queue time included): raise it in deployment "+dep.Name+", or make run() faster")
 	return http.StatusRequestTimeout
+}
+
+// modelError gives an answer the client's status: one that run() produced with a status
+// of 400 or more is a model error, which Azure reports as 424 with the model's own
+// status and the reason in headers; any other answer keeps its status.
+func modelError(h http.Header, status int, fromRun bool) int {
+	if status < 400 || !fromRun {
+		return status
+	}
+	h.Set(instance.HeaderErrorStatus, strconv.Itoa(status))
+	h.Set(instance.HeaderErrorReason, "model_error")
+	return http.StatusFailedDependency
 }

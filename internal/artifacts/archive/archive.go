@@ -111,17 +111,8 @@ func addFile(tw *tar.Writer, full, name string, info fs.FileInfo) error {
 	return nil
 }
 
-// Digest returns "sha256:<hex>" of the bytes WriteTar writes for path.
-func Digest(path string) (string, error) {
-	h := sha256.New()
-	if err := WriteTar(h, path); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// DigestContext is Digest that stops with ctx's error when ctx is done, so hashing a
-// large model folder ends on Ctrl-C.
+// DigestContext returns "sha256:<hex>" of the bytes WriteTar writes for path; it stops
+// with ctx's error when ctx is done, so hashing a large model folder ends on Ctrl-C.
 func DigestContext(ctx context.Context, path string) (string, error) {
 	h := sha256.New()
 	w := writerFunc(func(p []byte) (int, error) {

@@ -20,7 +20,7 @@ func TestDigestContextStopsWhenCanceled(t *testing.T) {
 	if _, err := DigestContext(ctx, dir); !errors.Is(err, context.Canceled) {
 		t.Fatalf("DigestContext after cancel: %v, want context.Canceled", err)
 	}
-	want, err := Digest(dir)
+	want, err := DigestContext(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

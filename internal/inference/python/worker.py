@@ -125,6 +125,16 @@ class BadRequestKeyError(BadRequest, KeyError):
         return f"the request has no {self.args[1]} {self.args[0]!r}" if len(self.args) > 1 else super().__str__()
 
 
+def _convert(value, type, default):
+    """werkzeug's get(..., type=): the value converted, or default when it does not convert."""
+    if type is None:
+        return value
+    try:
+        return type(value)
+    except (ValueError, TypeError):
+        return default
+
+
 class MultiDict(dict):
     """werkzeug's MultiDict: [key] and get() give the first value, getlist() every value."""
 
@@ -144,13 +154,7 @@ class MultiDict(dict):
     def get(self, key, default=None, type=None):
         if key not in self:
             return default
-        value = dict.__getitem__(self, key)
-        if type is None:
-            return value
-        try:
-            return type(value)
-        except (ValueError, TypeError):
-            return default
+        return _convert(dict.__getitem__(self, key), type, default)
 
     def getlist(self, key, type=None):
         values = list(self._lists.get(key, ()))
@@ -199,12 +203,7 @@ class Headers:
         value = self._lower.get(key.lower())
         if value is None:
             return default
-        if type is None:
-            return value
-        try:
-            return type(value)
-        except (ValueError, TypeError):
-            return default
+        return _convert(value, type, default)
 
     def getlist(self, key, type=None):
         value = self.get(key, type=type)
