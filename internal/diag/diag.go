@@ -31,6 +31,29 @@ const (
 	DeploymentCrashLoopBackOff Code = "DeploymentCrashLoopBackOff"
 	// RequestEntityTooLarge is a request body over the control plane's limit (HTTP 413).
 	RequestEntityTooLarge Code = "RequestEntityTooLarge"
+	// UserError is a batch job that failed because of its script or its input, as Azure
+	// reports such jobs.
+	UserError Code = "UserError"
+	// JobNotFound is a batch job name that does not exist.
+	JobNotFound Code = "JobNotFound"
+	// ComputeNotFound is a compute target that does not exist.
+	ComputeNotFound Code = "ComputeNotFound"
+)
+
+// Messages Azure's batch jobs log for their causes, reproduced word for word.
+const (
+	// BatchRunFailed is a job whose init() or run() raised until it failed.
+	BatchRunFailed = "User program failed with Exception: Run failed, please check logs for details. You can check logs/readme.txt for the layout of logs."
+	// BatchNoObjects is a mini-batch whose files were all unreadable or unsupported.
+	BatchNoObjects = "ValueError: No objects to concatenate"
+	// BatchNoSucceededItem is a run() that returned nothing for its mini-batch.
+	BatchNoSucceededItem = "There is no succeeded mini batch item returned from run(). Please check 'response: run()' in https://aka.ms/batch-inference-documentation."
+	// BatchUnsupportedInput is an input a batch endpoint cannot take.
+	BatchUnsupportedInput = "Data set node [code] references parameter dataset_param which doesn't have a specified value or a default value."
+	// BatchNoValidDeployment is an invocation with no deployment to route to.
+	BatchNoValidDeployment = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
+	// BatchAudience is a token issued for another audience than https://ml.azure.com.
+	BatchAudience = "Audiences in JWT are not allowed"
 )
 
 // Error is an error with a documented code. It marshals to the control-plane JSON shape
@@ -78,11 +101,11 @@ func As(err error) *Error {
 // HTTPStatus is the status the control plane answers with for the code.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case BadArgument, InvalidDeploymentSpec, SecretsInjectionError:
+	case BadArgument, InvalidDeploymentSpec, SecretsInjectionError, UserError:
 		return http.StatusBadRequest
 	case Unauthorized:
 		return http.StatusUnauthorized
-	case ResourceNotFound, EndpointNotFound, DeploymentNotFound:
+	case ResourceNotFound, EndpointNotFound, DeploymentNotFound, JobNotFound, ComputeNotFound:
 		return http.StatusNotFound
 	case RequestEntityTooLarge:
 		return http.StatusRequestEntityTooLarge

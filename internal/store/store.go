@@ -89,6 +89,106 @@ type Connection struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
+// Compute is a stored compute target (`compute create`).
+type Compute struct {
+	Name                 string
+	Spec                 json.RawMessage // spec.Compute as JSON
+	CreatedAt, UpdatedAt time.Time
+}
+
+// BatchEndpoint is a stored batch endpoint. Its name is unique among batch endpoints;
+// the caller keeps it unique among online endpoints too.
+type BatchEndpoint struct {
+	Name string
+	Spec json.RawMessage // spec.BatchEndpoint as JSON, defaults.deployment_name included
+	// State is the provisioning state (Succeeded once stored; Deleting while deleted).
+	State                string
+	CreatedAt, UpdatedAt time.Time
+}
+
+// BatchDeployment is a stored batch deployment: its spec with references pinned, and
+// the digests of its uploaded model and code.
+type BatchDeployment struct {
+	Endpoint, Name string
+	Spec           json.RawMessage // spec.BatchDeployment as JSON
+	ModelArtifact  string
+	CodeArtifact   string
+	State          string
+	Error          json.RawMessage
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Job is a stored batch job: what to run (Spec, resolved when it was accepted, so a
+// later change of its deployment does not change it), where it stands, and why it ended.
+type Job struct {
+	Name       string
+	Endpoint   string
+	Deployment string
+	// Status is NotStarted, Preparing, Running, Finalizing, CancelRequested, Completed,
+	// Failed or Canceled.
+	Status   string
+	Spec     json.RawMessage // the resolved job, opaque to the store
+	Progress json.RawMessage // counts of mini-batches and files, opaque to the store
+	Error    json.RawMessage
+	// CreatedAt is set by the store; StartedAt and EndedAt by the caller (zero until then).
+	CreatedAt, UpdatedAt time.Time
+	StartedAt, EndedAt   time.Time
+}
+
+// Computes keeps compute targets.
+type Computes interface {
+	// PutCompute creates or replaces a compute.
+	PutCompute(ctx context.Context, c *Compute) error
+	// GetCompute returns a compute; ErrNotFound otherwise.
+	GetCompute(ctx context.Context, name string) (*Compute, error)
+	// ListComputes returns every compute, by name.
+	ListComputes(ctx context.Context) ([]*Compute, error)
+	// DeleteCompute deletes a compute; ErrNotFound otherwise.
+	DeleteCompute(ctx context.Context, name string) error
+}
+
+// BatchEndpoints keeps batch endpoints and their deployments.
+type BatchEndpoints interface {
+	// CreateBatchEndpoint stores a new batch endpoint; ErrExists when the name is taken.
+	CreateBatchEndpoint(ctx context.Context, e *BatchEndpoint) error
+	// GetBatchEndpoint returns a batch endpoint; ErrNotFound otherwise.
+	GetBatchEndpoint(ctx context.Context, name string) (*BatchEndpoint, error)
+	// ListBatchEndpoints returns every batch endpoint, by name.
+	ListBatchEndpoints(ctx context.Context) ([]*BatchEndpoint, error)
+	// UpdateBatchEndpoint reads, applies fn and writes in one transaction; an error from
+	// fn writes nothing and is returned. ErrNotFound when there is no such endpoint.
+	UpdateBatchEndpoint(ctx context.Context, name string, fn func(*BatchEndpoint) error) (*BatchEndpoint, error)
+	// DeleteBatchEndpoint deletes the endpoint and its deployments (not its jobs);
+	// ErrNotFound otherwise.
+	DeleteBatchEndpoint(ctx context.Context, name string) error
+	// PutBatchDeployment creates or replaces a deployment (batch create overwrites, as
+	// Azure's does), keeping CreatedAt of the one it replaces; ErrNotFound when the
+	// endpoint does not exist.
+	PutBatchDeployment(ctx context.Context, d *BatchDeployment) error
+	// GetBatchDeployment returns a deployment; ErrNotFound otherwise.
+	GetBatchDeployment(ctx context.Context, endpoint, name string) (*BatchDeployment, error)
+	// ListBatchDeployments lists one endpoint's deployments, or all when endpoint is "",
+	// by endpoint then name.
+	ListBatchDeployments(ctx context.Context, endpoint string) ([]*BatchDeployment, error)
+	// DeleteBatchDeployment deletes a deployment; ErrNotFound otherwise.
+	DeleteBatchDeployment(ctx context.Context, endpoint, name string) error
+}
+
+// Jobs keeps batch jobs.
+type Jobs interface {
+	// CreateJob stores a new job; ErrExists when the name is taken.
+	CreateJob(ctx context.Context, j *Job) error
+	// GetJob returns a job; ErrNotFound otherwise.
+	GetJob(ctx context.Context, name string) (*Job, error)
+	// ListJobs returns the jobs of an endpoint (all when endpoint is ""), of one of its
+	// deployments when deployment is not "", newest first.
+	ListJobs(ctx context.Context, endpoint, deployment string) ([]*Job, error)
+	// UpdateJob reads, applies fn and writes in one transaction; an error from fn
+	// writes nothing and is returned. ErrNotFound when there is no such job.
+	UpdateJob(ctx context.Context, name string, fn func(*Job) error) (*Job, error)
+}
+
 // Endpoints keeps online endpoints. The store sets CreatedAt and UpdatedAt.
 type Endpoints interface {
 	// CreateEndpoint stores a new endpoint; ErrExists when the name is taken.
@@ -165,6 +265,9 @@ type Store interface {
 	Assets
 	Connections
 	Operations
+	Computes
+	BatchEndpoints
+	Jobs
 	// Close releases the store.
 	Close() error
 }
