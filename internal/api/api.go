@@ -72,6 +72,8 @@ type Tokens interface {
 type Config struct {
 	Controller Control
 	Registry   Registry
+	// Batch runs computes, batch endpoints and jobs.
+	Batch Batch
 	// Token is the admin token every call must present as a Bearer token, unless it
 	// presents an access token of the admin identity that Tokens accepts.
 	Token string
@@ -123,6 +125,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
 	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
 	mux.HandleFunc("DELETE "+p+"/connections/{name}", a.deleteConnection)
+	a.batchRoutes(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, diag.New(diag.ResourceNotFound, "no control-plane route %s %s", r.Method, r.URL.Path))
 	})

@@ -189,3 +189,17 @@ func (i *Issuer) parse(tok string) (string, error) {
 // LooksLikeToken reports whether cred has the shape of a JWT (three dot-separated
 // parts), so a caller can say "a token was sent where a key is expected".
 func LooksLikeToken(cred string) bool { return strings.Count(cred, ".") == 2 }
+
+// ValidateML checks that tok is a valid, unexpired access token of the admin identity
+// for the Azure ML data plane (https://ml.azure.com), as batch endpoints' REST
+// invocations need: a Resource Manager token is refused, as Azure refuses it.
+func (i *Issuer) ValidateML(tok string) error {
+	aud, err := i.parse(tok)
+	if err != nil {
+		return err
+	}
+	if normResource(aud) == normResource(MLResource) {
+		return nil
+	}
+	return fmt.Errorf("%w: it is for resource %s, want %s", ErrTokenAudience, aud, MLResource)
+}
