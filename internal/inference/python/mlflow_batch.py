@@ -57,8 +57,8 @@ def init():
     global model, columns
     mlmodel = json.loads(os.environ["BERTH_MLMODEL"])
     folder = os.environ["BERTH_MLFLOW_MODEL_DIR"]
-    flavors = mlmodel.get("flavors", {})
-    pyfunc = flavors.get("python_function", {})
+    flavors = mlmodel.get("flavors") or {}
+    pyfunc = flavors.get("python_function") or {}
     sk = flavors.get("sklearn")
     if sk is None and pyfunc.get("loader_module") != "mlflow.sklearn":
         raise RuntimeError(
@@ -69,10 +69,9 @@ def init():
         _need(module)
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))
     model = _unpickle(path, (sk or {}).get("serialization_format", "cloudpickle"))
-    sig = mlmodel.get("signature", {}).get("inputs")
-    if sig:
-        spec = json.loads(sig) if isinstance(sig, str) else sig
-        columns = [(c.get("name"), c.get("type")) for c in spec if c.get("name")] or None
+    sig = (mlmodel.get("signature") or {}).get("inputs")
+    spec = (json.loads(sig) if isinstance(sig, str) else sig) or []
+    columns = [(c.get("name"), c.get("type")) for c in spec if isinstance(c, dict) and c.get("name")] or None
     print(f"MLflow model {type(model).__name__} loaded from {path}; signature columns: {columns}")
 
 
