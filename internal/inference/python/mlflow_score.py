@@ -52,7 +52,7 @@ def init():
                 model = pickle.load(f)  # cloudpickle files of plain estimators load with pickle
         else:
             model = pickle.load(f)
-    sig = mlmodel.get("signature", {}).get("inputs")
+    sig = (mlmodel.get("signature") or {}).get("inputs")
     if sig:
         spec = json.loads(sig) if isinstance(sig, str) else sig
         columns = [(c.get("name"), c.get("type")) for c in spec if c.get("name")] or None
