@@ -54,7 +54,7 @@ def init():
             model = pickle.load(f)
     sig = (mlmodel.get("signature") or {}).get("inputs")
     if sig:
-        spec = json.loads(sig) if isinstance(sig, str) else sig
+        spec = (json.loads(sig) if isinstance(sig, str) else sig) or []
         columns = [(c.get("name"), c.get("type")) for c in spec if c.get("name")] or None
     print(f"MLflow model {type(model).__name__} loaded from {path}; signature columns: {columns}")
 
