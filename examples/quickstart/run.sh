@@ -33,3 +33,20 @@ echo "==> berth online-deployment create -f blue-deployment.yml --all-traffic"
 "$berth" online-deployment create -f "$here/blue-deployment.yml" --all-traffic -o table
 echo "==> berth online-endpoint invoke -n quickstart --request-file sample-request.json"
 "$berth" online-endpoint invoke -n quickstart --request-file "$here/sample-request.json"
+
+# Batch: the same server scores a folder of CSV files as a batch job (examples/batch).
+batch="$repo/examples/batch"
+echo "==> berth compute create -n batch-cluster --type amlcompute --max-instances 2"
+"$berth" compute create -n batch-cluster --type amlcompute --min-instances 0 --max-instances 2 -o table
+echo "==> berth batch-endpoint create -f ../batch/endpoint.yml"
+"$berth" batch-endpoint create -f "$batch/endpoint.yml" -o table
+echo "==> berth batch-deployment create -f ../batch/deployment.yml --set-default"
+"$berth" batch-deployment create -f "$batch/deployment.yml" --set-default -o table
+echo "==> berth batch-endpoint invoke -n batch-quickstart --input ../batch/data"
+job=$("$berth" batch-endpoint invoke -n batch-quickstart --input "$batch/data" --query name -o tsv)
+echo "==> berth job stream -n $job"
+"$berth" job stream -n "$job"
+echo "==> berth job download -n $job --output-name score"
+"$berth" job download -n "$job" --output-name score --download-path "$work/out"
+echo "==> first rows of named-outputs/score/predictions.csv (file, row, prediction)"
+head -n 5 "$work/out/named-outputs/score/predictions.csv"

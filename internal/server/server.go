@@ -25,10 +25,12 @@ import (
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/controller"
 	"github.com/berthml/berth/internal/envbuild"
+	"github.com/berthml/berth/internal/jobs"
 	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/registry"
 	"github.com/berthml/berth/internal/router"
 	"github.com/berthml/berth/internal/runtime/process"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store/sealed"
 	"github.com/berthml/berth/internal/store/sqlite"
 	"github.com/berthml/berth/internal/wire"
@@ -99,6 +101,7 @@ type Server struct {
 	// for a wildcard listen).
 	publicURL string
 	ctrl      *controller.Controller
+	batch     *jobs.Service
 	reg       *registry.Registry
 	store     *sealed.Store // the metadata store, endpoint keys sealed
 	srv       *http.Server
@@ -168,6 +171,9 @@ func (s *Server) build() error {
 	// Endpoint keys are sealed at rest with the same key as connection credentials.
 	s.store = sealed.Wrap(st, sealer)
 	s.reg = registry.New(s.store, arts, sealer)
+	envs := &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict}
+	qc := quota.Checker{Types: s.cfg.InstanceTypes,
+		Limits: quota.Limits{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints}}
 	s.ctrl = controller.New(controller.Config{
 		Store:     s.store,
 		Registry:  s.reg,
@@ -177,12 +183,27 @@ func (s *Server) build() error {
 		Python:    s.cfg.Python,
 		Publish:   rt.Swap,
 		Log:       s.log.With("component", "controller"),
-		Quota: quota.Checker{Types: s.cfg.InstanceTypes,
-			Limits: quota.Limits{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints}},
-		Envs: &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict},
+		Quota:     qc,
+		Envs:      envs,
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
+	if err := s.buildBatch(arts, envs, qc); err != nil {
+		return err
+	}
 	s.srv.Handler = bodyDeadline(s.handler(rt), controlBodyTimeout)
+	return nil
+}
+
+// buildBatch wires the batch service: computes, batch endpoints and jobs.
+func (s *Server) buildBatch(arts *artifacts.Store, envs *envbuild.Builder, qc quota.Checker) error {
+	stager := stage.New(stage.Config{Artifacts: arts, Registry: s.reg, Envs: envs, Quota: qc, Python: s.cfg.Python})
+	svc, err := jobs.New(jobs.Config{Store: s.store, Registry: s.reg, Artifacts: arts, Stage: stager,
+		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch")})
+	if err != nil {
+		return err
+	}
+	s.batch = svc
+	s.closers = append(s.closers, svc.Close)
 	return nil
 }
 
@@ -244,11 +265,13 @@ func (s *Server) maxConnections() int {
 // handler routes the control plane, scoring and the root page.
 func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(wire.APIPrefix+"/", api.New(api.Config{
-		Controller: s.ctrl, Registry: s.reg, Token: s.token, Tokens: s.tokens, Log: s.log,
+	cfg := api.Config{
+		Controller: s.ctrl, Registry: s.reg, Batch: s.batch, Token: s.token, Tokens: s.tokens, Log: s.log,
 		BaseURL: func() string { return s.publicURL },
-	}))
+	}
+	mux.Handle(wire.APIPrefix+"/", api.New(cfg))
 	mux.Handle("/endpoints/", rt)
+	mux.Handle("POST /endpoints/{name}/jobs", api.NewBatchInvoke(cfg, s.tokens))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Berth is running. Scoring: POST /endpoints/<name>/score. Control plane: /api/v1 (admin token).")
@@ -275,6 +298,9 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("sealed the keys of endpoints stored before keys were sealed", "endpoints", n)
 	}
 	if err := s.ctrl.Recover(ctx); err != nil {
+		return err
+	}
+	if err := s.batch.Recover(ctx); err != nil {
 		return err
 	}
 	errc := make(chan error, 1)

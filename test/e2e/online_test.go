@@ -40,6 +40,10 @@ func TestQuickstartScript(t *testing.T) {
 	if !strings.Contains(string(out), "[7.0, 1.5]") {
 		t.Fatalf("run.sh did not print the prediction [7.0, 1.5]:\n%s", out)
 	}
+	// The batch job's first output row: sample_00.csv's first row (5, 2) → 0.5 + 2*5 + 2.
+	if !strings.Contains(string(out), "sample_00.csv 0 12.50") {
+		t.Fatalf("run.sh did not print the batch job's first row:\n%s", out)
+	}
 }
 
 func TestDeployInvokeLogsAndKeys(t *testing.T) {
