@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Berth batch benchmark: a batch job over BENCH_FILES small CSV files (trivial run(),
+# mini_batch_size BENCH_MB, BENCH_WORKERS workers) against a Python
+# multiprocessing.Pool making the same per-mini-batch calls (baseline.py).
+# Berth's files/s counts the job from Preparing to Completed (job start_time to
+# end_time): listing, environment, mini-batches, journal and the merged output; the
+# upload of the input folder by the CLI is measured and reported apart.
+# Run it on a quiet machine.   bash bench/batch/run.sh   # BENCH_FILES=10000 BENCH_MB=10 BENCH_WORKERS=2
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+files="${BENCH_FILES:-10000}"
+mb="${BENCH_MB:-10}"
+workers="${BENCH_WORKERS:-2}"
+py=/usr/bin/python3
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+echo "machine: nproc=$(nproc), $(uname -sr), $($py --version)"
+echo "files=$files mini_batch_size=$mb workers=$workers"
+
+mkdir -p "$work/data" "$work/code" "$work/model"
+$py - "$work/data" "$files" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(d, f"f{i:06d}.csv"), "w") as f:
+        f.write("a,b\n1,2\n3,4\n")
+PY
+cp "$here/score.py" "$work/code/score.py"
+echo 1 > "$work/model/m.txt"
+
+echo "==> baseline: multiprocessing.Pool($workers)"
+base=$($py "$here/baseline.py" "$work/code/score.py" "$work/data" "$work/baseline.out" "$workers" "$mb")
+echo "$base"
+base_fps=$(echo "$base" | sed -E 's/.*: ([0-9.]+) files\/s/\1/')
+
+(cd "$repo" && go build -o "$work/berth" ./cmd/berth)
+berth="$work/berth"
+export BERTH_DATA_DIR="$work/berthdata"
+"$berth" serve --addr 127.0.0.1:0 --log-level warn --python "$py" &
+server_pid=$!
+for _ in $(seq 1 100); do [ -f "$BERTH_DATA_DIR/server.json" ] && break; sleep 0.1; done
+cat > "$work/deployment.yml" <<YML
+name: bench
+endpoint_name: bench
+type: model
+model: {path: ./model}
+code_configuration: {code: ./code, scoring_script: score.py}
+compute: azureml:cpu
+resources: {instance_count: 1}
+settings: {max_concurrency_per_instance: $workers, mini_batch_size: $mb, output_action: append_row}
+YML
+"$berth" compute create -n cpu --type amlcompute --max-instances 1 -o none
+"$berth" batch-endpoint create -n bench -o none
+"$berth" batch-deployment create -f "$work/deployment.yml" --set-default -o none
+"$berth" data create -n benchdata --type uri_folder --path "$work/data" -o none
+t0=$(date +%s.%N)
+# The input is registered beforehand, as a data asset, so the job does not include the upload.
+job=$("$berth" batch-endpoint invoke -n bench --input azureml:benchdata@latest --query name -o tsv)
+"$berth" job stream -n "$job" >/dev/null
+t1=$(date +%s.%N)
+read -r start end status < <("$berth" job show -n "$job" --query "[start_time, end_time, status]" -o tsv)
+[ "$status" = "Completed" ] || { echo "job $job ended $status" >&2; exit 1; }
+secs=$($py -c "import datetime as d,sys; f=lambda s: d.datetime.fromisoformat(s.replace('Z','+00:00')); print((f(sys.argv[2])-f(sys.argv[1])).total_seconds())" "$start" "$end")
+wall=$($py -c "import sys; print(float(sys.argv[2])-float(sys.argv[1]))" "$t0" "$t1")
+berth_fps=$($py -c "import sys; print(round(int(sys.argv[1])/max(float(sys.argv[2]),1e-9)))" "$files" "$secs")
+wall_fps=$($py -c "import sys; print(round(int(sys.argv[1])/float(sys.argv[2])))" "$files" "$wall")
+rows=$(wc -l < "$BERTH_DATA_DIR/jobs/$job/outputs/score/predictions.csv")
+echo
+printf '%-44s %10s\n' "target" "files/s"
+printf '%-44s %10s\n' "baseline multiprocessing.Pool($workers)" "$base_fps"
+printf '%-44s %10s\n' "Berth job (start_time..end_time)" "$berth_fps"
+printf '%-44s %10s\n' "Berth job (invoke..stream end, wall)" "$wall_fps"
+echo "ratio Berth/baseline = $($py -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$berth_fps" "$base_fps")x [target >= 0.9x]; output rows: $rows"
