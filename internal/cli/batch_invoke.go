@@ -92,23 +92,25 @@ func jobOverrides(sets []string) (spec.JobOverrides, error) {
 		if !ok {
 			return o, diag.New(diag.BadArgument, "--set %q: write it as path=value", s)
 		}
-		if k == "output_file_name" {
+		var n *int
+		switch k {
+		case "output_file_name":
 			o.OutputFileName = v
 			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return o, diag.New(diag.BadArgument, "--set %s: %q is not an integer", k, v)
-		}
-		switch k {
 		case "retry_settings.max_retries":
-			o.MaxRetries = &n
+			n = new(int)
+			o.MaxRetries = n
 		case "retry_settings.timeout":
-			o.Timeout = n
+			n = &o.Timeout
 		case "error_threshold":
-			o.ErrorThreshold = &n
+			n = new(int)
+			o.ErrorThreshold = n
 		default:
 			return o, diag.New(diag.BadArgument, "--set %s: a job overrides only %s", k, invokeSets)
+		}
+		var err error
+		if *n, err = strconv.Atoi(v); err != nil {
+			return o, diag.New(diag.BadArgument, "--set %s: %q is not an integer", k, v)
 		}
 	}
 	return o, nil
