@@ -78,7 +78,7 @@ func batchEndpointInvoke(g *globals) *cobra.Command {
 	f.IntVarP(&miniBatch, "mini-batch-size", "m", 0, "files per run() call for this job (overrides settings.mini_batch_size)")
 	f.StringVar(&job.OutputPath, "output-path", "", "write the output to azureml://datastores/<name>/paths/<folder> (default: the job's own folder)")
 	f.StringArrayVar(&sets, "set", nil, "override a setting for this job: "+invokeSets+" (repeatable)")
-	f.BoolVar(&stream, "stream", false, "follow the job's log and progress until it ends (as `job stream`)")
+	f.BoolVar(&stream, "stream", false, "follow the job's log and progress until it ends, as job stream does")
 	requireName(cmd, "name")
 	cmd.MarkFlagRequired("input")
 	return cmd

@@ -443,3 +443,27 @@ func TestJobDownload(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchFlagErrorsBeforeConnecting(t *testing.T) {
+	f := newFakeServer(t, nil)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"compute", "create", "--type", "amlcompute"}, "--name is required"},
+		{[]string{"batch-endpoint", "create"}, "--name is required"},
+		{[]string{"batch-endpoint", "update"}, "--name is required"},
+		{[]string{"batch-endpoint", "update", "-n", "be", "--defaults", "model=x"}, "write it as deployment_name=<deployment>"},
+		{[]string{"batch-deployment", "create", "-e", "be"}, `required flag(s) "file" not set`},
+		{[]string{"batch-endpoint", "invoke", "-n", "be"}, `required flag(s) "input" not set`},
+		{[]string{"job", "download", "-n", "j", "--all", "--output-name", "score"}, "give --output-name or --all, not both"},
+	} {
+		_, stderr, err := f.berth(t, tc.args...)
+		if err == nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: err = %v, stderr = %q; want %q", tc.args, err, stderr, tc.want)
+		}
+	}
+	if got := f.requests(); len(got) != 0 {
+		t.Errorf("requests = %+v, want none", got)
+	}
+}

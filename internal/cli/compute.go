@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -53,7 +54,8 @@ func computeCreate(g *globals) *cobra.Command {
 			return err
 		}
 		// Flags win over the file: they are applied as sets after the user's own.
-		all := nameSets(sets, "name", name, "type", typ, "size", size)
+		// az takes the type in any case (AmlCompute, amlcompute).
+		all := nameSets(sets, "name", name, "type", strings.ToLower(typ), "size", size)
 		for _, f := range []struct {
 			flag, field string
 			v           int
