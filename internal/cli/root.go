@@ -57,6 +57,7 @@ Azure Machine Learning, on this machine, in seconds. The commands mirror 'az ml'
 	pf.StringVar(&g.queryExpr, "query", "", "JMESPath query applied to the output before it is formatted, as in az (e.g. --query scoring_uri -o tsv)")
 	addAzGlobalFlags(root)
 	root.AddCommand(newVersionCommand(), newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g), newAccountCommand(g))
+	root.AddCommand(newComputeCommand(g), newBatchEndpointCommand(g), newBatchDeploymentCommand(g), newJobCommand(g))
 	root.AddCommand(extra...)
 	root.SetGlobalNormalizationFunc(azAliases)
 	return root
