@@ -82,9 +82,10 @@ type BatchSettings struct {
 }
 
 // RetrySettings is settings.retry_settings: retries of a failed or timed-out
-// mini-batch, and the timeout of one run() call in seconds.
+// mini-batch, and the timeout of one run() call in seconds. MaxRetries nil means 3
+// (0 is a real setting: no retries); Timeout 0 means 30.
 type RetrySettings struct {
-	MaxRetries int `json:"max_retries" yaml:"max_retries"`
+	MaxRetries *int `json:"max_retries" yaml:"max_retries"`
 	Timeout    int `json:"timeout" yaml:"timeout"`
 }
 
