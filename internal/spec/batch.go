@@ -86,7 +86,7 @@ type BatchSettings struct {
 // (0 is a real setting: no retries); Timeout 0 means 30.
 type RetrySettings struct {
 	MaxRetries *int `json:"max_retries" yaml:"max_retries"`
-	Timeout    int `json:"timeout" yaml:"timeout"`
+	Timeout    int  `json:"timeout" yaml:"timeout"`
 }
 
 // Compute is an AmlCompute cluster (amlCompute schema): on one machine, a named share
