@@ -340,3 +340,39 @@ func TestBatchEndpointLoad(t *testing.T) {
 		t.Fatalf("LoadBatchEndpoint: %+v %v", e, err)
 	}
 }
+
+// FuzzDecodeBatchDeployment checks that DecodeBatchDeployment never panics, that a
+// failure is one BadArgument diag.Error, and that an accepted deployment is within the
+// limits and decodes again to itself from the JSON the server stores.
+func FuzzDecodeBatchDeployment(f *testing.F) {
+	f.Add([]byte(batchModern), "settings.mini_batch_size=3")
+	f.Add([]byte("name: blue\nendpoint_name: ep1\nmodel: azureml:m:1\ncompute: c1x\nmini_batch_size: 2\nsettings: null\n"), "retry_settings.max_retries=0")
+	f.Add([]byte("name: blue\nendpoint_name: ep1\nmodel: azureml:m:1\ncompute: c1x\nsettings: 5\nlogging_level: debug\n"), "x=1")
+	f.Add([]byte("type: pipeline\n"), "settings.error_threshold=-1")
+	f.Fuzz(func(t *testing.T, data []byte, set string) {
+		d, err := DecodeBatchDeployment("fuzz.yml", data, []string{set})
+		if err != nil {
+			if de := diag.As(err); de == nil || de.Code != diag.BadArgument {
+				t.Fatalf("error is not a BadArgument diag.Error: %T %v", err, err)
+			}
+			return
+		}
+		s := d.Settings
+		if d.Resources.InstanceCount < 1 || s.MiniBatchSize < 1 || s.MaxConcurrencyPerInstance < 1 || s.RetrySettings.Timeout < 1 ||
+			s.RetrySettings.MaxRetries == nil || *s.RetrySettings.MaxRetries < 0 || s.ErrorThreshold == nil || *s.ErrorThreshold < -1 ||
+			fileNameProblem(s.OutputFileName) != "" {
+			t.Fatalf("accepted a deployment outside the limits: %+v", d)
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeBatchDeployment("json", b, nil)
+		if err != nil {
+			t.Fatalf("stored JSON does not decode: %v\n%s", err, b)
+		}
+		if diff := cmp.Diff(d, back); diff != "" {
+			t.Fatalf("round trip (-before +after):\n%s", diff)
+		}
+	})
+}
