@@ -82,10 +82,11 @@ type BatchSettings struct {
 }
 
 // RetrySettings is settings.retry_settings: retries of a failed or timed-out
-// mini-batch, and the timeout of one run() call in seconds.
+// mini-batch, and the timeout of one run() call in seconds. MaxRetries nil means 3
+// (0 is a real setting: no retries); Timeout 0 means 30.
 type RetrySettings struct {
-	MaxRetries int `json:"max_retries" yaml:"max_retries"`
-	Timeout    int `json:"timeout" yaml:"timeout"`
+	MaxRetries *int `json:"max_retries" yaml:"max_retries"`
+	Timeout    int  `json:"timeout" yaml:"timeout"`
 }
 
 // Compute is an AmlCompute cluster (amlCompute schema): on one machine, a named share

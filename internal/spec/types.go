@@ -1,6 +1,6 @@
-// Package spec owns the Azure Machine Learning YAML schema of online endpoints and
-// deployments: strict decoding, --set overrides, defaults and validation that reports
-// every problem with its field path.
+// Package spec owns the Azure Machine Learning YAML schema of online and batch
+// endpoints, their deployments and computes: strict decoding, --set overrides, defaults
+// and validation that reports every problem with its field path.
 package spec
 
 import (

@@ -315,7 +315,16 @@ func LoadDeployment(path string, sets []string) (*Deployment, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := filepath.Dir(path)
+	resolvePaths(p, filepath.Dir(path), d)
+	if err := p.err("deployment"); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// resolvePaths makes d's local model, code and environment paths absolute against base
+// (the spec file's folder) and adds a problem for each one that does not exist.
+func resolvePaths(p *problems, base string, d *Deployment) {
 	resolve := func(field string, v *string, wantDir bool) {
 		if *v == "" || strings.HasPrefix(*v, "azureml:") {
 			return
@@ -356,8 +365,4 @@ func LoadDeployment(path string, sets []string) (*Deployment, error) {
 			resolve("environment.build.path", &env.Build.Path, true)
 		}
 	}
-	if err := p.err("deployment"); err != nil {
-		return nil, err
-	}
-	return d, nil
 }

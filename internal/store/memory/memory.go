@@ -22,6 +22,11 @@ type Store struct {
 	connections map[string]*store.Connection
 	operations  []*store.Operation // by id, ascending
 	lastOpID    int64
+
+	computes         map[string]*store.Compute
+	batchEndpoints   map[string]*store.BatchEndpoint
+	batchDeployments map[deploymentKey]*store.BatchDeployment
+	jobs             map[string]*store.Job
 }
 
 var _ store.Store = (*Store)(nil)
@@ -43,6 +48,11 @@ func New() *Store {
 		deployments: map[deploymentKey]*store.Deployment{},
 		assets:      map[assetKey]*assetRow{},
 		connections: map[string]*store.Connection{},
+
+		computes:         map[string]*store.Compute{},
+		batchEndpoints:   map[string]*store.BatchEndpoint{},
+		batchDeployments: map[deploymentKey]*store.BatchDeployment{},
+		jobs:             map[string]*store.Job{},
 	}
 }
 
@@ -104,4 +114,41 @@ func cloneOperation(op *store.Operation) *store.Operation {
 	c := *op
 	c.Error = cloneBytes(op.Error, true)
 	return &c
+}
+
+func cloneCompute(c *store.Compute) *store.Compute {
+	out := *c
+	out.Spec = cloneBytes(c.Spec, true)
+	return &out
+}
+
+func cloneBatchEndpoint(e *store.BatchEndpoint) *store.BatchEndpoint {
+	c := *e
+	c.Spec = cloneBytes(e.Spec, true)
+	return &c
+}
+
+func cloneBatchDeployment(d *store.BatchDeployment) *store.BatchDeployment {
+	c := *d
+	c.Spec = cloneBytes(d.Spec, true)
+	c.Error = cloneBytes(d.Error, true)
+	return &c
+}
+
+func cloneJob(j *store.Job) *store.Job {
+	c := *j
+	c.Spec = cloneBytes(j.Spec, true)
+	c.Progress = cloneBytes(j.Progress, true)
+	c.Error = cloneBytes(j.Error, true)
+	c.StartedAt, c.EndedAt = utc(j.StartedAt), utc(j.EndedAt)
+	return &c
+}
+
+// utc returns t in UTC without a monotonic reading, as SQLite reads a time back; the
+// zero time stays zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Round(0)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -75,5 +76,56 @@ func TestModelsBecomeAssets(t *testing.T) {
 	s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'models'`).Scan(&tables)
 	if tables != 0 {
 		t.Fatal("the models table is still there")
+	}
+}
+
+// TestBatchTablesAddedToOldSchema opens a data dir written before batch existed: its
+// endpoints stay, and batch endpoints, deployments and jobs can be stored.
+func TestBatchTablesAddedToOldSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(migrations) - 1
+	for _, m := range migrations[:before] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`PRAGMA user_version = %d`, before),
+		`INSERT INTO endpoints (name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, created_at, updated_at)
+			VALUES ('ep', X'', '{}', '{}', 'k1', 'k2', 'Succeeded', '2024-05-01T10:00:00Z', '2024-05-01T10:00:00Z')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if e, err := s.GetEndpoint(ctx, "ep"); err != nil || e.PrimaryKey != "k1" {
+		t.Fatalf("endpoint after migration: %+v %v", e, err)
+	}
+	if err := s.CreateBatchEndpoint(ctx, &store.BatchEndpoint{Name: "bep", State: "Succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBatchDeployment(ctx, &store.BatchDeployment{Endpoint: "bep", Name: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBatchDeployment(ctx, &store.BatchDeployment{Endpoint: "ep", Name: "d"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("batch deployment under an online endpoint: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateJob(ctx, &store.Job{Name: "j", Endpoint: "bep", Deployment: "d", Status: "NotStarted"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCompute(ctx, &store.Compute{Name: "c"}); err != nil {
+		t.Fatal(err)
 	}
 }

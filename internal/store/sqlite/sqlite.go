@@ -104,6 +104,48 @@ var migrations = []string{
 	`ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0;`,
 	// --all-traffic is stored with the deployment until it is applied.
 	`ALTER TABLE deployments ADD COLUMN all_traffic INTEGER NOT NULL DEFAULT 0;`,
+	// Batch: computes, batch endpoints with their deployments, and jobs, which outlive
+	// the endpoint they ran on. jobs.created_at is fixed-width so it sorts as text.
+	`CREATE TABLE computes (
+		name TEXT PRIMARY KEY,
+		spec BLOB NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE batch_endpoints (
+		name TEXT PRIMARY KEY,
+		spec BLOB NOT NULL,
+		state TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE batch_deployments (
+		endpoint TEXT NOT NULL REFERENCES batch_endpoints(name) ON DELETE CASCADE,
+		name TEXT NOT NULL,
+		spec BLOB NOT NULL,
+		model_artifact TEXT NOT NULL,
+		code_artifact TEXT NOT NULL,
+		state TEXT NOT NULL,
+		error BLOB,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL,
+		PRIMARY KEY (endpoint, name)
+	);
+	CREATE TABLE jobs (
+		name TEXT PRIMARY KEY,
+		endpoint TEXT NOT NULL,
+		deployment TEXT NOT NULL,
+		status TEXT NOT NULL,
+		spec BLOB NOT NULL,
+		progress BLOB,
+		error BLOB,
+		created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL,
+		started_at TEXT NOT NULL,
+		ended_at TEXT NOT NULL
+	);
+	CREATE INDEX jobs_endpoint ON jobs(endpoint, deployment, created_at);
+	CREATE INDEX jobs_created ON jobs(created_at);`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
@@ -156,6 +198,18 @@ func (s *Store) migrate() error {
 func (s *Store) Close() error { return s.db.Close() }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// sortableTime is a fixed-width RFC 3339 time in UTC, which sorts as text in time order
+// (RFC3339Nano trims trailing zeros, so "…05Z" would sort after "…05.1Z").
+const sortableTime = "2006-01-02T15:04:05.000000000Z07:00"
+
+// timeText formats t for a TEXT column: "" for the zero time.
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(sortableTime)
+}
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)

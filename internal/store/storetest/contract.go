@@ -27,6 +27,11 @@ func RunContractTests(t *testing.T, open func(t *testing.T) Store) {
 		{"assets", testAssets},
 		{"copies in and out", testCopies},
 		{"local endpoints", testLocalEndpoints},
+		{"computes", testComputes},
+		{"batch endpoints", testBatchEndpoints},
+		{"batch deployments", testBatchDeployments},
+		{"jobs", testJobs},
+		{"batch copies in and out", testBatchCopies},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open(t)) })
 	}
