@@ -65,7 +65,7 @@ type Worker struct {
 
 // Progress counts a job's mini-batches and files.
 type Progress struct {
-	MiniBatches, Succeeded, Failed int
+	MiniBatches, Succeeded, Failed     int
 	Files, FilesSucceeded, FilesFailed int
 	// Started is when this run of the job started (a resumed job starts again).
 	Started time.Time

@@ -41,7 +41,7 @@ func batchDeploymentPut(g *globals, create bool) *cobra.Command {
 		if err := unsupported(); err != nil {
 			return err
 		}
-		d, err := batchspec.LoadBatchDeployment(file, nameSets(sets, "name", name, "endpoint_name", endpoint))
+		d, err := spec.LoadBatchDeployment(file, nameSets(sets, "name", name, "endpoint_name", endpoint))
 		if err != nil {
 			return err
 		}

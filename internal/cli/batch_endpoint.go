@@ -62,7 +62,7 @@ func batchEndpointCreate(g *globals) *cobra.Command {
 // loadBatchEndpoint reads the endpoint from file, or builds it from the sets alone.
 func loadBatchEndpoint(file string, sets []string) (*spec.BatchEndpoint, error) {
 	if file != "" {
-		return batchspec.LoadBatchEndpoint(file, sets)
+		return spec.LoadBatchEndpoint(file, sets)
 	}
 	ep := &spec.BatchEndpoint{}
 	if err := spec.ApplySets(ep, sets); err != nil {
@@ -133,7 +133,7 @@ func batchEndpointUpdate(g *globals) *cobra.Command {
 func batchEndpointChange(ctx context.Context, c *client.Client, file, name string, sets []string) (wire.BatchEndpointUpdate, error) {
 	var u wire.BatchEndpointUpdate
 	if file != "" {
-		ep, err := batchspec.LoadBatchEndpoint(file, nameSets(sets, "name", name))
+		ep, err := spec.LoadBatchEndpoint(file, nameSets(sets, "name", name))
 		if err != nil {
 			return u, err
 		}

@@ -68,7 +68,7 @@ func computeCreate(g *globals) *cobra.Command {
 		var c *spec.Compute
 		var err error
 		if file != "" {
-			if c, err = batchspec.LoadCompute(file, all); err != nil {
+			if c, err = spec.LoadCompute(file, all); err != nil {
 				return err
 			}
 		} else {

@@ -137,12 +137,15 @@ func effective(d *spec.BatchDeployment, o spec.JobOverrides) (batch.Settings, in
 	st := d.Settings
 	set := batch.Settings{
 		MiniBatchSize: st.MiniBatchSize, MaxConcurrencyPerInstance: st.MaxConcurrencyPerInstance,
-		MaxRetries: st.RetrySettings.MaxRetries, Timeout: time.Duration(st.RetrySettings.Timeout) * time.Second,
+		MaxRetries: spec.DefaultBatchMaxRetries, Timeout: time.Duration(st.RetrySettings.Timeout) * time.Second,
 		ErrorThreshold: spec.DefaultErrorThreshold, OutputAction: st.OutputAction,
 		OutputFileName: st.OutputFileName, LoggingLevel: st.LoggingLevel,
 	}
 	if st.ErrorThreshold != nil {
 		set.ErrorThreshold = *st.ErrorThreshold
+	}
+	if st.RetrySettings.MaxRetries != nil {
+		set.MaxRetries = *st.RetrySettings.MaxRetries
 	}
 	nodes := d.Resources.InstanceCount
 	if o.InstanceCount > 0 {
