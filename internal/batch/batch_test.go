@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +103,7 @@ func TestHundredFilesTenMiniBatches(t *testing.T) {
 		writeT(t, filepath.Join(f.in, "sub", fmt.Sprintf("g%03d.txt", i)), "x")
 	}
 	f.job.Settings.MaxConcurrencyPerInstance = 2
+	f.job.Nodes = 2
 	var mu sync.Mutex
 	var calls []Progress
 	f.job.Progress = func(p Progress) { mu.Lock(); calls = append(calls, p); mu.Unlock() }
@@ -126,7 +128,7 @@ func TestHundredFilesTenMiniBatches(t *testing.T) {
 		t.Errorf("progress calls: %+v", calls)
 	}
 	for _, rel := range []string{"logs/readme.txt", "logs/job_result.txt", "logs/sys/master_role.txt",
-		"logs/sys/node/node0/process000.txt", "logs/sys/node/node0/process001.txt",
+		"logs/sys/node/node0/process000.txt", "logs/sys/node/node0/process001.txt", "logs/sys/node/node1/process001.txt",
 		"logs/user/stdout/node0/process000.stdout.txt", "logs/user/stderr/node0/process001.stderr.txt", "azureml-logs/70_driver_log.txt"} {
 		if _, err := os.Stat(filepath.Join(f.job.Dir, rel)); err != nil {
 			t.Errorf("missing %s", rel)
@@ -384,5 +386,52 @@ func TestListInput(t *testing.T) {
 	}
 	if _, err := listInput(t.TempDir(), URIFolder, false); diag.As(err) == nil || diag.As(err).Code != diag.UserError {
 		t.Errorf("empty folder: %v", err)
+	}
+}
+
+func TestCancelKillsWorkers(t *testing.T) {
+	f := newFixture(t, 4, raiseScript)
+	f.job.Worker.Env = []string{"SLOW=1"}
+	f.job.Settings.Timeout = 20 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, f.job)
+		done <- err
+	}()
+	sysLog := filepath.Join(f.job.Dir, "logs", "sys", "master_role.txt")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(sysLog); strings.Contains(string(b), "mini-batch 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mini-batch 0 never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var pid int
+	fmt.Sscanf(f.log("logs/sys/node/node0/process000.txt")[24:], "worker started with pid %d", &pid)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("stopping took %s", took)
+	}
+	if pid == 0 || syscall.Kill(pid, 0) == nil {
+		t.Errorf("worker %d still runs after cancel", pid)
+	}
+	// The mini-batch that was running runs again.
+	f.job.Worker.Env = nil
+	if res := f.run(context.Background()); res.Status != StatusCompleted || f.output() != fileNames(0, 4) {
+		t.Errorf("resumed: %+v", res)
 	}
 }
