@@ -84,7 +84,10 @@ func (f *fixture) run(ctx context.Context) Result {
 	return res
 }
 
-func (f *fixture) log(rel string) string { f.t.Helper(); return readT(f.t, filepath.Join(f.job.Dir, rel)) }
+func (f *fixture) log(rel string) string {
+	f.t.Helper()
+	return readT(f.t, filepath.Join(f.job.Dir, rel))
+}
 
 func (f *fixture) output() string { f.t.Helper(); return readT(f.t, f.job.outputPath()) }
 
@@ -124,7 +127,7 @@ func TestHundredFilesTenMiniBatches(t *testing.T) {
 	if got := f.output(); got != want {
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
 	}
-	if len(calls) != 10 || calls[9].Succeeded != 10 {
+	if len(calls) != 11 || calls[9].Succeeded != 10 || calls[9].Finalizing || !calls[10].Finalizing {
 		t.Errorf("progress calls: %+v", calls)
 	}
 	for _, rel := range []string{"logs/readme.txt", "logs/job_result.txt", "logs/sys/master_role.txt",

@@ -70,6 +70,9 @@ type Progress struct {
 	Files, FilesSucceeded, FilesFailed int
 	// Started is when this run of the job started (a resumed job starts again).
 	Started time.Time
+	// Finalizing is set in the one call made when every mini-batch has ended and the
+	// output file is being written (the job's Finalizing status).
+	Finalizing bool
 }
 
 // Result is how a job ended.

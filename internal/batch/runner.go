@@ -248,6 +248,11 @@ func (r *runner) conclude() (Result, error) {
 		return r.fail(runFailed("every mini-batch failed", r.lastErr)), nil
 	}
 	if r.j.Settings.OutputAction == AppendRow {
+		if r.j.Progress != nil {
+			p := r.prog
+			p.Finalizing = true
+			r.j.Progress(p)
+		}
 		if err := finalize(r.j, r.jr, r.done, len(r.mbs)); err != nil {
 			if de := diag.As(err); de != nil {
 				return r.fail(de), nil
