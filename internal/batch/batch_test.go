@@ -438,3 +438,46 @@ func TestCancelKillsWorkers(t *testing.T) {
 		t.Errorf("resumed: %+v", res)
 	}
 }
+
+func TestFinalizeResumes(t *testing.T) {
+	root := t.TempDir()
+	j := Job{Dir: filepath.Join(root, "job"), OutputDir: filepath.Join(root, "out"), Settings: Settings{OutputFileName: "p.csv"}}
+	os.MkdirAll(j.Dir, 0o755)
+	jr, done, err := openJournal(j.Dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.close()
+	for mb, rows := range []string{"a\n", "b\n"} {
+		e := entry{MB: mb, OK: true, Files: 1, Items: 1}
+		if err := jr.commit(e, []byte(rows)); err != nil {
+			t.Fatal(err)
+		}
+		done[mb] = e
+	}
+	if err := finalize(j, jr, done, 2); err != nil || readT(t, j.outputPath()) != "a\nb\n" {
+		t.Fatalf("finalize: %v", err)
+	}
+	// Again: the marker says the file is ours.
+	if err := finalize(j, jr, done, 2); err != nil {
+		t.Fatalf("finalize again: %v", err)
+	}
+	// A crash after the link, before the marker: the temp file is the output.
+	os.Remove(filepath.Join(j.Dir, "finalized"))
+	tmp := filepath.Join(j.OutputDir, ".p.csv.job.berth-tmp")
+	if err := os.Link(j.outputPath(), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := finalize(j, jr, done, 2); err != nil {
+		t.Fatalf("finalize after a crash: %v", err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the temp file is left")
+	}
+	// Someone else's file, without our marker: refused, and kept.
+	os.Remove(filepath.Join(j.Dir, "finalized"))
+	writeT(t, j.outputPath(), "theirs\n")
+	if err := finalize(j, jr, done, 2); diag.As(err) == nil || readT(t, j.outputPath()) != "theirs\n" {
+		t.Errorf("finalize over another file: %v", err)
+	}
+}
