@@ -6,8 +6,9 @@ package batch
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
@@ -69,6 +70,9 @@ type Progress struct {
 	Files, FilesSucceeded, FilesFailed int
 	// Started is when this run of the job started (a resumed job starts again).
 	Started time.Time
+	// Finalizing is set in the one call made when every mini-batch has ended and the
+	// output file is being written (the job's Finalizing status).
+	Finalizing bool
 }
 
 // Result is how a job ended.
@@ -80,11 +84,77 @@ type Result struct {
 	Progress Progress
 }
 
-// ErrNotImplemented is returned until the runner lands.
-var ErrNotImplemented = errors.New("batch: not implemented")
+// Statuses of a job that ended (Result.Status).
+const (
+	StatusCompleted = "Completed"
+	StatusFailed    = "Failed"
+)
 
 // Run runs a job to its end, or until ctx ends: then it returns ctx's error and the
-// job's Dir stays resumable by another Run.
+// job's Dir stays resumable by another Run. A job that ends Failed is a Result with its
+// *diag.Error and a nil error; the error is for what is not the job's fault (a disk
+// that cannot be written).
+//
+// Run on a Dir that holds a manifest resumes: the same mini-batches, the journaled ones
+// not run again. A job is Failed when more files failed than ErrorThreshold allows,
+// when no worker could run init(), or when every mini-batch failed (nothing succeeded,
+// whatever the threshold); then no output file is written.
 func Run(ctx context.Context, j Job) (Result, error) {
-	return Result{}, ErrNotImplemented
+	j.defaults()
+	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+	}
+	r := &runner{j: j, logs: newLogs(j)}
+	r.prog.Started = time.Now()
+	r.logs.readme()
+	if de, err := r.prepare(); err != nil || de != nil {
+		if err != nil {
+			return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+		}
+		return r.fail(de), nil
+	}
+	defer r.jr.close()
+	if r.failure == nil && len(r.queue) > 0 {
+		r.runAll(ctx)
+	}
+	if err := ctx.Err(); err != nil {
+		r.logs.driverf("Job stopped (%v) with %d of %d mini-batches done; it resumes from there", err, len(r.done), len(r.mbs))
+		return Result{Progress: r.prog}, err
+	}
+	if r.ioErr != nil {
+		return Result{Progress: r.prog}, fmt.Errorf("batch job %s: %w", j.Name, r.ioErr)
+	}
+	return r.conclude()
+}
+
+// defaults fills settings a caller left at zero.
+func (j *Job) defaults() {
+	s := &j.Settings
+	if s.MiniBatchSize <= 0 {
+		s.MiniBatchSize = 10
+	}
+	if s.MaxConcurrencyPerInstance <= 0 {
+		s.MaxConcurrencyPerInstance = 1
+	}
+	if s.MaxRetries < 0 {
+		s.MaxRetries = 0
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 30 * time.Second
+	}
+	if s.OutputAction == "" {
+		s.OutputAction = AppendRow
+	}
+	if s.OutputFileName == "" {
+		s.OutputFileName = "predictions.csv"
+	}
+	if s.LoggingLevel == "" {
+		s.LoggingLevel = "info"
+	}
+	if j.Nodes <= 0 {
+		j.Nodes = 1
+	}
+	if j.InputType == "" {
+		j.InputType = URIFolder
+	}
 }

@@ -851,8 +851,87 @@ def _load(entry, log):
                            "a scoring script needs both init() and run()")
     return module
 
+# ---- batch mode (BERTH_WORKER_MODE=batch): init() once, then run(mini_batch) --------
+
+def _batch_row(item):
+    if isinstance(item, (list, tuple)):
+        return " ".join(str(x) for x in item)
+    return str(item)
+
+
+def _batch_rows(result):
+    """run()'s return value as output rows: (text, number of rows). A DataFrame is written
+    without header or index, space-separated (comma-separated when the built-in MLflow
+    scorer marks it with attrs["berth_sep"]); a list or array gives one row per element."""
+    if result is None:
+        return "", 0
+    if hasattr(result, "to_csv") and hasattr(result, "columns"):
+        if len(result) == 0:
+            return "", 0
+        sep = getattr(result, "attrs", {}).get("berth_sep", " ")
+        text = result.to_csv(sep=sep, header=False, index=False, lineterminator="\n")
+        return text, len(result)
+    if hasattr(result, "tolist") and not isinstance(result, (str, bytes)):
+        result = result.tolist()
+    if isinstance(result, (str, bytes)) or not hasattr(result, "__iter__"):
+        result = [result]
+    rows = [_batch_row(item) for item in result]
+    return "".join(r + "\n" for r in rows), len(rows)
+
+
+def _batch_trace(exc):
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _batch_main(entry):
+    """Serves one mini-batch per request frame: header {"mb": index}, body a JSON list of
+    file paths; answers {"items": n} with the rows as body, {"empty": true}, or
+    {"failed": true, "message", "trace"}. Output goes to fds 1 and 2 as written."""
+    level = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--logging_level" else "info"
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    logging.basicConfig(stream=sys.stdout, level=getattr(logging, level.upper(), logging.INFO))
+    log = logging.getLogger("azureml")
+    sys.argv = [entry, "--logging_level", level]
+    _install_shims()
+    _install_berth_module()
+    rin = open(3, "rb", buffering=1 << 16)
+    wout = open(4, "wb", buffering=1 << 16)
+    try:
+        module = _load(entry, log)
+        try:
+            module.init()
+        except BaseException as exc:
+            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
+    except StartupError as e:
+        cause = e.__context__ or e.__cause__
+        trace = _batch_trace(cause) if cause is not None else e.message
+        sys.stderr.write(trace)
+        _write_frame(wout, {"ready": False, "code": e.code, "message": e.message, "trace": trace})
+        sys.exit(3)
+    _write_frame(wout, {"ready": True, "pid": os.getpid()})
+    while True:
+        try:
+            req, body = _read_frame(rin)
+        except EOFError:
+            return
+        start = time.perf_counter()
+        try:
+            result = module.run(json.loads(body))
+            text, items = _batch_rows(result)
+            ans = {"items": items, "empty": items == 0}
+        except Exception as exc:
+            text, ans = "", {"failed": True, "message": f"{type(exc).__name__}: {exc}", "trace": _batch_trace(exc)}
+        ans["mb"] = req.get("mb", 0)
+        ans["ms"] = (time.perf_counter() - start) * 1000
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _write_frame(wout, ans, text.encode("utf-8"))
+
 
 def main():
+    if os.environ.get("BERTH_WORKER_MODE") == "batch":
+        return _batch_main(sys.argv[1])
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, _on_alarm)
     entry = sys.argv[1]

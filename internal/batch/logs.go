@@ -1,0 +1,134 @@
+package batch
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// logs writes a job's logs in Azure's layout (spec §3.5) under Dir/logs, and the driver
+// log under Dir/azureml-logs. Every write appends; a write that fails is dropped, as a
+// job does not fail because a log line could not be written.
+type logs struct {
+	dir    string    // Dir/logs
+	driver string    // Dir/azureml-logs/70_driver_log.txt
+	extra  io.Writer // Job.Log, or nil
+	mu     sync.Mutex
+}
+
+func newLogs(j Job) *logs {
+	return &logs{
+		dir:    filepath.Join(j.Dir, "logs"),
+		driver: filepath.Join(j.Dir, "azureml-logs", "70_driver_log.txt"),
+		extra:  j.Log,
+	}
+}
+
+// stamp is the time stamp of a log line.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+// appendFile appends text to path, creating it and its folder.
+func appendFile(path, text string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// line appends one time-stamped line to logs/<rel>.
+func (l *logs) line(rel, format string, args ...any) {
+	text := stamp(time.Now()) + " " + strings.TrimRight(fmt.Sprintf(format, args...), "\n") + "\n"
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	appendFile(filepath.Join(l.dir, rel), text)
+}
+
+// driverf writes a line to the driver log (and Job.Log).
+func (l *logs) driverf(format string, args ...any) {
+	text := stamp(time.Now()) + " " + fmt.Sprintf(format, args...) + "\n"
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	appendFile(l.driver, text)
+	if l.extra != nil {
+		io.WriteString(l.extra, text)
+	}
+}
+
+// overview appends a line to this hour's job_progress_overview file.
+func (l *logs) overview(format string, args ...any) {
+	now := time.Now().UTC()
+	l.line("job_progress_overview."+now.Format("2006010215")+".txt", format, args...)
+}
+
+// master appends a line to sys/master_role.txt: the scheduler's view.
+func (l *logs) master(format string, args ...any) { l.line("sys/master_role.txt", format, args...) }
+
+// sys appends a line to sys/node/<node>/<process>.txt.
+func (l *logs) sys(s *slot, format string, args ...any) {
+	l.line(filepath.Join("sys", "node", s.node, s.proc+".txt"), format, args...)
+}
+
+// userError records a failure of a script: its traceback in
+// user/error/<node>/<process>.txt and a summary line in user/error.txt.
+func (l *logs) userError(s *slot, what, summary, trace string) {
+	l.line("user/error.txt", "%s/%s: %s: %s", s.node, s.proc, what, summary)
+	if trace == "" {
+		trace = summary
+	}
+	l.line(filepath.Join("user", "error", s.node, s.proc+".txt"), "%s:\n%s", what, trace)
+}
+
+// result overwrites job_result.txt.
+func (l *logs) result(text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	os.MkdirAll(l.dir, 0o755)
+	os.WriteFile(filepath.Join(l.dir, "job_result.txt"), []byte(text+"\n"), 0o644)
+}
+
+// readme writes logs/readme.txt, the map of the layout.
+func (l *logs) readme() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	os.MkdirAll(l.dir, 0o755)
+	os.WriteFile(filepath.Join(l.dir, "readme.txt"), []byte(readmeText), 0o644)
+}
+
+const readmeText = `Logs of a batch scoring job, in the layout of Azure Machine Learning batch endpoints.
+
+Start here:
+  job_result.txt                  how the job ended and, when it failed, why.
+  job_progress_overview.<YYYYMMDDHH>.txt
+                                  mini-batches created, processed and failed, hour by hour,
+                                  and the final result.
+  user/error.txt                  one line per error of your scoring script: init() or run()
+                                  raised, returned nothing, or ran past the timeout.
+  user/error/<node>/<process>.txt the full Python traceback of each of those errors.
+
+Your script's own output:
+  user/stdout/<node>/<process>.stdout.txt   what the script printed or logged (logging goes
+                                            to stdout, e.g. "ERROR:azureml:...").
+  user/stderr/<node>/<process>.stderr.txt   what the script wrote to stderr.
+
+The scheduler's view:
+  sys/master_role.txt             which worker got which mini-batch, and each retry.
+  sys/node/<node>/<process>.txt   per worker: its process id, each mini-batch it ran with
+                                  its files, rows returned, start and duration, timeouts
+                                  and restarts.
+
+Workers are named <node>/<process>: node0, node1, ... (instance_count) and process000,
+process001, ... (max_concurrency_per_instance) on each node. The driver log,
+../azureml-logs/70_driver_log.txt, follows the job as it runs.
+`

@@ -1,0 +1,279 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
+)
+
+// runner is one Run of a job: its mini-batches, the queue its workers pull from, and
+// the counts.
+type runner struct {
+	j     Job
+	logs  *logs
+	mbs   [][]string
+	jr    *journal
+	entry string   // the entry script's path
+	env   []string // what the workers get besides the server's environment
+	stop  context.CancelFunc
+
+	mu      sync.Mutex
+	queue   []int         // mini-batches not yet taken, in order
+	done    map[int]entry // journaled mini-batches
+	prog    Progress
+	lastErr string      // the last error of a mini-batch that failed for good
+	initErr string      // the last init() failure, in the script's words
+	failure *diag.Error // set when the error threshold is exceeded
+	ioErr   error       // the journal could not be written: the run stops
+}
+
+// prepare reads or writes the manifest, opens the journal and fills the queue. A
+// *diag.Error fails the job (bad input, an existing output file).
+func (r *runner) prepare() (*diag.Error, error) {
+	j := r.j
+	entryScript, env, err := workerSetup(j)
+	if err != nil {
+		return nil, err
+	}
+	r.entry, r.env = entryScript, env
+	path := filepath.Join(j.Dir, "manifest")
+	m, resumed, err := readManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	if !resumed {
+		if de := checkOutput(j); de != nil {
+			return de, nil
+		}
+		files, err := listInput(j.Input, j.InputType, j.Worker.EntryScript == instance.BuiltinMLflow)
+		if err != nil {
+			if de := diag.As(err); de != nil {
+				return de, nil
+			}
+			return nil, err
+		}
+		m = manifest{Input: j.Input, Files: files}
+		if err := writeManifest(path, m); err != nil {
+			return nil, err
+		}
+	}
+	r.mbs = miniBatches(m.Files, j.Settings.MiniBatchSize)
+	if r.jr, r.done, err = openJournal(j.Dir, len(r.mbs)); err != nil {
+		return nil, err
+	}
+	r.prog.MiniBatches, r.prog.Files = len(r.mbs), len(m.Files)
+	for mb := range r.mbs {
+		if e, ok := r.done[mb]; ok {
+			r.count(e)
+		} else {
+			r.queue = append(r.queue, mb)
+		}
+	}
+	r.checkThreshold()
+	if resumed {
+		r.logs.driverf("Job %s resumed: %d of %d mini-batches already done", j.Name, len(r.done), len(r.mbs))
+	} else {
+		r.logs.driverf("Job %s started: %d files from %s in %d mini-batches of up to %d files", j.Name, len(m.Files), j.Input, len(r.mbs), j.Settings.MiniBatchSize)
+		r.logs.overview("%d mini-batches created from %d files", len(r.mbs), len(m.Files))
+	}
+	return nil, nil
+}
+
+// workerSetup returns the entry script the workers run and the variables they get.
+func workerSetup(j Job) (string, []string, error) {
+	env := append([]string(nil), j.Worker.Env...)
+	if j.Worker.ModelDir != "" {
+		env = append(env, "AZUREML_MODEL_DIR="+j.Worker.ModelDir)
+	}
+	if j.Settings.OutputAction == SummaryOnly {
+		if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
+			return "", nil, err
+		}
+		env = append(env, "AZUREML_BI_OUTPUT_PATH="+j.OutputDir)
+	}
+	entryScript := j.Worker.EntryScript
+	if entryScript == instance.BuiltinMLflow {
+		src := mlflowBatchSource()
+		if src == "" {
+			return "", nil, fmt.Errorf("the built-in MLflow batch scorer is not available in this build")
+		}
+		entryScript = filepath.Join(j.Dir, "builtin", "mlflow_batch.py")
+		if err := os.MkdirAll(filepath.Dir(entryScript), 0o755); err != nil {
+			return "", nil, err
+		}
+		if err := os.WriteFile(entryScript, []byte(src), 0o644); err != nil {
+			return "", nil, err
+		}
+		env = append(env, "BERTH_MLMODEL="+j.Worker.MLmodel, "BERTH_MLFLOW_MODEL_DIR="+j.Worker.ModelDir)
+	}
+	return entryScript, env, nil
+}
+
+// mlflowBatchSource is the source of the built-in MLflow batch scorer.
+// TODO(lead): return python.MLflowBatch once internal/inference/python/mlflow_batch.go
+// is merged; until then a no-code MLflow batch deployment fails to start.
+func mlflowBatchSource() string { return "" }
+
+// runAll runs the queue on Nodes × MaxConcurrencyPerInstance slots and waits for them.
+func (r *runner) runAll(ctx context.Context) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.stop = cancel
+	var wg sync.WaitGroup
+	for p := 0; p < r.j.Settings.MaxConcurrencyPerInstance; p++ {
+		for n := 0; n < r.j.Nodes; n++ {
+			s := &slot{node: fmt.Sprintf("node%d", n), proc: fmt.Sprintf("process%03d", p)}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.work(rctx, s)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// next takes the first mini-batch of the queue.
+func (r *runner) next() (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.queue) == 0 || r.failure != nil || r.ioErr != nil {
+		return 0, false
+	}
+	mb := r.queue[0]
+	r.queue = r.queue[1:]
+	return mb, true
+}
+
+// requeue gives back a mini-batch a slot could not run.
+func (r *runner) requeue(mb int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queue = append([]int{mb}, r.queue...)
+}
+
+// abort stops the run because of a local failure (a file that cannot be written).
+func (r *runner) abort(err error) {
+	r.mu.Lock()
+	if r.ioErr == nil {
+		r.ioErr = err
+	}
+	r.mu.Unlock()
+	r.stop()
+}
+
+// finish journals a mini-batch that ended, counts it, and stops the run when the error
+// threshold is exceeded.
+func (r *runner) finish(mb int, out outcome) {
+	e := entry{MB: mb, OK: out.err == "", Files: len(r.mbs[mb]), Items: out.ans.Items, Err: out.err}
+	if !e.OK {
+		e.Items = 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.jr.commit(e, out.ans.Rows); err != nil {
+		if r.ioErr == nil {
+			r.ioErr = err
+		}
+		r.stop()
+		return
+	}
+	r.done[mb] = e
+	r.count(e)
+	result := "succeeded"
+	if !e.OK {
+		result = "failed: " + e.Err
+	}
+	r.logs.driverf("Mini-batch %d %s (%d of %d done, %d failed)", mb, result, len(r.done), len(r.mbs), r.prog.Failed)
+	r.logs.overview("%d of %d mini-batches processed, %d failed; %d of %d files succeeded, %d failed",
+		len(r.done), len(r.mbs), r.prog.Failed, r.prog.FilesSucceeded, r.prog.Files, r.prog.FilesFailed)
+	if r.checkThreshold() {
+		r.stop()
+	}
+	if r.j.Progress != nil {
+		r.j.Progress(r.prog)
+	}
+}
+
+// count adds a journaled mini-batch to the progress; r.mu is held or not yet shared.
+func (r *runner) count(e entry) {
+	if e.OK {
+		r.prog.Succeeded++
+		r.prog.FilesSucceeded += e.Files
+		return
+	}
+	r.prog.Failed++
+	r.prog.FilesFailed += e.Files
+	r.lastErr = e.Err
+}
+
+// checkThreshold sets the failure when more files failed than the error threshold
+// allows, and reports whether it did now.
+func (r *runner) checkThreshold() bool {
+	t := r.j.Settings.ErrorThreshold
+	if r.failure != nil || t < 0 || r.prog.FilesFailed <= t {
+		return false
+	}
+	r.failure = runFailed(
+		fmt.Sprintf("%d files failed, more than the error_threshold of %d allows", r.prog.FilesFailed, t),
+		r.lastErr)
+	return true
+}
+
+// runFailed is Azure's error of a job whose script failed, with details.
+func runFailed(details ...string) *diag.Error {
+	de := &diag.Error{Code: diag.UserError, Message: diag.BatchRunFailed}
+	for _, d := range details {
+		if d != "" {
+			de.Details = append(de.Details, &diag.Error{Code: diag.UserError, Message: d})
+		}
+	}
+	return de
+}
+
+// conclude decides how a run that was not stopped ended, and writes the output.
+func (r *runner) conclude() (Result, error) {
+	switch {
+	case r.failure != nil:
+		return r.fail(r.failure), nil
+	case len(r.done) < len(r.mbs):
+		return r.fail(runFailed("no worker could run init(): "+r.initErr, r.lastErr)), nil
+	case r.prog.Succeeded == 0:
+		return r.fail(runFailed("every mini-batch failed", r.lastErr)), nil
+	}
+	if r.j.Settings.OutputAction == AppendRow {
+		if r.j.Progress != nil {
+			p := r.prog
+			p.Finalizing = true
+			r.j.Progress(p)
+		}
+		if err := finalize(r.j, r.jr, r.done, len(r.mbs)); err != nil {
+			if de := diag.As(err); de != nil {
+				return r.fail(de), nil
+			}
+			return Result{Progress: r.prog}, fmt.Errorf("batch job %s: %w", r.j.Name, err)
+		}
+	}
+	summary := fmt.Sprintf("%d mini-batches, %d failed; %d files, %d failed", len(r.mbs), r.prog.Failed, r.prog.Files, r.prog.FilesFailed)
+	r.logs.result(StatusCompleted + ": " + summary)
+	r.logs.overview("Result: %s (%s)", StatusCompleted, summary)
+	r.logs.driverf("Job %s %s in %s: %s", r.j.Name, StatusCompleted, r.elapsed(), summary)
+	return Result{Status: StatusCompleted, Progress: r.prog}, nil
+}
+
+// fail ends the job Failed with de, in the logs too.
+func (r *runner) fail(de *diag.Error) Result {
+	r.logs.result(StatusFailed + ": " + de.Error())
+	r.logs.overview("Result: %s: %s", StatusFailed, de.Error())
+	r.logs.driverf("Job %s %s: %s", r.j.Name, StatusFailed, de.Error())
+	return Result{Status: StatusFailed, Error: de, Progress: r.prog}
+}
+
+// elapsed is how long this Run has been going, for the logs.
+func (r *runner) elapsed() time.Duration { return time.Since(r.prog.Started).Round(time.Millisecond) }

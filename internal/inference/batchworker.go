@@ -1,0 +1,239 @@
+package inference
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/inference/python"
+	"github.com/berthml/berth/internal/supervise"
+)
+
+// ErrBatchWorkerDied is a batch worker whose process ended while it ran a mini-batch (or
+// before its ready frame); the error wrapping it says how the process ended.
+var ErrBatchWorkerDied = errors.New("the batch worker process exited")
+
+// BatchWorkerConfig is how to start one Python worker in batch mode.
+type BatchWorkerConfig struct {
+	Python string
+	// Env holds KEY=VALUE variables the worker gets besides the server's own; the worker
+	// also gets BERTH_WORKER_MODE=batch and one thread per numerical library unless set.
+	Env         []string
+	Dir         string // working directory
+	EntryScript string // absolute path of the scoring script
+	// Stdout and Stderr receive the worker's fds 1 and 2 as written (files, so that
+	// nothing is lost when the worker is killed); nil discards.
+	Stdout, Stderr io.Writer
+	// LoggingLevel is passed to the script as --logging_level (default info).
+	LoggingLevel string
+}
+
+// BatchWorkerError is an init() or import failure: Err carries the error in the script's
+// words, Traceback the whole Python traceback.
+type BatchWorkerError struct {
+	Err       *diag.Error
+	Traceback string
+}
+
+func (e *BatchWorkerError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the *diag.Error to diag.As.
+func (e *BatchWorkerError) Unwrap() error { return e.Err }
+
+// BatchAnswer is what run() did with one mini-batch.
+type BatchAnswer struct {
+	// Rows are the output rows, one per line, each ended by a newline.
+	Rows  []byte
+	Items int
+	// Failed is a run() that raised: Message is "<Type>: <text>", Traceback the whole one.
+	Failed             bool
+	Message, Traceback string
+}
+
+// Empty reports a run() that returned nothing (None or no rows) without raising.
+func (a BatchAnswer) Empty() bool { return !a.Failed && a.Items == 0 }
+
+// BatchWorker is one Python process in batch mode that has run init().
+type BatchWorker struct {
+	proc    *supervise.Process
+	in      *os.File
+	outF    *os.File
+	out     *bufio.Reader
+	scratch []byte
+}
+
+// batchHeader is the JSON header of a batch worker's frames.
+type batchHeader struct {
+	Ready   *bool  `json:"ready,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Trace   string `json:"trace,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+	Items   int    `json:"items,omitempty"`
+	Empty   bool   `json:"empty,omitempty"`
+	Failed  bool   `json:"failed,omitempty"`
+}
+
+// StartBatchWorker starts a worker and waits until it has imported the script and run
+// init(). A failure there is a *BatchWorkerError; when ctx ends first the worker is
+// killed and ctx's error returned.
+func StartBatchWorker(ctx context.Context, cfg BatchWorkerConfig) (*BatchWorker, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	level := cfg.LoggingLevel
+	if level == "" {
+		level = "info"
+	}
+	proc, err := supervise.Start(supervise.Command{
+		Path:       cfg.Python,
+		Args:       []string{"-c", python.Worker, cfg.EntryScript, "--logging_level", level},
+		Env:        batchEnv(cfg.Env),
+		Dir:        cfg.Dir,
+		Stdout:     cfg.Stdout,
+		Stderr:     cfg.Stderr,
+		ExtraFiles: []*os.File{inR, outW},
+	})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.UserScriptImportError,
+			Message: fmt.Sprintf("cannot start the Python interpreter %q: %v", cfg.Python, err)}}
+	}
+	w := &BatchWorker{proc: proc, in: inW, outF: outR, out: bufio.NewReaderSize(outR, 64<<10)}
+	stop := context.AfterFunc(ctx, w.Kill)
+	h, _, err := readBatchFrame(w.out)
+	if !stop() {
+		w.Kill()
+		return nil, ctx.Err()
+	}
+	if err != nil || h.Ready == nil {
+		<-proc.Done()
+		w.close()
+		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.UserScriptImportError,
+			Message: fmt.Sprintf("the Python worker (%s) exited before it was ready (%v): check that %q runs Python 3.9 or newer", cfg.Python, proc.Err(), cfg.Python)}}
+	}
+	if !*h.Ready {
+		w.Kill()
+		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.Code(h.Code), Message: h.Message}, Traceback: h.Trace}
+	}
+	return w, nil
+}
+
+// batchEnv is the server's environment and extra, plus batch mode and one thread per
+// numerical library unless set.
+func batchEnv(extra []string) []string {
+	env := append(os.Environ(), extra...)
+	for _, k := range threadVars() {
+		set := false
+		for _, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				set = true
+				break
+			}
+		}
+		if !set {
+			env = append(env, k+"=1")
+		}
+	}
+	return append(env, "BERTH_WORKER_MODE=batch")
+}
+
+// Run calls run() with the files of mini-batch index. When ctx ends first (its deadline
+// is the mini-batch timeout) the worker is killed and ctx's error returned; a worker that
+// exits on its own gives an error wrapping ErrBatchWorkerDied. Either way the worker is
+// gone: start another.
+func (w *BatchWorker) Run(ctx context.Context, index int, files []string) (BatchAnswer, error) {
+	header, err := json.Marshal(map[string]int{"mb": index})
+	if err != nil {
+		return BatchAnswer{}, err
+	}
+	body, err := json.Marshal(files)
+	if err != nil {
+		return BatchAnswer{}, err
+	}
+	stop := context.AfterFunc(ctx, w.Kill)
+	defer stop()
+	if w.scratch, err = writeFrame(w.in, w.scratch, header, body); err == nil {
+		var h batchHeader
+		var rows []byte
+		if h, rows, err = readBatchFrame(w.out); err == nil {
+			return BatchAnswer{Rows: rows, Items: h.Items, Failed: h.Failed, Message: h.Message, Traceback: h.Trace}, nil
+		}
+	}
+	if ctx.Err() != nil {
+		w.Kill()
+		return BatchAnswer{}, ctx.Err()
+	}
+	w.Kill()
+	return BatchAnswer{}, fmt.Errorf("%w (%v) while running mini-batch %d", ErrBatchWorkerDied, w.proc.Err(), index)
+}
+
+// Kill stops the worker's process group at once and closes its pipes; it is safe to call
+// more than once.
+func (w *BatchWorker) Kill() {
+	w.proc.Stop(0)
+	w.close()
+}
+
+// Stop ends an idle worker gently: its input is closed, so it returns from its loop;
+// after grace its process group is killed.
+func (w *BatchWorker) Stop(grace time.Duration) {
+	w.in.Close()
+	select {
+	case <-w.proc.Done():
+	case <-time.After(grace):
+	}
+	w.Kill()
+}
+
+// Pid is the worker's process id.
+func (w *BatchWorker) Pid() int { return w.proc.Pid() }
+
+func (w *BatchWorker) close() {
+	w.in.Close()
+	w.outF.Close()
+}
+
+// readBatchFrame reads one frame of a batch worker (the framing of readFrame, with the
+// batch header).
+func readBatchFrame(r *bufio.Reader) (batchHeader, []byte, error) {
+	var h batchHeader
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return h, nil, err
+	}
+	hn := binary.BigEndian.Uint32(n[:])
+	if hn > maxFrameHeader {
+		return h, nil, fmt.Errorf("bad frame from worker: a header of %d bytes (the most is %d)", hn, maxFrameHeader)
+	}
+	hb := make([]byte, hn)
+	if _, err := io.ReadFull(r, hb); err != nil {
+		return h, nil, err
+	}
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return h, nil, fmt.Errorf("bad frame from worker: %w", err)
+	}
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return h, nil, err
+	}
+	body, err := readBody(r, binary.BigEndian.Uint32(n[:]))
+	return h, body, err
+}
