@@ -15,7 +15,7 @@ import (
 	"github.com/berthml/berth/internal/diag"
 )
 
-const python = "/usr/bin/python3"
+const debianPython = "/usr/bin/python3"
 
 // names is the script's default: one row per file, its base name.
 const namesScript = `
@@ -53,7 +53,7 @@ func newFixture(t *testing.T, n int, script string) *fixture {
 		OutputDir: filepath.Join(root, "out"),
 		Settings: Settings{MiniBatchSize: 10, MaxConcurrencyPerInstance: 1, MaxRetries: 1, Timeout: 5 * time.Second,
 			ErrorThreshold: -1, OutputAction: AppendRow, OutputFileName: "predictions.csv", LoggingLevel: "info"},
-		Worker: Worker{Python: python, CodeDir: code, EntryScript: filepath.Join(code, "score.py"), ModelDir: filepath.Join(root, "model")},
+		Worker: Worker{Python: debianPython, CodeDir: code, EntryScript: filepath.Join(code, "score.py"), ModelDir: filepath.Join(root, "model")},
 		Nodes:  1,
 	}}
 }

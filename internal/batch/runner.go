@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/inference/python"
 	"github.com/berthml/berth/internal/instance"
 )
 
@@ -116,9 +117,8 @@ func workerSetup(j Job) (string, []string, error) {
 }
 
 // mlflowBatchSource is the source of the built-in MLflow batch scorer.
-// TODO(lead): return python.MLflowBatch once internal/inference/python/mlflow_batch.go
-// is merged; until then a no-code MLflow batch deployment fails to start.
-func mlflowBatchSource() string { return "" }
+// mlflowBatchSource is Berth's scoring script for MLflow models without a script.
+func mlflowBatchSource() string { return python.MLflowBatch }
 
 // runAll runs the queue on Nodes × MaxConcurrencyPerInstance slots and waits for them.
 func (r *runner) runAll(ctx context.Context) {

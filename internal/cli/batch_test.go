@@ -15,11 +15,11 @@ import (
 
 const (
 	computeView   = `{"id":"/computes/cpu","name":"cpu","type":"amlcompute","size":"STANDARD_DS3_V2","min_instances":0,"max_instances":2,"location":"local","tags":{},"provisioning_state":"Succeeded"}`
-	batchEPView   = `{"name":"be","tags":{},"properties":{},"auth_mode":"aad_token","defaults":{"deployment_name":"blue"},"location":"local","provisioning_state":"Succeeded","scoring_uri":"http://127.0.0.1:1/endpoints/be/jobs","description":"old"}`
-	batchDepView  = `{"name":"blue","endpoint_name":"be","provisioning_state":"Succeeded","compute":"azureml:cpu"}`
-	jobRunning    = `{"name":"job-1","status":"Running","endpoint_name":"be","deployment_name":"blue","experiment_name":"be","services":{},"progress":{"mini_batches":4,"mini_batches_succeeded":1}}`
-	jobsListTwo   = `[{"name":"job-2","status":"Completed","endpoint_name":"be","deployment_name":"blue"},{"name":"job-1","status":"Failed","endpoint_name":"be","deployment_name":"blue"}]`
-	batchEndpoint = `name: be
+	batchEPView   = `{"name":"bep","tags":{},"properties":{},"auth_mode":"aad_token","defaults":{"deployment_name":"blue"},"location":"local","provisioning_state":"Succeeded","scoring_uri":"http://127.0.0.1:1/endpoints/bep/jobs","description":"old"}`
+	batchDepView  = `{"name":"blue","endpoint_name":"bep","provisioning_state":"Succeeded","compute":"azureml:cpu"}`
+	jobRunning    = `{"name":"job-1","status":"Running","endpoint_name":"bep","deployment_name":"blue","experiment_name":"bep","services":{},"progress":{"mini_batches":4,"mini_batches_succeeded":1}}`
+	jobsListTwo   = `[{"name":"job-2","status":"Completed","endpoint_name":"bep","deployment_name":"blue"},{"name":"job-1","status":"Failed","endpoint_name":"bep","deployment_name":"blue"}]`
+	batchEndpoint = `name: bep
 description: scores files
 auth_mode: aad_token
 `
@@ -121,7 +121,7 @@ func TestBatchEndpointCreateNameOverridesFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	if out != "http://127.0.0.1:1/endpoints/be/jobs\n" {
+	if out != "http://127.0.0.1:1/endpoints/bep/jobs\n" {
 		t.Errorf("stdout = %q", out)
 	}
 	got := f.requests()
@@ -136,34 +136,34 @@ func TestBatchEndpointCreateNameOverridesFile(t *testing.T) {
 
 func TestBatchEndpointUpdate(t *testing.T) {
 	f := newFakeServer(t, map[string]answer{
-		"GET /batch-endpoints/be":   {body: batchEPView},
-		"PATCH /batch-endpoints/be": {body: batchEPView},
+		"GET /batch-endpoints/bep":   {body: batchEPView},
+		"PATCH /batch-endpoints/bep": {body: batchEPView},
 	})
 	// Only the default deployment: sent alone, without reading the spec.
 	for _, args := range [][]string{
 		{"--set", "defaults.deployment_name=green"},
 		{"--defaults", "deployment_name=green"},
 	} {
-		if _, stderr, err := f.berth(t, append([]string{"batch-endpoint", "update", "-n", "be"}, args...)...); err != nil {
+		if _, stderr, err := f.berth(t, append([]string{"batch-endpoint", "update", "-n", "bep"}, args...)...); err != nil {
 			t.Fatalf("%v\n%s", err, stderr)
 		}
 	}
 	want := []seen{
-		{"PATCH", "/batch-endpoints/be", `{"default_deployment":"green"}`},
-		{"PATCH", "/batch-endpoints/be", `{"default_deployment":"green"}`},
+		{"PATCH", "/batch-endpoints/bep", `{"default_deployment":"green"}`},
+		{"PATCH", "/batch-endpoints/bep", `{"default_deployment":"green"}`},
 	}
 	if diff := cmp.Diff(want, f.requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 	// Anything else: the stored spec with the sets applied.
-	if _, stderr, err := f.berth(t, "batch-endpoint", "update", "-n", "be", "--set", "description=new"); err != nil {
+	if _, stderr, err := f.berth(t, "batch-endpoint", "update", "-n", "bep", "--set", "description=new"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	got := f.requests()[2:]
 	if len(got) != 2 || got[0].Method != "GET" || got[1].Method != "PATCH" {
 		t.Fatalf("requests = %+v", got)
 	}
-	wantSpec := map[string]any{"spec.name": "be", "spec.description": "new", "spec.defaults.deployment_name": "blue"}
+	wantSpec := map[string]any{"spec.name": "bep", "spec.description": "new", "spec.defaults.deployment_name": "blue"}
 	if diff := cmp.Diff(wantSpec, pick(jsonBody(t, got[1].Body), "spec.name", "spec.description", "spec.defaults.deployment_name")); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
@@ -171,9 +171,9 @@ func TestBatchEndpointUpdate(t *testing.T) {
 
 func TestBatchEndpointReadVerbs(t *testing.T) {
 	f := newFakeServer(t, map[string]answer{
-		"GET /batch-endpoints/be":    {body: batchEPView},
+		"GET /batch-endpoints/bep":    {body: batchEPView},
 		"GET /batch-endpoints":       {body: "[" + batchEPView + "]"},
-		"DELETE /batch-endpoints/be": {status: http.StatusNoContent},
+		"DELETE /batch-endpoints/bep": {status: http.StatusNoContent},
 		"GET /jobs":                  {body: jobsListTwo},
 	})
 	out, _, err := f.berth(t, "batch-endpoint", "list", "-o", "table")
@@ -181,24 +181,24 @@ func TestBatchEndpointReadVerbs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "NAME  PROVISIONING STATE  DEFAULTS              SCORING URI\n" +
-		"be    Succeeded           deployment_name=blue  http://127.0.0.1:1/endpoints/be/jobs\n"
+		"bep   Succeeded           deployment_name=blue  http://127.0.0.1:1/endpoints/bep/jobs\n"
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
 	}
-	if out, _, err = f.berth(t, "batch-endpoint", "show", "-n", "be", "--query", "defaults.deployment_name", "-o", "tsv"); err != nil || out != "blue\n" {
+	if out, _, err = f.berth(t, "batch-endpoint", "show", "-n", "bep", "--query", "defaults.deployment_name", "-o", "tsv"); err != nil || out != "blue\n" {
 		t.Errorf("show = %q, %v", out, err)
 	}
-	if out, _, err = f.berth(t, "batch-endpoint", "list-jobs", "-n", "be", "--query", "[].name", "-o", "tsv"); err != nil || out != "job-2\njob-1\n" {
+	if out, _, err = f.berth(t, "batch-endpoint", "list-jobs", "-n", "bep", "--query", "[].name", "-o", "tsv"); err != nil || out != "job-2\njob-1\n" {
 		t.Errorf("list-jobs = %q, %v", out, err)
 	}
-	if _, _, err = f.berth(t, "batch-endpoint", "delete", "-n", "be", "-y"); err != nil {
+	if _, _, err = f.berth(t, "batch-endpoint", "delete", "-n", "bep", "-y"); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string
 	for _, r := range f.requests() {
 		paths = append(paths, r.Method+" "+r.Path)
 	}
-	wantPaths := []string{"GET /batch-endpoints", "GET /batch-endpoints/be", "GET /jobs?endpoint=be", "DELETE /batch-endpoints/be"}
+	wantPaths := []string{"GET /batch-endpoints", "GET /batch-endpoints/bep", "GET /jobs?endpoint=bep", "DELETE /batch-endpoints/bep"}
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
@@ -213,9 +213,9 @@ func TestBatchEndpointInvokeUploadsLocalInput(t *testing.T) {
 	}
 	f := newFakeServer(t, map[string]answer{
 		"POST /artifacts":               {body: `{"digest":"` + digest + `","size":2048}`},
-		"POST /batch-endpoints/be/jobs": {status: http.StatusCreated, body: jobRunning},
+		"POST /batch-endpoints/bep/jobs": {status: http.StatusCreated, body: jobRunning},
 	})
-	out, stderr, err := f.berth(t, "batch-endpoint", "invoke", "-n", "be", "--input", dir, "-d", "blue",
+	out, stderr, err := f.berth(t, "batch-endpoint", "invoke", "-n", "bep", "--input", dir, "-d", "blue",
 		"--job-name", "job-1", "-c", "2", "-m", "5", "--set", "output_file_name=out.csv", "--set", "retry_settings.max_retries=0",
 		"--set", "retry_settings.timeout=60", "--set", "error_threshold=10", "--query", "name", "-o", "tsv")
 	if err != nil {
@@ -232,7 +232,7 @@ func TestBatchEndpointInvokeUploadsLocalInput(t *testing.T) {
 	want := []seen{
 		{"HEAD", "/artifacts/" + digest, ""},
 		{"POST", "/artifacts", "<binary>"},
-		{"POST", "/batch-endpoints/be/jobs", body},
+		{"POST", "/batch-endpoints/bep/jobs", body},
 	}
 	if diff := cmp.Diff(want, f.requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -240,7 +240,7 @@ func TestBatchEndpointInvokeUploadsLocalInput(t *testing.T) {
 }
 
 func TestBatchEndpointInvokeRemoteInputs(t *testing.T) {
-	f := newFakeServer(t, map[string]answer{"POST /batch-endpoints/be/jobs": {status: http.StatusCreated, body: jobRunning}})
+	f := newFakeServer(t, map[string]answer{"POST /batch-endpoints/bep/jobs": {status: http.StatusCreated, body: jobRunning}})
 	local := filepath.Join(t.TempDir(), "one.csv")
 	write(t, local, "x\n")
 	for _, tc := range []struct {
@@ -254,11 +254,11 @@ func TestBatchEndpointInvokeRemoteInputs(t *testing.T) {
 		{[]string{"--input", "azureml://datastores/workspaceblobstore/paths/in/"}, `{"input":{"type":"uri_folder","path":"azureml://datastores/workspaceblobstore/paths/in/"}}`},
 	} {
 		before := len(f.requests())
-		if _, stderr, err := f.berth(t, append([]string{"batch-endpoint", "invoke", "-n", "be"}, tc.args...)...); err != nil {
+		if _, stderr, err := f.berth(t, append([]string{"batch-endpoint", "invoke", "-n", "bep"}, tc.args...)...); err != nil {
 			t.Fatalf("%v: %v\n%s", tc.args, err, stderr)
 		}
 		got := f.requests()[before:]
-		if diff := cmp.Diff([]seen{{"POST", "/batch-endpoints/be/jobs", tc.want}}, got); diff != "" {
+		if diff := cmp.Diff([]seen{{"POST", "/batch-endpoints/bep/jobs", tc.want}}, got); diff != "" {
 			t.Errorf("%v: requests (-want +got):\n%s", tc.args, diff)
 		}
 	}
@@ -273,7 +273,7 @@ func TestBatchEndpointInvokeRemoteInputs(t *testing.T) {
 		{[]string{"--input", "azureml:d@latest", "--set", "logging_level=debug"}, "a job overrides only"},
 		{[]string{"--input", "azureml:d@latest", "--set", "error_threshold=x"}, "is not an integer"},
 	} {
-		_, stderr, err := f.berth(t, append([]string{"batch-endpoint", "invoke", "-n", "be"}, tc.args...)...)
+		_, stderr, err := f.berth(t, append([]string{"batch-endpoint", "invoke", "-n", "bep"}, tc.args...)...)
 		if err == nil || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: err = %v, stderr = %q; want %q", tc.args, err, stderr, tc.want)
 		}
@@ -290,7 +290,7 @@ func TestBatchDeploymentCreateUploads(t *testing.T) {
 	write(t, filepath.Join(dir, "conda.yml"), "dependencies:\n  - python=3.11\n")
 	file := filepath.Join(dir, "deployment.yml")
 	write(t, file, `name: blue
-endpoint_name: be
+endpoint_name: bep
 type: model
 model:
   path: model
@@ -309,16 +309,16 @@ settings:
 	modelDigest, _ := archive.DigestContext(t.Context(), filepath.Join(dir, "model"))
 	codeDigest, _ := archive.DigestContext(t.Context(), filepath.Join(dir, "code"))
 	f := newFakeServer(t, map[string]answer{
-		"GET /batch-endpoints/be":                  {body: batchEPView},
+		"GET /batch-endpoints/bep":                  {body: batchEPView},
 		"HEAD /artifacts/" + modelDigest:           {},
 		"POST /artifacts":                          {body: `{"digest":"` + codeDigest + `","size":1024}`},
-		"PUT /batch-endpoints/be/deployments/blue": {body: batchDepView},
+		"PUT /batch-endpoints/bep/deployments/blue": {body: batchDepView},
 	})
 	out, stderr, err := f.berth(t, "batch-deployment", "create", "-f", file, "--set-default", "--skip-script-validation", "-o", "table")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	if !strings.Contains(out, "blue  be             Succeeded           azureml:cpu") {
+	if !strings.Contains(out, "blue  bep            Succeeded           azureml:cpu") {
 		t.Errorf("stdout = %q", out)
 	}
 	if !strings.Contains(stderr, "Using model") || !strings.Contains(stderr, "Uploading code") {
@@ -329,8 +329,8 @@ settings:
 	for _, r := range got {
 		paths = append(paths, r.Method+" "+r.Path)
 	}
-	wantPaths := []string{"GET /batch-endpoints/be", "HEAD /artifacts/" + modelDigest, "HEAD /artifacts/" + codeDigest,
-		"POST /artifacts", "PUT /batch-endpoints/be/deployments/blue"}
+	wantPaths := []string{"GET /batch-endpoints/bep", "HEAD /artifacts/" + modelDigest, "HEAD /artifacts/" + codeDigest,
+		"POST /artifacts", "PUT /batch-endpoints/bep/deployments/blue"}
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Fatalf("requests (-want +got):\n%s", diff)
 	}
@@ -345,16 +345,16 @@ settings:
 
 func TestBatchDeploymentReadVerbs(t *testing.T) {
 	f := newFakeServer(t, map[string]answer{
-		"GET /batch-endpoints/be/deployments/blue":    {body: batchDepView},
-		"GET /batch-endpoints/be/deployments":         {body: "[" + batchDepView + "]"},
-		"DELETE /batch-endpoints/be/deployments/blue": {status: http.StatusNoContent},
+		"GET /batch-endpoints/bep/deployments/blue":    {body: batchDepView},
+		"GET /batch-endpoints/bep/deployments":         {body: "[" + batchDepView + "]"},
+		"DELETE /batch-endpoints/bep/deployments/blue": {status: http.StatusNoContent},
 		"GET /jobs": {body: jobsListTwo},
 	})
 	for _, args := range [][]string{
-		{"show", "-e", "be", "-n", "blue"},
-		{"list", "--endpoint", "be"},
-		{"list-jobs", "-e", "be", "-n", "blue"},
-		{"delete", "-e", "be", "-n", "blue", "--yes"},
+		{"show", "-e", "bep", "-n", "blue"},
+		{"list", "--endpoint", "bep"},
+		{"list-jobs", "-e", "bep", "-n", "blue"},
+		{"delete", "-e", "bep", "-n", "blue", "--yes"},
 	} {
 		if _, stderr, err := f.berth(t, append([]string{"batch-deployment"}, args...)...); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, stderr)
@@ -364,8 +364,8 @@ func TestBatchDeploymentReadVerbs(t *testing.T) {
 	for _, r := range f.requests() {
 		paths = append(paths, r.Method+" "+r.Path)
 	}
-	want := []string{"GET /batch-endpoints/be/deployments/blue", "GET /batch-endpoints/be/deployments",
-		"GET /jobs?deployment=blue&endpoint=be", "DELETE /batch-endpoints/be/deployments/blue"}
+	want := []string{"GET /batch-endpoints/bep/deployments/blue", "GET /batch-endpoints/bep/deployments",
+		"GET /jobs?deployment=blue&endpoint=bep", "DELETE /batch-endpoints/bep/deployments/blue"}
 	if diff := cmp.Diff(want, paths); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
@@ -390,8 +390,8 @@ func TestJobShowListCancel(t *testing.T) {
 		{[]string{"list", "--max-results", "1", "--query", "[].name", "-o", "tsv"}, "job-2\n"},
 		{[]string{"list", "--max-results", "1", "--all-results", "--query", "[].name", "-o", "tsv"}, "job-2\njob-1\n"},
 		{[]string{"list", "-o", "table"}, "NAME   STATUS     ENDPOINT NAME  DEPLOYMENT NAME  EXPERIMENT NAME  START TIME\n" +
-			"job-2  Completed  be             blue                              \n" +
-			"job-1  Failed     be             blue                              \n"},
+			"job-2  Completed  bep            blue                              \n" +
+			"job-1  Failed     bep            blue                              \n"},
 		{[]string{"cancel", "-n", "job-1", "--query", "status", "-o", "tsv"}, "CancelRequested\n"},
 	} {
 		out, stderr, err := f.berth(t, append([]string{"job"}, tc.args...)...)
@@ -453,9 +453,9 @@ func TestBatchFlagErrorsBeforeConnecting(t *testing.T) {
 		{[]string{"compute", "create", "--type", "amlcompute"}, "--name is required"},
 		{[]string{"batch-endpoint", "create"}, "--name is required"},
 		{[]string{"batch-endpoint", "update"}, "--name is required"},
-		{[]string{"batch-endpoint", "update", "-n", "be", "--defaults", "model=x"}, "write it as deployment_name=<deployment>"},
-		{[]string{"batch-deployment", "create", "-e", "be"}, `required flag(s) "file" not set`},
-		{[]string{"batch-endpoint", "invoke", "-n", "be"}, `required flag(s) "input" not set`},
+		{[]string{"batch-endpoint", "update", "-n", "bep", "--defaults", "model=x"}, "write it as deployment_name=<deployment>"},
+		{[]string{"batch-deployment", "create", "-e", "bep"}, `required flag(s) "file" not set`},
+		{[]string{"batch-endpoint", "invoke", "-n", "bep"}, `required flag(s) "input" not set`},
 		{[]string{"job", "download", "-n", "j", "--all", "--output-name", "score"}, "give --output-name or --all, not both"},
 	} {
 		_, stderr, err := f.berth(t, tc.args...)

@@ -76,6 +76,9 @@ func computeCreate(g *globals) *cobra.Command {
 			if err := spec.ApplySets(c, all); err != nil {
 				return err
 			}
+			if c.Name == "" {
+				return diag.New(diag.BadArgument, "--name is required (or -f with a file that names the compute)")
+			}
 			if err := finishSpec(c); err != nil {
 				return err
 			}

@@ -186,6 +186,35 @@ func testBatchDeployments(t *testing.T, s Store) {
 	}
 }
 
+// testListJobs checks ListJobs' filters and its newest-first order on the jobs
+// testJobs created.
+func testListJobs(t *testing.T, s Store) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		endpoint, deployment string
+		want                 []string
+	}{
+		{"", "", []string{"job-w", "job-x", "job-y", "job-z"}},
+		{"ep1", "", []string{"job-w", "job-x", "job-z"}},
+		{"ep1", "blue", []string{"job-w", "job-z"}},
+		{"ep2", "blue", []string{"job-y"}},
+		{"ep2", "green", nil},
+		{"none", "", nil},
+	} {
+		l, err := s.ListJobs(ctx, tc.endpoint, tc.deployment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, j := range l {
+			names = append(names, j.Name)
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("ListJobs(%q, %q) = %v, want %v", tc.endpoint, tc.deployment, names, tc.want)
+		}
+	}
+}
+
 func testJobs(t *testing.T, s Store) {
 	ctx := t.Context()
 	before := time.Now().Add(-time.Minute)
@@ -212,29 +241,7 @@ func testJobs(t *testing.T, s Store) {
 	if _, err := s.GetJob(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get missing: %v", err)
 	}
-	for _, tc := range []struct {
-		endpoint, deployment string
-		want                 []string
-	}{
-		{"", "", []string{"job-w", "job-x", "job-y", "job-z"}},
-		{"ep1", "", []string{"job-w", "job-x", "job-z"}},
-		{"ep1", "blue", []string{"job-w", "job-z"}},
-		{"ep2", "blue", []string{"job-y"}},
-		{"ep2", "green", nil},
-		{"none", "", nil},
-	} {
-		l, err := s.ListJobs(ctx, tc.endpoint, tc.deployment)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, j := range l {
-			names = append(names, j.Name)
-		}
-		if !slices.Equal(names, tc.want) {
-			t.Errorf("ListJobs(%q, %q) = %v, want %v", tc.endpoint, tc.deployment, names, tc.want)
-		}
-	}
+	testListJobs(t, s)
 	boom := errors.New("boom")
 	if _, err := s.UpdateJob(ctx, "job-w", func(j *Job) error { j.Status = "Running"; return boom }); !errors.Is(err, boom) {
 		t.Fatalf("update with fn error: %v", err)
