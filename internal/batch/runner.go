@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,10 +101,7 @@ func workerSetup(j Job) (string, []string, error) {
 	}
 	entryScript := j.Worker.EntryScript
 	if entryScript == instance.BuiltinMLflow {
-		src := mlflowBatchSource()
-		if src == "" {
-			return "", nil, fmt.Errorf("the built-in MLflow batch scorer is not available in this build")
-		}
+		src := python.MLflowBatch
 		entryScript = filepath.Join(j.Dir, "builtin", "mlflow_batch.py")
 		if err := os.MkdirAll(filepath.Dir(entryScript), 0o755); err != nil {
 			return "", nil, err
@@ -111,14 +109,24 @@ func workerSetup(j Job) (string, []string, error) {
 		if err := os.WriteFile(entryScript, []byte(src), 0o644); err != nil {
 			return "", nil, err
 		}
-		env = append(env, "BERTH_MLMODEL="+j.Worker.MLmodel, "BERTH_MLFLOW_MODEL_DIR="+j.Worker.ModelDir)
+		env = append(env, "BERTH_MLMODEL="+j.Worker.MLmodel)
+		if !hasVar(env, "BERTH_MLFLOW_MODEL_DIR") {
+			// The stager names the model's own folder; a bare Worker gets its model dir.
+			env = append(env, "BERTH_MLFLOW_MODEL_DIR="+j.Worker.ModelDir)
+		}
 	}
 	return entryScript, env, nil
 }
 
-// mlflowBatchSource is the source of the built-in MLflow batch scorer.
-// mlflowBatchSource is Berth's scoring script for MLflow models without a script.
-func mlflowBatchSource() string { return python.MLflowBatch }
+// hasVar reports whether env (KEY=VALUE) sets name.
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
+}
 
 // runAll runs the queue on Nodes × MaxConcurrencyPerInstance slots and waits for them.
 func (r *runner) runAll(ctx context.Context) {

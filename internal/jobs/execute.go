@@ -81,7 +81,6 @@ func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) 
 	defer release()
 	s.setStatus(ctx, name, wire.JobRunning)
 	job.Progress = func(p batch.Progress) { s.onProgress(ctx, name, r, p) }
-	job.Log = w
 	res, err := batch.Run(ctx, job)
 	s.finish(ctx, name, r, w, res, err)
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -96,12 +97,20 @@ func (s *Service) resolveData(ctx context.Context, ref, typ string) (source, err
 	if err != nil {
 		return source{}, err
 	}
-	if a.Type != "uri_folder" && a.Type != "uri_file" {
-		return source{}, unsupportedInput(fmt.Sprintf("data asset %s:%s is of type %s", a.Name, a.Version, a.Type),
+	atype := a.Type
+	if atype == "" {
+		var sp struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(a.Spec, &sp)
+		atype = sp.Type
+	}
+	if atype != "uri_folder" && atype != "uri_file" {
+		return source{}, unsupportedInput(fmt.Sprintf("data asset %s:%s is of type %q", a.Name, a.Version, atype),
 			"register the files as a uri_folder or uri_file data asset (`berth data create --type uri_folder --path <folder>`)")
 	}
 	if typ == "" {
-		typ = a.Type
+		typ = atype
 	}
 	if a.Artifact == "" {
 		return source{}, unsupportedInput(fmt.Sprintf("data asset %s:%s has no files on this server", a.Name, a.Version),

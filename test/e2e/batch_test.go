@@ -19,7 +19,7 @@ func batchProject(t *testing.T, endpoint, script, settings string, n int) string
 	dir := t.TempDir()
 	files := map[string]string{
 		"endpoint.yml": "name: " + endpoint + "\nauth_mode: aad_token\n",
-		"deployment.yml": "name: d1\nendpoint_name: " + endpoint + "\ntype: model\nmodel: {path: ./model}\n" +
+		"deployment.yml": "name: dep\nendpoint_name: " + endpoint + "\ntype: model\nmodel: {path: ./model}\n" +
 			"code_configuration: {code: ./code, scoring_script: score.py}\ncompute: azureml:cpu\n" +
 			"resources: {instance_count: 1}\nsettings:\n" + settings,
 		"code/score.py":   script,
@@ -121,7 +121,7 @@ func TestBatchJobWritesEachRowOnceInOrder(t *testing.T) {
 	for _, f := range []string{"logs/readme.txt", "logs/job_result.txt", "logs/sys/master_role.txt", "logs/user/stdout/node0/process000.stdout.txt"} {
 		jobFile(t, s, job, f)
 	}
-	jobs := s.ok("batch-deployment", "list-jobs", "-e", "rows", "-n", "d1", "--query", "[].name", "-o", "tsv")
+	jobs := s.ok("batch-deployment", "list-jobs", "-e", "rows", "-n", "dep", "--query", "[].name", "-o", "tsv")
 	if !strings.Contains(jobs, job) {
 		t.Errorf("list-jobs does not list %s: %q", job, jobs)
 	}
