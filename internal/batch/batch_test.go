@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -315,7 +316,8 @@ func TestResume(t *testing.T) {
 	if got := f.output(); got != fileNames(0, 50) {
 		t.Errorf("output:\n%s", got)
 	}
-	if !strings.Contains(f.log("azureml-logs/70_driver_log.txt"), "resumed: 3 of 5 mini-batches already done") {
+	// Workers go on while the journal makes a mini-batch durable, so 3 or more were done.
+	if !regexp.MustCompile(`resumed: [345] of 5 mini-batches already done`).MatchString(f.log("azureml-logs/70_driver_log.txt")) {
 		t.Errorf("driver log:\n%s", f.log("azureml-logs/70_driver_log.txt"))
 	}
 }

@@ -104,7 +104,8 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
 	}
-	r := &runner{j: j, logs: newLogs(j)}
+	r := &runner{j: j, logs: newLogs(j), tries: map[int]int{}}
+	defer r.logs.close()
 	r.prog.Started = time.Now()
 	r.logs.readme()
 	if de, err := r.prepare(); err != nil || de != nil {

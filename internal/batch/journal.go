@@ -5,97 +5,193 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sync"
 )
 
-// entry is one line of the journal: a mini-batch that ended, succeeded or finally failed.
+// entry is the header of one journal record: a mini-batch that ended, succeeded or
+// finally failed. Its rows follow the header line: N bytes whose CRC-32 is CRC.
 type entry struct {
 	MB    int    `json:"mb"`
 	OK    bool   `json:"ok"`
 	Files int    `json:"files"`
 	Items int    `json:"items,omitempty"`
 	Err   string `json:"err,omitempty"`
+	N     int    `json:"n,omitempty"`
+	CRC   uint32 `json:"crc,omitempty"`
 }
 
-// journal makes each finished mini-batch durable before it counts: its rows go to
-// Dir/parts/<index> (temp file, fsync, rename), then a line to Dir/journal (fsync). A
-// mini-batch in the journal is never run again; one that was running when the process
-// died is not in it and runs again, its part simply rewritten.
+// span is where a mini-batch's rows are in the journal file.
+type span struct{ off, n int64 }
+
+// record is a finished mini-batch waiting to be made durable.
+type record struct {
+	e    entry
+	rows []byte
+	done func(error)
+}
+
+// journal makes each finished mini-batch durable before it counts: one append-only
+// file of records (a JSON header line, then the mini-batch's rows), written and fsynced
+// by one flusher that takes every record waiting at each turn, so workers that finish
+// together share one write and one fsync (group commit). A mini-batch in the journal is
+// never run again; one that was running when the process died is not in it and runs
+// again. The output file is the rows of the journal in mini-batch order.
 type journal struct {
-	f     *os.File
-	parts string
+	f *os.File
+
+	mu       sync.Mutex
+	queue    []record
+	flushing bool
+	wg       sync.WaitGroup
+	size     int64        // bytes of whole records in the file; written by the flusher
+	spans    map[int]span // rows of each journaled mini-batch
 }
 
-// openJournal reads Dir/journal, drops a torn last line (a crash mid-append), and opens
-// it for appending. Entries for mini-batches beyond n are ignored.
+// openJournal reads Dir/journal, drops a torn last record (a crash mid-append), and
+// opens it for appending. Records for mini-batches beyond n are ignored.
 func openJournal(dir string, n int) (*journal, map[int]entry, error) {
 	path := filepath.Join(dir, "journal")
-	done := map[int]entry{}
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, err
 	}
-	good := 0 // bytes of whole, valid lines
+	jr := &journal{spans: map[int]span{}}
+	done := map[int]entry{}
+	good := 0 // bytes of whole, valid records
 	for good < len(b) {
-		nl := bytes.IndexByte(b[good:], '\n')
-		if nl < 0 {
-			break
-		}
-		var e entry
-		if json.Unmarshal(b[good:good+nl], &e) != nil {
+		e, next, ok := parseRecord(b, good)
+		if !ok {
 			break
 		}
 		if e.MB >= 0 && e.MB < n {
 			done[e.MB] = e
+			jr.spans[e.MB] = span{off: int64(next - e.N), n: int64(e.N)}
 		}
-		good += nl + 1
+		good = next
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	if jr.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		return nil, nil, err
 	}
 	if good < len(b) {
-		if err := f.Truncate(int64(good)); err != nil {
-			f.Close()
+		if err := jr.f.Truncate(int64(good)); err != nil {
+			jr.f.Close()
 			return nil, nil, err
 		}
 	}
-	if _, err := f.Seek(int64(good), 0); err != nil {
-		f.Close()
+	if _, err := jr.f.Seek(int64(good), io.SeekStart); err != nil {
+		jr.f.Close()
 		return nil, nil, err
 	}
-	parts := filepath.Join(dir, "parts")
-	if err := os.MkdirAll(parts, 0o755); err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return &journal{f: f, parts: parts}, done, nil
+	jr.size = int64(good)
+	return jr, done, nil
 }
 
-// commit makes a finished mini-batch durable: its rows, then its journal line.
+// parseRecord reads the record at b[at:]: its header and where the next one starts.
+func parseRecord(b []byte, at int) (entry, int, bool) {
+	nl := bytes.IndexByte(b[at:], '\n')
+	if nl < 0 {
+		return entry{}, 0, false
+	}
+	var e entry
+	if json.Unmarshal(b[at:at+nl], &e) != nil || e.N < 0 {
+		return entry{}, 0, false
+	}
+	start := at + nl + 1
+	if len(b)-start < e.N || crc32.ChecksumIEEE(b[start:start+e.N]) != e.CRC {
+		return entry{}, 0, false
+	}
+	return e, start + e.N, true
+}
+
+// add queues a finished mini-batch; done is called, from the flusher, once it is
+// durable or could not be written.
+func (jr *journal) add(e entry, rows []byte, done func(error)) {
+	jr.mu.Lock()
+	defer jr.mu.Unlock()
+	jr.queue = append(jr.queue, record{e: e, rows: rows, done: done})
+	if !jr.flushing {
+		jr.flushing = true
+		jr.wg.Add(1)
+		go jr.flush()
+	}
+}
+
+// commit adds a record and waits until it is durable.
 func (jr *journal) commit(e entry, rows []byte) error {
-	if e.OK {
-		if err := writeDurable(jr.part(e.MB), rows); err != nil {
-			return fmt.Errorf("write the rows of mini-batch %d: %w", e.MB, err)
+	ch := make(chan error, 1)
+	jr.add(e, rows, func(err error) { ch <- err })
+	return <-ch
+}
+
+// flush writes the waiting records, one write and one fsync per turn, until none wait.
+func (jr *journal) flush() {
+	defer jr.wg.Done()
+	var buf bytes.Buffer
+	for {
+		jr.mu.Lock()
+		batch := jr.queue
+		jr.queue = nil
+		if len(batch) == 0 {
+			jr.flushing = false
+			jr.mu.Unlock()
+			return
+		}
+		jr.mu.Unlock()
+		buf.Reset()
+		spans := make([]span, len(batch))
+		for i, r := range batch {
+			r.e.N, r.e.CRC = len(r.rows), crc32.ChecksumIEEE(r.rows)
+			head, _ := json.Marshal(r.e)
+			buf.Write(head)
+			buf.WriteByte('\n')
+			spans[i] = span{off: jr.size + int64(buf.Len()), n: int64(len(r.rows))}
+			buf.Write(r.rows)
+		}
+		_, err := jr.f.Write(buf.Bytes())
+		if err == nil {
+			err = jr.f.Sync()
+		}
+		if err != nil {
+			err = fmt.Errorf("write the journal: %w", err)
+		} else {
+			jr.mu.Lock()
+			for i, r := range batch {
+				jr.spans[r.e.MB] = spans[i]
+			}
+			jr.size += int64(buf.Len())
+			jr.mu.Unlock()
+		}
+		for _, r := range batch {
+			r.done(err)
 		}
 	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if _, err := jr.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("write the journal: %w", err)
-	}
-	return jr.f.Sync()
 }
 
-// part is the file of a mini-batch's rows.
-func (jr *journal) part(mb int) string { return filepath.Join(jr.parts, strconv.Itoa(mb)) }
+// wait waits until every added record has been written (or failed).
+func (jr *journal) wait() { jr.wg.Wait() }
 
-func (jr *journal) close() { jr.f.Close() }
+// rows returns the rows of a journaled mini-batch.
+func (jr *journal) rows(mb int) ([]byte, error) {
+	jr.mu.Lock()
+	sp, ok := jr.spans[mb]
+	jr.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("mini-batch %d is not in the journal", mb)
+	}
+	b := make([]byte, sp.n)
+	_, err := jr.f.ReadAt(b, sp.off)
+	return b, err
+}
+
+func (jr *journal) close() {
+	jr.wait()
+	jr.f.Close()
+}
 
 // writeDurable writes b to path through a temp file, fsync and rename, then syncs the
 // folder, so path holds either its old content or b, whole.

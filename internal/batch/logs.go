@@ -18,6 +18,7 @@ type logs struct {
 	driver string    // Dir/azureml-logs/70_driver_log.txt
 	extra  io.Writer // Job.Log, or nil
 	mu     sync.Mutex
+	open   map[string]*os.File // files appended to during the run, kept open; guarded by mu
 }
 
 func newLogs(j Job) *logs {
@@ -25,34 +26,45 @@ func newLogs(j Job) *logs {
 		dir:    filepath.Join(j.Dir, "logs"),
 		driver: filepath.Join(j.Dir, "azureml-logs", "70_driver_log.txt"),
 		extra:  j.Log,
+		open:   map[string]*os.File{},
+	}
+}
+
+// appendLocked appends text to path through a file kept open for the run; l.mu is held.
+func (l *logs) appendLocked(path, text string) {
+	f := l.open[path]
+	if f == nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return
+		}
+		var err error
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return
+		}
+		l.open[path] = f
+	}
+	f.WriteString(text)
+}
+
+// close closes the files the run appended to.
+func (l *logs) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for path, f := range l.open {
+		f.Close()
+		delete(l.open, path)
 	}
 }
 
 // stamp is the time stamp of a log line.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
 
-// appendFile appends text to path, creating it and its folder.
-func appendFile(path, text string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // line appends one time-stamped line to logs/<rel>.
 func (l *logs) line(rel, format string, args ...any) {
 	text := stamp(time.Now()) + " " + strings.TrimRight(fmt.Sprintf(format, args...), "\n") + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	appendFile(filepath.Join(l.dir, rel), text)
+	l.appendLocked(filepath.Join(l.dir, rel), text)
 }
 
 // driverf writes a line to the driver log (and Job.Log).
@@ -60,7 +72,7 @@ func (l *logs) driverf(format string, args ...any) {
 	text := stamp(time.Now()) + " " + fmt.Sprintf(format, args...) + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	appendFile(l.driver, text)
+	l.appendLocked(l.driver, text)
 	if l.extra != nil {
 		io.WriteString(l.extra, text)
 	}

@@ -1,9 +1,9 @@
 package batch
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -89,16 +89,23 @@ func markFinalized(marker, tmp, final string) error {
 	return nil
 }
 
-// concatParts writes the parts of the succeeded mini-batches, in order, to path.
+// concatParts writes the rows of the succeeded mini-batches, in order, to path.
 func concatParts(path string, jr *journal, done map[int]entry, n int) error {
 	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
+	w := bufio.NewWriterSize(out, 1<<20)
 	for mb := 0; mb < n && err == nil; mb++ {
 		if e, ok := done[mb]; ok && e.OK {
-			err = appendPart(out, jr.part(mb))
+			var rows []byte
+			if rows, err = jr.rows(mb); err == nil {
+				_, err = w.Write(rows)
+			}
 		}
+	}
+	if err == nil {
+		err = w.Flush()
 	}
 	if err == nil {
 		err = out.Sync()
@@ -106,15 +113,5 @@ func concatParts(path string, jr *journal, done map[int]entry, n int) error {
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
-	return err
-}
-
-func appendPart(out io.Writer, part string) error {
-	in, err := os.Open(part)
-	if err != nil {
-		return fmt.Errorf("read the rows of a finished mini-batch: %w", err)
-	}
-	defer in.Close()
-	_, err = io.Copy(out, in)
 	return err
 }

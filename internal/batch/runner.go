@@ -27,12 +27,15 @@ type runner struct {
 
 	mu      sync.Mutex
 	queue   []int         // mini-batches not yet taken, in order
+	tries   map[int]int   // failed attempts per mini-batch
 	done    map[int]entry // journaled mini-batches
 	prog    Progress
 	lastErr string      // the last error of a mini-batch that failed for good
 	initErr string      // the last init() failure, in the script's words
 	failure *diag.Error // set when the error threshold is exceeded
 	ioErr   error       // the journal could not be written: the run stops
+
+	lastOverview time.Time // when job_progress_overview last got a line
 }
 
 // prepare reads or writes the manifest, opens the journal and fills the queue. A
@@ -145,6 +148,7 @@ func (r *runner) runAll(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+	r.jr.wait() // every finished mini-batch is journaled and counted
 }
 
 // next takes the first mini-batch of the queue.
@@ -157,6 +161,21 @@ func (r *runner) next() (int, bool) {
 	mb := r.queue[0]
 	r.queue = r.queue[1:]
 	return mb, true
+}
+
+// attempts is how many times mini-batch mb has run and failed.
+func (r *runner) attempts(mb int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries[mb]
+}
+
+// retry puts a mini-batch whose attempt failed back at the head of the queue.
+func (r *runner) retry(mb int) {
+	r.mu.Lock()
+	r.tries[mb]++
+	r.mu.Unlock()
+	r.requeue(mb)
 }
 
 // requeue gives back a mini-batch a slot could not run.
@@ -176,31 +195,47 @@ func (r *runner) abort(err error) {
 	r.stop()
 }
 
-// finish journals a mini-batch that ended, counts it, and stops the run when the error
-// threshold is exceeded.
+// finish hands a mini-batch that ended to the journal; it counts once it is durable.
+// The slot goes on to its next mini-batch meanwhile, except after a failure: that one
+// may cross the error threshold, so the slot waits to see whether the run stops.
 func (r *runner) finish(mb int, out outcome) {
 	e := entry{MB: mb, OK: out.err == "", Files: len(r.mbs[mb]), Items: out.ans.Items, Err: out.err}
-	if !e.OK {
-		e.Items = 0
+	if e.OK {
+		r.jr.add(e, out.ans.Rows, func(err error) { r.durable(e, err) })
+		return
 	}
+	e.Items = 0
+	counted := make(chan struct{})
+	r.jr.add(e, nil, func(err error) { r.durable(e, err); close(counted) })
+	<-counted
+}
+
+// overviewEvery is how often job_progress_overview gets a line while a job runs.
+const overviewEvery = time.Second
+
+// durable counts a journaled mini-batch, logs it, and stops the run when the error
+// threshold is exceeded or the journal could not be written. The journal calls it one
+// mini-batch at a time.
+func (r *runner) durable(e entry, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.jr.commit(e, out.ans.Rows); err != nil {
+	if err != nil {
 		if r.ioErr == nil {
 			r.ioErr = err
 		}
 		r.stop()
 		return
 	}
-	r.done[mb] = e
+	r.done[e.MB] = e
 	r.count(e)
-	result := "succeeded"
 	if !e.OK {
-		result = "failed: " + e.Err
+		r.logs.driverf("Mini-batch %d failed: %s (%d of %d done, %d failed)", e.MB, e.Err, len(r.done), len(r.mbs), r.prog.Failed)
 	}
-	r.logs.driverf("Mini-batch %d %s (%d of %d done, %d failed)", mb, result, len(r.done), len(r.mbs), r.prog.Failed)
-	r.logs.overview("%d of %d mini-batches processed, %d failed; %d of %d files succeeded, %d failed",
-		len(r.done), len(r.mbs), r.prog.Failed, r.prog.FilesSucceeded, r.prog.Files, r.prog.FilesFailed)
+	if now := time.Now(); now.Sub(r.lastOverview) >= overviewEvery || len(r.done) == len(r.mbs) {
+		r.lastOverview = now
+		r.logs.overview("%d of %d mini-batches processed, %d failed; %d of %d files succeeded, %d failed",
+			len(r.done), len(r.mbs), r.prog.Failed, r.prog.FilesSucceeded, r.prog.Files, r.prog.FilesFailed)
+	}
 	if r.checkThreshold() {
 		r.stop()
 	}

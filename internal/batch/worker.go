@@ -23,6 +23,7 @@ type slot struct {
 	node, proc     string
 	stdout, stderr *os.File
 	w              *inference.BatchWorker
+	pipe           []int // mini-batches sent to w and not yet answered, oldest first
 }
 
 // open opens the slot's stdout and stderr files for appending.
@@ -57,12 +58,17 @@ func openAppend(path string) (*os.File, error) {
 
 // outcome is how one run() attempt ended: err is "" on success.
 type outcome struct {
-	ans inference.BatchAnswer
-	err string
+	ans        inference.BatchAnswer
+	err        string
+	ok, failed int // items that succeeded and failed, for the logs
 }
 
+// pipelineDepth is how many mini-batches may be in a worker's pipe: the one run() is
+// running and the next, so the worker goes from one to the next without waiting for Go.
+const pipelineDepth = 2
+
 // work runs mini-batches from the queue in slot s until the queue is empty, ctx ends,
-// or no worker can start in s (its mini-batch then goes back to the queue).
+// or no worker can start in s.
 func (r *runner) work(ctx context.Context, s *slot) {
 	if err := s.open(r.j.Dir); err != nil {
 		r.abort(err)
@@ -70,35 +76,104 @@ func (r *runner) work(ctx context.Context, s *slot) {
 	}
 	defer s.close()
 	for ctx.Err() == nil {
+		if s.w == nil && !r.startWorker(ctx, s) {
+			return
+		}
+		r.fill(s)
+		if len(s.pipe) == 0 {
+			return
+		}
+		r.receive(ctx, s)
+	}
+}
+
+// fill sends mini-batches from the queue to s's worker until its pipe is pipelineDepth
+// deep. A large request waits until the worker is idle, so Send never blocks.
+func (r *runner) fill(s *slot) {
+	for len(s.pipe) < pipelineDepth {
 		mb, ok := r.next()
 		if !ok {
 			return
 		}
-		if !r.runMiniBatch(ctx, s, mb) {
+		files := r.mbs[mb]
+		if len(s.pipe) > 0 && inference.RequestSize(files) > inference.MaxPipelined {
 			r.requeue(mb)
 			return
 		}
+		r.logs.master("mini-batch %d (%d files, from %s) scheduled to %s/%s (pid %d), attempt %d of %d",
+			mb, len(files), filepath.Base(files[0]), s.node, s.proc, s.w.Pid(), r.attempts(mb)+1, r.j.Settings.MaxRetries+1)
+		if err := s.w.Send(mb, files); err != nil {
+			r.requeue(mb)
+			r.lost(s)
+			return
+		}
+		s.pipe = append(s.pipe, mb)
 	}
 }
 
-// runMiniBatch runs mini-batch mb with up to MaxRetries retries and records how it
-// ended; it returns false when no worker could start.
-func (r *runner) runMiniBatch(ctx context.Context, s *slot, mb int) bool {
-	var last outcome
-	for attempt := 0; attempt <= r.j.Settings.MaxRetries; attempt++ {
-		if s.w == nil && !r.startWorker(ctx, s) {
-			return ctx.Err() != nil
-		}
-		last = r.attempt(ctx, s, mb, attempt)
-		if ctx.Err() != nil {
-			return true // stopping: nothing is recorded, a resumed job runs it again
-		}
-		if last.err == "" {
-			break
-		}
+// lost gives back the mini-batches in the pipe of a worker that is gone: they never
+// reached run(), so they cost no attempt.
+func (r *runner) lost(s *slot) {
+	for i := len(s.pipe) - 1; i >= 0; i-- {
+		r.requeue(s.pipe[i])
 	}
-	r.finish(mb, last)
-	return true
+	s.pipe, s.w = nil, nil
+}
+
+// receive waits for the answer to the oldest mini-batch in s's pipe, within the
+// timeout, and records it: a failed attempt goes back to the queue while retries are
+// left, anything else is finished.
+func (r *runner) receive(ctx context.Context, s *slot) {
+	mb := s.pipe[0]
+	s.pipe = s.pipe[1:]
+	pid, attempt := s.w.Pid(), r.attempts(mb)
+	start := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, r.j.Settings.Timeout)
+	ans, err := s.w.Recv(tctx)
+	cancel()
+	if err != nil {
+		r.lost(s) // Recv killed the worker, or it died
+	}
+	if ctx.Err() != nil {
+		return // stopping: nothing is recorded, a resumed job runs it again
+	}
+	out := r.judge(s, mb, attempt, pid, ans, err)
+	r.logs.sys(s, "mini-batch %d attempt %d: pid %d, items total %d, succeeded %d, failed %d, start %s, duration %.3f s",
+		mb, attempt+1, pid, len(r.mbs[mb]), out.ok, out.failed, stamp(start), time.Since(start).Seconds())
+	if out.err != "" && attempt < r.j.Settings.MaxRetries {
+		r.retry(mb)
+		return
+	}
+	r.finish(mb, out)
+}
+
+// judge says how one run() attempt ended, and logs a failure where Azure does.
+func (r *runner) judge(s *slot, mb, attempt, pid int, ans inference.BatchAnswer, err error) outcome {
+	files := r.mbs[mb]
+	out := outcome{ans: ans}
+	what := fmt.Sprintf("run() of mini-batch %d (attempt %d of %d)", mb, attempt+1, r.j.Settings.MaxRetries+1)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		t := strconv.FormatFloat(r.j.Settings.Timeout.Seconds(), 'f', -1, 64)
+		out.err = fmt.Sprintf("No progress update in %s seconds. No progress update in this check. Wait %s seconds since last update.", t, t)
+		r.logs.sys(s, "mini-batch %d: %s The worker (pid %d) is killed and a new one started.", mb, out.err, pid)
+		r.logs.driverf("%s/%s: mini-batch %d: %s", s.node, s.proc, mb, out.err)
+		r.logs.line("user/error.txt", "%s/%s: %s: %s", s.node, s.proc, what, out.err)
+	case err != nil:
+		out.err = err.Error()
+		r.logs.userError(s, what, out.err, "")
+	case ans.Failed:
+		out.err = ans.Message
+		r.logs.userError(s, what+" raised", ans.Message, ans.Traceback)
+	case ans.Empty():
+		out.err = diag.BatchNoSucceededItem
+		r.logs.userError(s, what, out.err, "")
+	}
+	out.ok, out.failed = 0, len(files)
+	if out.err == "" {
+		out.ok, out.failed = ans.Items, max(0, len(files)-ans.Items)
+	}
+	return out
 }
 
 // startWorker starts a worker in s, trying initTries times; init() failures are logged
@@ -151,50 +226,4 @@ func (r *runner) workerConfig(s *slot) inference.BatchWorkerConfig {
 		Stderr:       s.stderr,
 		LoggingLevel: r.j.Settings.LoggingLevel,
 	}
-}
-
-// attempt calls run() once for mini-batch mb in s's worker, within the timeout.
-func (r *runner) attempt(ctx context.Context, s *slot, mb, attempt int) outcome {
-	files := r.mbs[mb]
-	pid := s.w.Pid()
-	tries := r.j.Settings.MaxRetries + 1
-	r.logs.master("mini-batch %d (%d files, from %s) scheduled to %s/%s (pid %d), attempt %d of %d",
-		mb, len(files), filepath.Base(files[0]), s.node, s.proc, pid, attempt+1, tries)
-	start := time.Now()
-	tctx, cancel := context.WithTimeout(ctx, r.j.Settings.Timeout)
-	ans, err := s.w.Run(tctx, mb, files)
-	cancel()
-	took := time.Since(start)
-	if err != nil {
-		s.w = nil // Run killed it, or it died
-	}
-	if ctx.Err() != nil {
-		return outcome{err: ctx.Err().Error()}
-	}
-	out := outcome{ans: ans}
-	what := fmt.Sprintf("run() of mini-batch %d (attempt %d of %d)", mb, attempt+1, tries)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		t := strconv.FormatFloat(r.j.Settings.Timeout.Seconds(), 'f', -1, 64)
-		out.err = fmt.Sprintf("No progress update in %s seconds. No progress update in this check. Wait %s seconds since last update.", t, t)
-		r.logs.sys(s, "mini-batch %d: %s The worker (pid %d) is killed and a new one started.", mb, out.err, pid)
-		r.logs.driverf("%s/%s: mini-batch %d: %s", s.node, s.proc, mb, out.err)
-		r.logs.line("user/error.txt", "%s/%s: %s: %s", s.node, s.proc, what, out.err)
-	case err != nil:
-		out.err = err.Error()
-		r.logs.userError(s, what, out.err, "")
-	case ans.Failed:
-		out.err = ans.Message
-		r.logs.userError(s, what+" raised", ans.Message, ans.Traceback)
-	case ans.Empty():
-		out.err = diag.BatchNoSucceededItem
-		r.logs.userError(s, what, out.err, "")
-	}
-	ok, failed := 0, len(files)
-	if out.err == "" {
-		ok, failed = ans.Items, max(0, len(files)-ans.Items)
-	}
-	r.logs.sys(s, "mini-batch %d attempt %d: pid %d, items total %d, succeeded %d, failed %d, start %s, duration %.3f s",
-		mb, attempt+1, pid, len(files), ok, failed, stamp(start), took.Seconds())
-	return out
 }

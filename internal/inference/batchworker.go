@@ -68,6 +68,7 @@ type BatchWorker struct {
 	outF    *os.File
 	out     *bufio.Reader
 	scratch []byte
+	sent    []int // mini-batches sent and not yet received, oldest first
 }
 
 // batchHeader is the JSON header of a batch worker's frames.
@@ -156,35 +157,71 @@ func batchEnv(extra []string) []string {
 	return append(env, "BERTH_WORKER_MODE=batch")
 }
 
-// Run calls run() with the files of mini-batch index. When ctx ends first (its deadline
-// is the mini-batch timeout) the worker is killed and ctx's error returned; a worker that
-// exits on its own gives an error wrapping ErrBatchWorkerDied. Either way the worker is
-// gone: start another.
+// Run runs one mini-batch: Send, then Recv. ctx bounds the run (its end kills the
+// worker).
 func (w *BatchWorker) Run(ctx context.Context, index int, files []string) (BatchAnswer, error) {
+	if err := w.Send(index, files); err != nil {
+		return BatchAnswer{}, err
+	}
+	return w.Recv(ctx)
+}
+
+// MaxPipelined bounds the request bytes Send may leave in a worker's pipe while it runs
+// an earlier mini-batch, well under a pipe's buffer, so Send never blocks on a busy worker.
+const MaxPipelined = 32 << 10
+
+// Send writes a mini-batch to the worker's pipe. The worker runs it once it has
+// answered the mini-batches sent before it; Recv returns the answers in order.
+func (w *BatchWorker) Send(index int, files []string) error {
 	header, err := json.Marshal(map[string]int{"mb": index})
 	if err != nil {
-		return BatchAnswer{}, err
+		return err
 	}
 	body, err := json.Marshal(files)
 	if err != nil {
-		return BatchAnswer{}, err
+		return err
 	}
+	if w.scratch, err = writeFrame(w.in, w.scratch, header, body); err != nil {
+		w.Kill()
+		return fmt.Errorf("%w (%v) while sending mini-batch %d", ErrBatchWorkerDied, w.proc.Err(), index)
+	}
+	w.sent = append(w.sent, index)
+	return nil
+}
+
+// RequestSize is how many bytes Send writes for a mini-batch of files, near enough.
+func RequestSize(files []string) int {
+	n := 64
+	for _, f := range files {
+		n += len(f) + 4
+	}
+	return n
+}
+
+// Recv waits for the answer to the oldest mini-batch sent. When ctx ends first (the
+// timeout of a run()) or the worker dies, the worker is killed: the mini-batches sent
+// after that one never reached run().
+func (w *BatchWorker) Recv(ctx context.Context) (BatchAnswer, error) {
+	if len(w.sent) == 0 {
+		return BatchAnswer{}, errors.New("batch worker: Recv without a mini-batch sent")
+	}
+	index := w.sent[0]
+	w.sent = w.sent[1:]
 	stop := context.AfterFunc(ctx, w.Kill)
 	defer stop()
-	if w.scratch, err = writeFrame(w.in, w.scratch, header, body); err == nil {
-		var h batchHeader
-		var rows []byte
-		if h, rows, err = readBatchFrame(w.out); err == nil {
-			return BatchAnswer{Rows: rows, Items: h.Items, Failed: h.Failed, Message: h.Message, Traceback: h.Trace}, nil
-		}
-	}
-	if ctx.Err() != nil {
-		w.Kill()
-		return BatchAnswer{}, ctx.Err()
+	h, rows, err := readBatchFrame(w.out)
+	if err == nil {
+		return BatchAnswer{Rows: rows, Items: h.Items, Failed: h.Failed, Message: h.Message, Traceback: h.Trace}, nil
 	}
 	w.Kill()
+	if ctx.Err() != nil {
+		return BatchAnswer{}, ctx.Err()
+	}
 	return BatchAnswer{}, fmt.Errorf("%w (%v) while running mini-batch %d", ErrBatchWorkerDied, w.proc.Err(), index)
 }
+
+// Pending is how many mini-batches were sent and not yet received.
+func (w *BatchWorker) Pending() int { return len(w.sent) }
 
 // Kill stops the worker's process group at once and closes its pipes; it is safe to call
 // more than once.

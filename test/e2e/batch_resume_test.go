@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,18 +13,23 @@ import (
 	"time"
 )
 
-// journaled returns the mini-batches in a job's journal.
+// journaled returns the mini-batches in a job's journal: records of a JSON header line
+// ({"mb": i, "n": bytes of rows, ...}) followed by the mini-batch's rows.
 func journaled(t *testing.T, s *server, job string) map[int]bool {
 	t.Helper()
 	b, _ := os.ReadFile(filepath.Join(s.dataDir, "jobs", job, "journal"))
 	done := map[int]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for len(b) > 0 {
+		nl := bytes.IndexByte(b, '\n')
 		var e struct {
 			MB int `json:"mb"`
+			N  int `json:"n"`
 		}
-		if json.Unmarshal([]byte(line), &e) == nil && line != "" {
-			done[e.MB] = true
+		if nl < 0 || json.Unmarshal(b[:nl], &e) != nil || len(b) < nl+1+e.N {
+			break // a torn last record
 		}
+		done[e.MB] = true
+		b = b[nl+1+e.N:]
 	}
 	return done
 }
