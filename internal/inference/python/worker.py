@@ -777,21 +777,6 @@ def _stream(wout, resp, hdrs, start, log):
 
 # ---- framing ---------------------------------------------------------------------
 
-def _read_exact(f, n):
-    data = f.read(n)
-    if data is None or len(data) < n:
-        raise EOFError
-    return data
-
-
-def _read_frame(f):
-    (hlen,) = _U32.unpack(_read_exact(f, 4))
-    header = json.loads(_read_exact(f, hlen)) if hlen else {}
-    (blen,) = _U32.unpack(_read_exact(f, 4))
-    body = _read_exact(f, blen) if blen else b""
-    return header, body
-
-
 def _write_frame(f, header, body=b""):
     _write_raw_frame(f, json.dumps(header, separators=(",", ":")).encode("utf-8"), body)
 
@@ -933,7 +918,7 @@ def _batch_main(entry):
     sys.argv = [entry, "--logging_level", level]
     _install_shims()
     _install_berth_module()
-    rin = open(3, "rb", buffering=1 << 16)
+    rin = _FrameReader(3)
     wout = open(4, "wb", buffering=1 << 16)
     try:
         module = _load(entry, log)
@@ -950,7 +935,7 @@ def _batch_main(entry):
     _write_frame(wout, {"ready": True, "pid": os.getpid()})
     while True:
         try:
-            req, body = _read_frame(rin)
+            req, body = rin.read()
         except EOFError:
             return
         start = time.perf_counter()
