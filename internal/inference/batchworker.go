@@ -3,7 +3,6 @@ package inference
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,24 +252,6 @@ func (w *BatchWorker) close() {
 // batch header).
 func readBatchFrame(r *bufio.Reader) (batchHeader, []byte, error) {
 	var h batchHeader
-	var n [4]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return h, nil, err
-	}
-	hn := binary.BigEndian.Uint32(n[:])
-	if hn > maxFrameHeader {
-		return h, nil, fmt.Errorf("bad frame from worker: a header of %d bytes (the most is %d)", hn, maxFrameHeader)
-	}
-	hb := make([]byte, hn)
-	if _, err := io.ReadFull(r, hb); err != nil {
-		return h, nil, err
-	}
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return h, nil, fmt.Errorf("bad frame from worker: %w", err)
-	}
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return h, nil, err
-	}
-	body, err := readBody(r, binary.BigEndian.Uint32(n[:]))
+	body, err := readFrameInto(r, &h)
 	return h, body, err
 }

@@ -103,31 +103,34 @@ func writeFrame(w io.Writer, scratch []byte, header, body []byte) ([]byte, error
 	return scratch, err
 }
 
+// readFrame reads one answer frame of an online worker.
 func readFrame(r *bufio.Reader) (frameHeader, []byte, error) {
 	var h frameHeader
+	body, err := readFrameInto(r, &h)
+	return h, body, err
+}
+
+// readFrameInto reads one frame from a worker: its JSON header into h, and its body.
+func readFrameInto(r *bufio.Reader, h any) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return h, nil, err
+		return nil, err
 	}
 	hn := binary.BigEndian.Uint32(n[:])
 	if hn > maxFrameHeader {
-		return h, nil, fmt.Errorf("bad frame from worker: a header of %d bytes (the most is %d)", hn, maxFrameHeader)
+		return nil, fmt.Errorf("bad frame from worker: a header of %d bytes (the most is %d)", hn, maxFrameHeader)
 	}
 	hb := make([]byte, hn)
 	if _, err := io.ReadFull(r, hb); err != nil {
-		return h, nil, err
+		return nil, err
 	}
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return h, nil, fmt.Errorf("bad frame from worker: %w", err)
+	if err := json.Unmarshal(hb, h); err != nil {
+		return nil, fmt.Errorf("bad frame from worker: %w", err)
 	}
 	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return h, nil, err
+		return nil, err
 	}
-	body, err := readBody(r, binary.BigEndian.Uint32(n[:]))
-	if err != nil {
-		return h, nil, err
-	}
-	return h, body, nil
+	return readBody(r, binary.BigEndian.Uint32(n[:]))
 }
 
 // Frame size limits: a header is a little JSON; a body is a request or an answer.
