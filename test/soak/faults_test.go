@@ -83,7 +83,7 @@ func TestSoakFaults(t *testing.T) {
 	const clients = 4
 	l := newLoad(s.URL()+"/endpoints/quickstart/score", key1, sample, clients, 15*time.Second)
 	stop, streamDone := make(chan struct{}), make(chan struct{})
-	go func() { l.run(clients, stop, 20*time.Millisecond); close(streamDone) }()
+	go func() { l.run(clients, stop, 8*time.Millisecond, 20*time.Millisecond); close(streamDone) }()
 	t.Cleanup(func() {
 		select {
 		case <-stop:
@@ -94,12 +94,14 @@ func TestSoakFaults(t *testing.T) {
 	})
 
 	var downs []window
+	marks := []time.Time{time.Now()} // when each fault began
 	orphans, deployed := 0, []string{"blue"}
 	faults := plan.order(rng)
 	for i, kind := range faults {
 		gap := plan.gapMin + time.Duration(rng.Int64N(int64(plan.gapMax-plan.gapMin)))
 		time.Sleep(gap)
 		t.Logf("fault %d/%d after %s: %s", i+1, len(faults), gap.Round(time.Millisecond), kind)
+		marks = append(marks, time.Now())
 		switch kind {
 		case "kill-worker":
 			var pids []int
@@ -125,6 +127,7 @@ func TestSoakFaults(t *testing.T) {
 
 	outcomes := l.taken()
 	undocumented := checkOutcomes(t, outcomes, downs)
+	logSegments(t, outcomes, marks, faults)
 	if n := counts(outcomes)[200]; n < len(outcomes)/2 {
 		t.Errorf("only %d of %d requests succeeded", n, len(outcomes))
 	}
@@ -231,4 +234,23 @@ func overlaps(o outcome, downs []window) bool {
 		}
 	}
 	return false
+}
+
+// logSegments logs the statuses of the requests sent before the first fault and after
+// each one, so that a 503 or a 429 is seen next to the fault that caused it.
+func logSegments(t *testing.T, outcomes []outcome, marks []time.Time, faults []string) {
+	t.Helper()
+	for i, from := range marks {
+		var seg []outcome
+		for _, o := range outcomes {
+			if !o.start.Before(from) && (i+1 == len(marks) || o.start.Before(marks[i+1])) {
+				seg = append(seg, o)
+			}
+		}
+		what := "before the faults"
+		if i > 0 {
+			what = fmt.Sprintf("after fault %d (%s)", i, faults[i-1])
+		}
+		t.Logf("%-30s %v", what+":", tally(seg))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ type outcome struct {
 	status     int    // 0 when the request got no answer
 	err        error  // the transport error when status is 0
 	retryAfter string // the Retry-After header
+	reason     string // ms-azureml-model-error-reason, which names the cause of a 429
 }
 
 func (o outcome) latency() time.Duration { return o.end.Sub(o.start) }
@@ -61,6 +63,7 @@ func (l *load) do() outcome {
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		o.status, o.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
+		o.reason = resp.Header.Get("ms-azureml-model-error-reason")
 	}
 	o.end, o.err = time.Now(), err
 	if err != nil {
@@ -73,9 +76,10 @@ func (l *load) do() outcome {
 }
 
 // run sends requests from n goroutines until stop is closed; each goroutine waits
-// pause after a 429 (a client that backs off a little, not the full Retry-After) and
-// after a transport error. It returns once every goroutine has ended.
-func (l *load) run(n int, stop <-chan struct{}, pause time.Duration) {
+// think after every answer, and pause after a 429 (a client that backs off a little,
+// not the full Retry-After) or a transport error. It returns once every goroutine has
+// ended.
+func (l *load) run(n int, stop <-chan struct{}, think, pause time.Duration) {
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -89,6 +93,8 @@ func (l *load) run(n int, stop <-chan struct{}, pause time.Duration) {
 				}
 				if o := l.do(); o.status == 429 || o.status == 0 {
 					time.Sleep(pause)
+				} else if think > 0 {
+					time.Sleep(think)
 				}
 			}
 		}()
@@ -110,6 +116,19 @@ func counts(os []outcome) map[int]int {
 	m := map[int]int{}
 	for _, o := range os {
 		m[o.status]++
+	}
+	return m
+}
+
+// tally is counts keyed by status, and by reason for the statuses that carry one.
+func tally(os []outcome) map[string]int {
+	m := map[string]int{}
+	for _, o := range os {
+		k := strconv.Itoa(o.status)
+		if o.reason != "" {
+			k += " " + o.reason
+		}
+		m[k]++
 	}
 	return m
 }
