@@ -3,6 +3,6 @@
 // deployments change, an overload of ten times a deployment's capacity, and a flood of
 // idle connections. Every test checks that each answer has a documented status, that no
 // process outlives its server and that stopped instances leave only their logs, and
-// prints one row of the report table described in README.md. The tests use Unix process
-// signals and /proc, so they build on Unix only; BERTH_SOAK=long runs the long form.
+// prints one row of the report table described in README.md. The tests use process
+// signals and /proc, so they build on Linux only; BERTH_SOAK=long runs the long form.
 package soak

@@ -1,4 +1,4 @@
-//go:build unix
+//go:build linux
 
 package soak
 
@@ -106,7 +106,9 @@ func (s *server) start() {
 	cmd := exec.Command(berthBin, args...)
 	cmd.Env = append(os.Environ(), "BERTH_DATA_DIR="+s.dataDir)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed by -timeout takes its servers with it (their
+	// workers follow through their own Pdeathsig).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -341,3 +343,5 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // containsZ reports whether a /proc/<pid>/stat line says the process is a zombie.
 func containsZ(stat []byte) bool { return bytes.Contains(stat, []byte(") Z ")) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
