@@ -19,13 +19,13 @@ type window struct{ from, to time.Time }
 
 // faultPlan is how many faults of each kind a run injects, in a seeded random order.
 type faultPlan struct {
-	workerKills, serverKills, updates, deploys int
-	gapMin, gapMax                             time.Duration // pause before each fault
+	workerKills, serverKills, midChangeKills, updates, deploys int
+	gapMin, gapMax                                             time.Duration // pause before each fault
 }
 
 func (p faultPlan) order(rng *rand.Rand) []string {
 	var kinds []string
-	for kind, n := range map[string]int{"kill-worker": p.workerKills, "kill-server": p.serverKills, "update": p.updates, "deploy": p.deploys} {
+	for kind, n := range map[string]int{"kill-worker": p.workerKills, "kill-server": p.serverKills, "kill-server-mid-change": p.midChangeKills, "update": p.updates, "deploy": p.deploys} {
 		for i := 0; i < n; i++ {
 			kinds = append(kinds, kind)
 		}
@@ -69,8 +69,8 @@ func TestSoakFaults(t *testing.T) {
 	seed := soakSeed(t)
 	t.Logf("seed %d (BERTH_SOAK_SEED=%d repeats this order of faults)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	plan := pick(faultPlan{workerKills: 2, serverKills: 1, updates: 1, deploys: 1, gapMin: time.Second, gapMax: 3 * time.Second},
-		faultPlan{workerKills: 12, serverKills: 5, updates: 5, deploys: 4, gapMin: 3 * time.Second, gapMax: 15 * time.Second})
+	plan := pick(faultPlan{workerKills: 2, serverKills: 1, midChangeKills: 1, updates: 1, deploys: 1, gapMin: time.Second, gapMax: 3 * time.Second},
+		faultPlan{workerKills: 12, serverKills: 4, midChangeKills: 4, updates: 5, deploys: 4, gapMin: 3 * time.Second, gapMax: 15 * time.Second})
 
 	s := startServer(t)
 	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
@@ -107,7 +107,19 @@ func TestSoakFaults(t *testing.T) {
 			var pids []int
 			eventually(t, 20*time.Second, "a Python worker to kill", func() bool { pids = s.workerPIDs(); return len(pids) > 0 })
 			syscall.Kill(pids[rng.IntN(len(pids))], syscall.SIGKILL)
-		case "kill-server":
+		case "kill-server", "kill-server-mid-change":
+			if kind == "kill-server-mid-change" {
+				// An update or a create in flight when the server dies: the restarted
+				// server provisions it again, to Succeeded.
+				if rng.IntN(2) == 0 {
+					s.ok("online-deployment", "update", "-e", "quickstart", "-n", "blue", "--no-wait", "--set", fmt.Sprintf("environment_variables.SOAK_GENERATION=%d", i))
+				} else {
+					name := fmt.Sprintf("green%d", i)
+					s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", name, "--set", "instance_count=1", "--no-wait")
+					deployed = append(deployed, name)
+				}
+				time.Sleep(time.Duration(rng.Int64N(int64(400 * time.Millisecond))))
+			}
 			w, left := killAndRestart(t, s, time.Duration(rng.Int64N(int64(time.Second))))
 			downs, orphans = append(downs, w), orphans+left
 			eventually(t, 30*time.Second, "the deployments to recover after the restart", func() bool {
