@@ -13,7 +13,7 @@ import (
 // what they look for: a process naming a data dir, and bytes beyond logs.
 func TestSoakDetectors(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 30", filepath.Join(dir, "instances", "marker"))
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30; :", filepath.Join(dir, "instances", "marker"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
