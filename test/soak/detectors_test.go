@@ -18,7 +18,12 @@ func TestSoakDetectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if left := orphansAfter(dir, 200*time.Millisecond); len(left) != 1 || left[0] != cmd.Process.Pid {
+	var found []int
+	eventually(t, 5*time.Second, "processesMentioning to find the process", func() bool {
+		found = processesMentioning(dir)
+		return len(found) == 1 && found[0] == cmd.Process.Pid
+	})
+	if left := orphansAfter(dir, 100*time.Millisecond); len(left) != 1 {
 		t.Fatalf("orphansAfter found %v, want [%d]", left, cmd.Process.Pid)
 	}
 	cmd.Process.Kill()

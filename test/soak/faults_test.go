@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -31,17 +32,9 @@ func (p faultPlan) order(rng *rand.Rand) []string {
 		}
 	}
 	// Map order is random; sort first so that the seed alone fixes the order.
-	sortStrings(kinds)
+	slices.Sort(kinds)
 	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	return kinds
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 func soakSeed(t *testing.T) uint64 {
@@ -56,8 +49,9 @@ func soakSeed(t *testing.T) uint64 {
 }
 
 type deploymentState struct {
-	ProvisioningState string `json:"provisioning_state"`
-	InstanceCount     int    `json:"instance_count"`
+	ProvisioningState string            `json:"provisioning_state"`
+	InstanceCount     int               `json:"instance_count"`
+	Environment       map[string]string `json:"environment_variables"`
 	Instances         []struct {
 		Index    int
 		State    string
@@ -95,7 +89,7 @@ func TestSoakFaults(t *testing.T) {
 
 	var downs []window
 	marks := []time.Time{time.Now()} // when each fault began
-	orphans, deployed := 0, []string{"blue"}
+	orphans, deployed, generation := 0, []string{"blue"}, ""
 	faults := plan.order(rng)
 	for i, kind := range faults {
 		gap := plan.gapMin + time.Duration(rng.Int64N(int64(plan.gapMax-plan.gapMin)))
@@ -112,7 +106,8 @@ func TestSoakFaults(t *testing.T) {
 				// An update or a create in flight when the server dies: the restarted
 				// server provisions it again, to Succeeded.
 				if rng.IntN(2) == 0 {
-					s.ok("online-deployment", "update", "-e", "quickstart", "-n", "blue", "--no-wait", "--set", fmt.Sprintf("environment_variables.SOAK_GENERATION=%d", i))
+					generation = strconv.Itoa(i)
+					s.ok("online-deployment", "update", "-e", "quickstart", "-n", "blue", "--no-wait", "--set", "environment_variables.SOAK_GENERATION="+generation)
 				} else {
 					name := fmt.Sprintf("green%d", i)
 					s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", name, "--set", "instance_count=1", "--no-wait")
@@ -126,7 +121,8 @@ func TestSoakFaults(t *testing.T) {
 				return allSucceeded(t, s, deployed) && l.do().status == 200
 			})
 		case "update":
-			s.ok("online-deployment", "update", "-e", "quickstart", "-n", "blue", "--set", fmt.Sprintf("environment_variables.SOAK_GENERATION=%d", i))
+			generation = strconv.Itoa(i)
+			s.ok("online-deployment", "update", "-e", "quickstart", "-n", "blue", "--set", "environment_variables.SOAK_GENERATION="+generation)
 		case "deploy":
 			name := fmt.Sprintf("green%d", i)
 			s.ok("online-deployment", "create", "-f", example("quickstart", "blue-deployment.yml"), "-n", name, "--set", "instance_count=1")
@@ -154,6 +150,11 @@ func TestSoakFaults(t *testing.T) {
 	}
 	if !allSucceeded(t, s, deployed) {
 		t.Errorf("not every deployment is Succeeded with all instances Ready after the faults")
+	}
+	var blue deploymentState
+	s.okJSON(&blue, "online-deployment", "show", "-e", "quickstart", "-n", "blue")
+	if got := blue.Environment["SOAK_GENERATION"]; got != generation {
+		t.Errorf("blue's SOAK_GENERATION is %q, want %q from the last update", got, generation)
 	}
 
 	left, leaked := finish(t, s)
