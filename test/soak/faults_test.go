@@ -94,8 +94,8 @@ func TestSoakFaults(t *testing.T) {
 	for i, kind := range faults {
 		gap := plan.gapMin + time.Duration(rng.Int64N(int64(plan.gapMax-plan.gapMin)))
 		time.Sleep(gap)
-		t.Logf("fault %d/%d after %s: %s", i+1, len(faults), gap.Round(time.Millisecond), kind)
 		marks = append(marks, time.Now())
+		t.Logf("fault %d/%d at %s, after %s: %s", i+1, len(faults), marks[i+1].Format("15:04:05.000"), gap.Round(time.Millisecond), kind)
 		switch kind {
 		case "kill-worker":
 			var pids []int
@@ -224,6 +224,11 @@ func checkOutcomes(t *testing.T, outcomes []outcome, downs []window) int {
 	undocumented, whileDown := 0, 0
 	for _, o := range outcomes {
 		switch {
+		case o.status == 502:
+			// Documented for the request a killed worker was running; logged so that
+			// each can be matched with a kill (or a server log line).
+			t.Logf("502 %s at %s, x-request-id %s", o.reason, o.start.Format("15:04:05.000"), o.requestID)
+			continue
 		case o.status != 0 && documented[o.status]:
 			continue
 		case o.status == 0 && connError(o.err) && overlaps(o, downs):

@@ -25,7 +25,8 @@ type outcome struct {
 	status     int    // 0 when the request got no answer
 	err        error  // the transport error when status is 0
 	retryAfter string // the Retry-After header
-	reason     string // ms-azureml-model-error-reason, which names the cause of a 429
+	reason     string // ms-azureml-model-error-reason, which names the cause of a 429 or 502
+	requestID  string // x-request-id, to find the request in the server's log
 }
 
 func (o outcome) latency() time.Duration { return o.end.Sub(o.start) }
@@ -63,7 +64,7 @@ func (l *load) do() outcome {
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		o.status, o.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
-		o.reason = resp.Header.Get("ms-azureml-model-error-reason")
+		o.reason, o.requestID = resp.Header.Get("ms-azureml-model-error-reason"), resp.Header.Get("x-request-id")
 	}
 	o.end, o.err = time.Now(), err
 	if err != nil {
