@@ -3,6 +3,7 @@
 package soak
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -18,16 +19,27 @@ func TestSoakDetectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var found []int
 	eventually(t, 5*time.Second, "processesMentioning to find the process", func() bool {
-		found = processesMentioning(dir)
+		found := processesMentioning(dir)
 		return len(found) == 1 && found[0] == cmd.Process.Pid
 	})
-	if left := orphansAfter(dir, 100*time.Millisecond); len(left) != 1 {
-		t.Fatalf("orphansAfter found %v, want [%d]", left, cmd.Process.Pid)
+	// A process that names the data dir only in its environment, as a worker's child.
+	child := exec.Command("/bin/sleep", "30")
+	child.Env = append(os.Environ(), "AZUREML_MODEL_DIR="+filepath.Join(dir, "instances", "e", "d", "0"))
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	eventually(t, 5*time.Second, "processesMentioning to find both processes", func() bool {
+		return len(processesMentioning(dir)) == 2
+	})
+	if left := orphansAfter(dir, 100*time.Millisecond); len(left) != 2 {
+		t.Fatalf("orphansAfter found %v, want 2 processes", left)
+	}
+	for _, c := range []*exec.Cmd{cmd, child} {
+		c.Process.Kill()
+		c.Wait()
+	}
 	if left := orphansAfter(dir, time.Second); len(left) != 0 {
 		t.Fatalf("orphansAfter found %v after the process ended", left)
 	}

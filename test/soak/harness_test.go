@@ -244,9 +244,9 @@ func cmdline(pid int) []string {
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
-// processesMentioning lists the live processes (zombies aside) whose command line
-// contains marker: a test's unique data dir names its servers, its workers' scripts and
-// its environments' interpreters.
+// processesMentioning lists the live processes (zombies aside) whose command line or
+// environment contains marker: a test's unique data dir names its servers, its workers'
+// scripts, its environments' interpreters and what they start.
 func processesMentioning(marker string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
@@ -258,7 +258,10 @@ func processesMentioning(marker string) []int {
 		if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); bytes.Contains(stat, []byte(") Z ")) {
 			continue
 		}
-		if strings.Contains(strings.Join(cmdline(pid), " "), marker) {
+		// The environment too: a child of a worker inherits AZUREML_MODEL_DIR and the
+		// like, which name the instance folder, even when its command line does not.
+		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if strings.Contains(strings.Join(cmdline(pid), " "), marker) || bytes.Contains(environ, []byte(marker)) {
 			pids = append(pids, pid)
 		}
 	}
