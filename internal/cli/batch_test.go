@@ -172,9 +172,9 @@ func TestBatchEndpointUpdate(t *testing.T) {
 func TestBatchEndpointReadVerbs(t *testing.T) {
 	f := newFakeServer(t, map[string]answer{
 		"GET /batch-endpoints/bep":    {body: batchEPView},
-		"GET /batch-endpoints":       {body: "[" + batchEPView + "]"},
+		"GET /batch-endpoints":        {body: "[" + batchEPView + "]"},
 		"DELETE /batch-endpoints/bep": {status: http.StatusNoContent},
-		"GET /jobs":                  {body: jobsListTwo},
+		"GET /jobs":                   {body: jobsListTwo},
 	})
 	out, _, err := f.berth(t, "batch-endpoint", "list", "-o", "table")
 	if err != nil {
@@ -212,7 +212,7 @@ func TestBatchEndpointInvokeUploadsLocalInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFakeServer(t, map[string]answer{
-		"POST /artifacts":               {body: `{"digest":"` + digest + `","size":2048}`},
+		"POST /artifacts":                {body: `{"digest":"` + digest + `","size":2048}`},
 		"POST /batch-endpoints/bep/jobs": {status: http.StatusCreated, body: jobRunning},
 	})
 	out, stderr, err := f.berth(t, "batch-endpoint", "invoke", "-n", "bep", "--input", dir, "-d", "blue",
@@ -310,8 +310,8 @@ settings:
 	codeDigest, _ := archive.DigestContext(t.Context(), filepath.Join(dir, "code"))
 	f := newFakeServer(t, map[string]answer{
 		"GET /batch-endpoints/bep":                  {body: batchEPView},
-		"HEAD /artifacts/" + modelDigest:           {},
-		"POST /artifacts":                          {body: `{"digest":"` + codeDigest + `","size":1024}`},
+		"HEAD /artifacts/" + modelDigest:            {},
+		"POST /artifacts":                           {body: `{"digest":"` + codeDigest + `","size":1024}`},
 		"PUT /batch-endpoints/bep/deployments/blue": {body: batchDepView},
 	})
 	out, stderr, err := f.berth(t, "batch-deployment", "create", "-f", file, "--set-default", "--skip-script-validation", "-o", "table")

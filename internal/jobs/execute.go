@@ -287,4 +287,3 @@ func openDriverLog(dir string) (*os.File, error) {
 
 // driverLog is the file `job stream` follows.
 func driverLog(dir string) string { return filepath.Join(dir, "azureml-logs", "70_driver_log.txt") }
-

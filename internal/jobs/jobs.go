@@ -58,7 +58,7 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	running map[string]*run         // jobs being run, by name
+	running map[string]*run          // jobs being run, by name
 	shares  map[string]*computeShare // nodes in use per compute
 }
 
