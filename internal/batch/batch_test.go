@@ -387,14 +387,7 @@ func TestListInput(t *testing.T) {
 	for _, p := range []string{"b.csv", "a.csv", "a/z.csv", "a.d/y.csv"} {
 		writeT(t, filepath.Join(dir, p), "x")
 	}
-	rel := func(files []string) string {
-		var out []string
-		for _, f := range files {
-			r, _ := filepath.Rel(dir, f)
-			out = append(out, r)
-		}
-		return strings.Join(out, " ")
-	}
+	rel := func(files []string) string { return strings.Join(files, " ") }
 	all, err := listInput(dir, URIFolder, false)
 	if err != nil || rel(all) != "a.csv a.d/y.csv a/z.csv b.csv" {
 		t.Errorf("all: %q %v", rel(all), err)
@@ -404,7 +397,7 @@ func TestListInput(t *testing.T) {
 		t.Errorf("top: %q %v", rel(top), err)
 	}
 	one, err := listInput(filepath.Join(dir, "b.csv"), URIFile, false)
-	if err != nil || len(one) != 1 {
+	if err != nil || len(one) != 1 || (manifest{Files: one}).paths(filepath.Join(dir, "b.csv"))[0] != filepath.Join(dir, "b.csv") {
 		t.Errorf("uri_file: %v %v", one, err)
 	}
 	if _, err := listInput(t.TempDir(), URIFolder, false); diag.As(err) == nil || diag.As(err).Code != diag.UserError {

@@ -19,10 +19,20 @@ const (
 )
 
 // manifest is the list of a job's input files, written once when the job starts so
-// that a resumed job cuts the same mini-batches.
+// that a resumed job cuts the same mini-batches. Files are relative to Input, with
+// slashes ("." for a uri_file input), which keeps the file small.
 type manifest struct {
 	Input string   `json:"input"`
 	Files []string `json:"files"`
+}
+
+// paths are the manifest's files under input.
+func (m manifest) paths(input string) []string {
+	out := make([]string, len(m.Files))
+	for i, f := range m.Files {
+		out[i] = filepath.Join(input, filepath.FromSlash(f))
+	}
+	return out
 }
 
 // inputError is a job's input that cannot be read, in Azure's words.
@@ -31,9 +41,10 @@ func inputError(input, why string) *diag.Error {
 		Message: fmt.Sprintf("Dataset initialization failed: the input %s %s. Source of the dataset is either not accessible or doesn't contain any data.", input, why)}
 }
 
-// listInput lists the files of the input: the file itself for uri_file; for
-// uri_folder every regular file under it sorted by relative path, or only those at its
-// top level when topOnly (the built-in MLflow scorer, which does not explore folders).
+// listInput lists the files of the input, relative to it with slashes: "." (the file
+// itself) for uri_file; for uri_folder every regular file under it sorted by relative
+// path, or only those at its top level when topOnly (the built-in MLflow scorer, which
+// does not explore folders).
 func listInput(input, inputType string, topOnly bool) ([]string, error) {
 	fi, err := os.Stat(input)
 	if err != nil {
@@ -43,7 +54,7 @@ func listInput(input, inputType string, topOnly bool) ([]string, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, inputError(input, "is not a file (use --input-type uri_folder for a folder)")
 		}
-		return []string{input}, nil
+		return []string{"."}, nil
 	}
 	if !fi.IsDir() {
 		return nil, inputError(input, "is not a folder (use --input-type uri_file for a file)")
@@ -79,11 +90,7 @@ func listInput(input, inputType string, topOnly bool) ([]string, error) {
 		return nil, inputError(input, "has no files")
 	}
 	sort.Strings(rels)
-	files := make([]string, len(rels))
-	for i, r := range rels {
-		files[i] = filepath.Join(input, filepath.FromSlash(r))
-	}
-	return files, nil
+	return rels, nil
 }
 
 func errText(err error) string {

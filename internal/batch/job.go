@@ -108,16 +108,32 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	defer r.logs.close()
 	r.prog.Started = time.Now()
 	r.logs.readme()
-	if de, err := r.prepare(); err != nil || de != nil {
+	var err error
+	if r.entry, r.env, err = workerSetup(j); err != nil {
+		return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.stop = cancel
+	// The workers start (Python, the script's import, init()) while the input is listed.
+	ready := make(chan struct{})
+	slots := r.startSlots(rctx, ready)
+	de, err := r.prepare()
+	if err != nil || de != nil {
+		cancel()
+		slots()
 		if err != nil {
 			return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
 		}
 		return r.fail(de), nil
 	}
 	defer r.jr.close()
-	if r.failure == nil && len(r.queue) > 0 {
-		r.runAll(ctx)
+	if r.failure != nil || len(r.queue) == 0 {
+		cancel() // nothing to run: the slots stop their workers
 	}
+	close(ready)
+	slots()
+	r.jr.wait() // every finished mini-batch is journaled and counted
 	if err := ctx.Err(); err != nil {
 		r.logs.driverf("Job stopped (%v) with %d of %d mini-batches done; it resumes from there", err, len(r.done), len(r.mbs))
 		return Result{Progress: r.prog}, err

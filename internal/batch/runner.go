@@ -42,11 +42,6 @@ type runner struct {
 // *diag.Error fails the job (bad input, an existing output file).
 func (r *runner) prepare() (*diag.Error, error) {
 	j := r.j
-	entryScript, env, err := workerSetup(j)
-	if err != nil {
-		return nil, err
-	}
-	r.entry, r.env = entryScript, env
 	path := filepath.Join(j.Dir, "manifest")
 	m, resumed, err := readManifest(path)
 	if err != nil {
@@ -68,7 +63,7 @@ func (r *runner) prepare() (*diag.Error, error) {
 			return nil, err
 		}
 	}
-	r.mbs = miniBatches(m.Files, j.Settings.MiniBatchSize)
+	r.mbs = miniBatches(m.paths(j.Input), j.Settings.MiniBatchSize)
 	if r.jr, r.done, err = openJournal(j.Dir, len(r.mbs)); err != nil {
 		return nil, err
 	}
@@ -131,11 +126,10 @@ func hasVar(env []string, name string) bool {
 	return false
 }
 
-// runAll runs the queue on Nodes × MaxConcurrencyPerInstance slots and waits for them.
-func (r *runner) runAll(ctx context.Context) {
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.stop = cancel
+// startSlots starts Nodes × MaxConcurrencyPerInstance slots: each starts its worker at
+// once, then waits for ready before it takes mini-batches from the queue. It returns a
+// function that waits for the slots to end.
+func (r *runner) startSlots(ctx context.Context, ready <-chan struct{}) (wait func()) {
 	var wg sync.WaitGroup
 	for p := 0; p < r.j.Settings.MaxConcurrencyPerInstance; p++ {
 		for n := 0; n < r.j.Nodes; n++ {
@@ -143,12 +137,11 @@ func (r *runner) runAll(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.work(rctx, s)
+				r.work(ctx, s, ready)
 			}()
 		}
 	}
-	wg.Wait()
-	r.jr.wait() // every finished mini-batch is journaled and counted
+	return wg.Wait
 }
 
 // next takes the first mini-batch of the queue.

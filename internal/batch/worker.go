@@ -67,14 +67,22 @@ type outcome struct {
 // running and the next, so the worker goes from one to the next without waiting for Go.
 const pipelineDepth = 2
 
-// work runs mini-batches from the queue in slot s until the queue is empty, ctx ends,
-// or no worker can start in s.
-func (r *runner) work(ctx context.Context, s *slot) {
+// work starts slot s's worker, waits for ready (the queue is filled), and runs
+// mini-batches from the queue until it is empty, ctx ends, or no worker can start in s.
+func (r *runner) work(ctx context.Context, s *slot, ready <-chan struct{}) {
 	if err := s.open(r.j.Dir); err != nil {
 		r.abort(err)
 		return
 	}
 	defer s.close()
+	if !r.startWorker(ctx, s) {
+		return
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		if s.w == nil && !r.startWorker(ctx, s) {
 			return
