@@ -106,6 +106,7 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	}
 	r := &runner{j: j, logs: newLogs(j), tries: map[int]int{}}
 	defer r.logs.close()
+	defer r.exiting.Wait() // no worker outlives Run
 	r.prog.Started = time.Now()
 	r.logs.readme()
 	var err error

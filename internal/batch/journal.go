@@ -175,17 +175,37 @@ func (jr *journal) flush() {
 // wait waits until every added record has been written (or failed).
 func (jr *journal) wait() { jr.wg.Wait() }
 
-// rows returns the rows of a journaled mini-batch.
-func (jr *journal) rows(mb int) ([]byte, error) {
+// wholeUnder is the journal size up to which the output is cut from one read of the
+// whole journal rather than one read per mini-batch.
+const wholeUnder = 64 << 20
+
+// rowsReader returns a function that gives the rows of a journaled mini-batch: from
+// one read of the whole journal when it is small, else one read per mini-batch.
+func (jr *journal) rowsReader() (func(mb int) ([]byte, error), error) {
 	jr.mu.Lock()
-	sp, ok := jr.spans[mb]
+	size := jr.size
 	jr.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("mini-batch %d is not in the journal", mb)
+	var whole []byte
+	if size <= wholeUnder {
+		whole = make([]byte, size)
+		if _, err := jr.f.ReadAt(whole, 0); err != nil {
+			return nil, err
+		}
 	}
-	b := make([]byte, sp.n)
-	_, err := jr.f.ReadAt(b, sp.off)
-	return b, err
+	return func(mb int) ([]byte, error) {
+		jr.mu.Lock()
+		sp, ok := jr.spans[mb]
+		jr.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("mini-batch %d is not in the journal", mb)
+		}
+		if whole != nil {
+			return whole[sp.off : sp.off+sp.n], nil
+		}
+		b := make([]byte, sp.n)
+		_, err := jr.f.ReadAt(b, sp.off)
+		return b, err
+	}, nil
 }
 
 func (jr *journal) close() {

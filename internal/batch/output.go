@@ -96,10 +96,11 @@ func concatParts(path string, jr *journal, done map[int]entry, n int) error {
 		return err
 	}
 	w := bufio.NewWriterSize(out, 1<<20)
+	rowsOf, err := jr.rowsReader()
 	for mb := 0; mb < n && err == nil; mb++ {
 		if e, ok := done[mb]; ok && e.OK {
 			var rows []byte
-			if rows, err = jr.rows(mb); err == nil {
+			if rows, err = rowsOf(mb); err == nil {
 				_, err = w.Write(rows)
 			}
 		}

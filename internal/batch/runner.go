@@ -36,6 +36,8 @@ type runner struct {
 	ioErr   error       // the journal could not be written: the run stops
 
 	lastOverview time.Time // when job_progress_overview last got a line
+
+	exiting sync.WaitGroup // workers asked to exit and not yet gone
 }
 
 // prepare reads or writes the manifest, opens the journal and fills the queue. A

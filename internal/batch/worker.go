@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
@@ -40,13 +41,20 @@ func (s *slot) open(dir string) error {
 }
 
 // close stops the slot's worker, if any, and closes its files.
-func (s *slot) close() {
-	if s.w != nil {
-		s.w.Stop(2 * time.Second)
-		s.w = nil
-	}
-	s.stdout.Close()
-	s.stderr.Close()
+// The worker is asked to exit (its input closed) and reaped in the background, counted
+// in exiting, so the job's output is written while Python shuts down.
+func (s *slot) close(exiting *sync.WaitGroup) {
+	w, stdout, stderr := s.w, s.stdout, s.stderr
+	s.w = nil
+	exiting.Add(1)
+	go func() {
+		defer exiting.Done()
+		if w != nil {
+			w.Stop(2 * time.Second)
+		}
+		stdout.Close()
+		stderr.Close()
+	}()
 }
 
 func openAppend(path string) (*os.File, error) {
@@ -74,7 +82,7 @@ func (r *runner) work(ctx context.Context, s *slot, ready <-chan struct{}) {
 		r.abort(err)
 		return
 	}
-	defer s.close()
+	defer s.close(&r.exiting)
 	if !r.startWorker(ctx, s) {
 		return
 	}
