@@ -206,24 +206,61 @@ func (s *Store) CopyTo(digest, dst string) (files int, bytes int64, err error) {
 		if err != nil {
 			return err
 		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, info.Mode().Perm()|0o200)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(out, in)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
 		files++
-		bytes += n
-		return err
+		bytes += info.Size()
+		return copyFile(p, target, info.Mode().Perm())
 	})
 	return files, bytes, err
+}
+
+// LinkTo lays out a stored artifact's tree in dst as hard links to the stored, read-only
+// files (folders are created, writable), so an instance's model costs no disk of its
+// own; a file that cannot be linked (another file system) is copied. It returns how
+// many files and bytes it laid out.
+func (s *Store) LinkTo(digest, dst string) (files int, bytes int64, err error) {
+	src, err := s.Path(digest)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files++
+		bytes += info.Size()
+		if os.Link(p, target) == nil {
+			return nil
+		}
+		return copyFile(p, target, info.Mode().Perm())
+	})
+	return files, bytes, err
+}
+
+// copyFile copies one file, owner-writable.
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm|0o200)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Delete removes a stored artifact.

@@ -191,13 +191,18 @@ func (s *Stager) writeEnvironment(w io.Writer, d *spec.Deployment, env Env, is *
 // copyArtifact copies one stored artifact into an instance folder, logging how long it took.
 func (s *Stager) copyArtifact(w io.Writer, what, digest, dst string) error {
 	start := time.Now()
-	files, size, err := s.cfg.Artifacts.CopyTo(digest, dst)
+	lay, how := s.cfg.Artifacts.CopyTo, "copied"
+	if what == "model" {
+		// The model is mounted read-only, as Azure mounts it: links to the stored files.
+		lay, how = s.cfg.Artifacts.LinkTo, "linked (read-only)"
+	}
+	files, size, err := lay(digest, dst)
 	if err != nil {
 		// Prepare writes the returned error to the log.
 		return &diag.Error{Code: diag.BadArgument, Target: what,
 			Message: fmt.Sprintf("unable to download user %s %s: %v; deploy again so the CLI uploads it", what, digest, err)}
 	}
-	fmt.Fprintf(w, "copied %s %s to %s: %d files, %d bytes in %s\n", what, digest, dst, files, size, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(w, "%s %s %s to %s: %d files, %d bytes in %s\n", how, what, digest, dst, files, size, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

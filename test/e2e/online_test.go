@@ -107,7 +107,7 @@ func TestDeployInvokeLogsAndKeys(t *testing.T) {
 			t.Fatalf("inference-server log lacks run()'s logging:\n%s", logs)
 		}
 		si := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--container", "storage-initializer")
-		if !strings.Contains(si, "copied model") || !strings.Contains(si, "copied code") || !strings.Contains(si, "bytes") ||
+		if !strings.Contains(si, "linked (read-only) model") || !strings.Contains(si, "copied code") || !strings.Contains(si, "bytes") ||
 			!strings.Contains(si, "import of score.py") || !strings.Contains(si, "init()") {
 			t.Fatalf("storage-initializer log lacks the copy record:\n%s", si)
 		}
