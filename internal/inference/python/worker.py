@@ -4,7 +4,6 @@ run() for requests framed on file descriptors 3 (in) and 4 (out).
 Frame: 4-byte big-endian length of a JSON header, the header, 4-byte big-endian
 length of the body, the body. Standard library only.
 """
-import inspect
 import io
 import json
 import logging
@@ -17,7 +16,6 @@ import traceback
 import types
 import importlib.util
 import functools
-from urllib.parse import parse_qsl
 
 NO_REQUEST = "00000000-0000-0000-0000-000000000000"
 _current = {"rid": NO_REQUEST}
@@ -390,6 +388,7 @@ class AMLRequest:
         self.full_path = path + "?" + query
         self.headers = Headers(headers)
         self._body = body
+        from urllib.parse import parse_qsl  # online only: batch workers start without it
         self.args = MultiDict(parse_qsl(query, keep_blank_values=True), "query argument")
         self.content_type = self.headers.get("Content-Type")
         self.mimetype, self.mimetype_params = _parse_options(self.content_type)
@@ -413,6 +412,7 @@ class AMLRequest:
             if self.mimetype == "multipart/form-data":
                 form, files = _parse_multipart(self.content_type, self._body)
             elif self.mimetype == "application/x-www-form-urlencoded":
+                from urllib.parse import parse_qsl
                 form = parse_qsl(self._body.decode("utf-8", "replace"), keep_blank_values=True)
         except (ValueError, TypeError, LookupError) as exc:
             # Flask parses forms silently: a malformed body gives empty form and files.
@@ -955,6 +955,8 @@ def _batch_main(entry):
 def main():
     if os.environ.get("BERTH_WORKER_MODE") == "batch":
         return _batch_main(sys.argv[1])
+    global inspect
+    import inspect  # online only: batch workers start without it
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, _on_alarm)
     entry = sys.argv[1]
