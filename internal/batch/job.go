@@ -106,7 +106,12 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	}
 	r := &runner{j: j, logs: newLogs(j), tries: map[int]int{}}
 	defer r.logs.close()
-	defer r.exiting.Wait() // no worker outlives Run
+	defer func() { // no worker outlives Run
+		r.exiting.Wait()
+		if r.endForked != nil {
+			r.endForked(2 * time.Second)
+		}
+	}()
 	r.prog.Started = time.Now()
 	r.logs.readme()
 	var err error

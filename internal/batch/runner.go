@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/inference"
 	"github.com/berthml/berth/internal/inference/python"
 	"github.com/berthml/berth/internal/instance"
 )
@@ -37,7 +38,8 @@ type runner struct {
 
 	lastOverview time.Time // when job_progress_overview last got a line
 
-	exiting sync.WaitGroup // workers asked to exit and not yet gone
+	exiting   sync.WaitGroup      // workers asked to exit and not yet gone
+	endForked func(time.Duration) // waits for the process that forked the first workers
 }
 
 // prepare reads or writes the manifest, opens the journal and fills the queue. A
@@ -131,17 +133,39 @@ func hasVar(env []string, name string) bool {
 // startSlots starts Nodes × MaxConcurrencyPerInstance slots: each starts its worker at
 // once, then waits for ready before it takes mini-batches from the queue. It returns a
 // function that waits for the slots to end.
+//
+// The first workers come from one Python process that forks the others
+// (inference.StartBatchWorkers); a slot whose worker fails to start or dies later starts
+// a new one on its own.
 func (r *runner) startSlots(ctx context.Context, ready <-chan struct{}) (wait func()) {
-	var wg sync.WaitGroup
+	var slots []*slot
+	var stdio []inference.BatchStdio
 	for p := 0; p < r.j.Settings.MaxConcurrencyPerInstance; p++ {
 		for n := 0; n < r.j.Nodes; n++ {
 			s := &slot{node: fmt.Sprintf("node%d", n), proc: fmt.Sprintf("process%03d", p)}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.work(ctx, s, ready)
-			}()
+			if err := s.open(r.j.Dir); err != nil {
+				r.abort(err)
+				continue
+			}
+			slots = append(slots, s)
+			stdio = append(stdio, inference.BatchStdio{Stdout: s.stdout, Stderr: s.stderr})
 		}
+	}
+	if len(slots) > 0 {
+		if waits, end, err := inference.StartBatchWorkers(ctx, r.workerConfig(slots[0]), stdio); err == nil {
+			for i, s := range slots {
+				s.first = waits[i]
+			}
+			r.endForked = end
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx, s, ready)
+		}()
 	}
 	return wg.Wait
 }

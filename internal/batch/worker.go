@@ -25,6 +25,8 @@ type slot struct {
 	stdout, stderr *os.File
 	w              *inference.BatchWorker
 	pipe           []int // mini-batches sent to w and not yet answered, oldest first
+	// first waits for the slot's first worker, forked with the others; nil once used.
+	first func(context.Context) (*inference.BatchWorker, error)
 }
 
 // open opens the slot's stdout and stderr files for appending.
@@ -78,10 +80,6 @@ const pipelineDepth = 2
 // work starts slot s's worker, waits for ready (the queue is filled), and runs
 // mini-batches from the queue until it is empty, ctx ends, or no worker can start in s.
 func (r *runner) work(ctx context.Context, s *slot, ready <-chan struct{}) {
-	if err := s.open(r.j.Dir); err != nil {
-		r.abort(err)
-		return
-	}
 	defer s.close(&r.exiting)
 	if !r.startWorker(ctx, s) {
 		return
@@ -198,7 +196,14 @@ func (r *runner) startWorker(ctx context.Context, s *slot) bool {
 	limit := r.initTimeout()
 	for try := 1; try <= initTries; try++ {
 		sctx, cancel := context.WithTimeout(ctx, limit)
-		w, err := inference.StartBatchWorker(sctx, r.workerConfig(s))
+		var w *inference.BatchWorker
+		var err error
+		if first := s.first; first != nil {
+			s.first = nil
+			w, err = first(sctx)
+		} else {
+			w, err = inference.StartBatchWorker(sctx, r.workerConfig(s))
+		}
 		cancel()
 		if err == nil {
 			s.w = w

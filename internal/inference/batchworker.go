@@ -60,9 +60,17 @@ type BatchAnswer struct {
 // Empty reports a run() that returned nothing (None or no rows) without raising.
 func (a BatchAnswer) Empty() bool { return !a.Failed && a.Items == 0 }
 
+// workerProc is the process of a batch worker: one Berth started, or one forked by the
+// first worker of a job (forkedProc).
+type workerProc interface {
+	Pid() int
+	Err() error
+	Stop(grace time.Duration) error
+}
+
 // BatchWorker is one Python process in batch mode that has run init().
 type BatchWorker struct {
-	proc    *supervise.Process
+	proc    workerProc
 	in      *os.File
 	outF    *os.File
 	out     *bufio.Reader
@@ -96,13 +104,9 @@ func StartBatchWorker(ctx context.Context, cfg BatchWorkerConfig) (*BatchWorker,
 		inW.Close()
 		return nil, err
 	}
-	level := cfg.LoggingLevel
-	if level == "" {
-		level = "info"
-	}
 	proc, err := supervise.Start(supervise.Command{
 		Path:       cfg.Python,
-		Args:       []string{"-c", python.Worker, cfg.EntryScript, "--logging_level", level},
+		Args:       []string{"-c", python.Worker, cfg.EntryScript, "--logging_level", loggingLevel(cfg)},
 		Env:        batchEnv(cfg.Env),
 		Dir:        cfg.Dir,
 		Stdout:     cfg.Stdout,
@@ -135,6 +139,14 @@ func StartBatchWorker(ctx context.Context, cfg BatchWorkerConfig) (*BatchWorker,
 		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.Code(h.Code), Message: h.Message}, Traceback: h.Trace}
 	}
 	return w, nil
+}
+
+// loggingLevel is the level the script gets as --logging_level.
+func loggingLevel(cfg BatchWorkerConfig) string {
+	if cfg.LoggingLevel == "" {
+		return "info"
+	}
+	return cfg.LoggingLevel
 }
 
 // batchEnv is the server's environment and extra, plus batch mode and one thread per
@@ -229,14 +241,12 @@ func (w *BatchWorker) Kill() {
 	w.close()
 }
 
-// Stop ends an idle worker gently: its input is closed, so it returns from its loop;
-// after grace its process group is killed.
+// Stop ends an idle worker gently: its input is closed, so it returns from its loop and
+// exits, which closes its answers (EOF); after grace it is killed.
 func (w *BatchWorker) Stop(grace time.Duration) {
 	w.in.Close()
-	select {
-	case <-w.proc.Done():
-	case <-time.After(grace):
-	}
+	w.outF.SetReadDeadline(time.Now().Add(grace))
+	io.Copy(io.Discard, w.out)
 	w.Kill()
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/supervise"
 )
 
 const batchScript = `
@@ -143,7 +144,7 @@ func TestBatchWorkerTimeoutAndExit(t *testing.T) {
 		t.Fatalf("a run() past its deadline: %v after %s", err, time.Since(start))
 	}
 	select {
-	case <-w.proc.Done():
+	case <-w.proc.(*supervise.Process).Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the worker still runs after its deadline")
 	}

@@ -952,8 +952,58 @@ def _batch_main(entry):
         _write_frame(wout, ans, text.encode("utf-8"))
 
 
+def _batch_fork(entry, n):
+    """Forks the n batch workers of a job from this process, which has imported the
+    worker once: child i takes fds 3+4i..6+4i as its requests, its answers, its stdout
+    and its stderr, and dies with this process (which dies with berth). This process
+    only reaps them, and exits after the last."""
+    libc = None
+    if sys.platform.startswith("linux"):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+    extra = range(3, 3 + 4 * n)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children = 0
+    for i in range(n):
+        if os.fork() == 0:
+            base = 3 + 4 * i
+            for src, dst in ((base, 3), (base + 1, 4), (base + 2, 1), (base + 3, 2)):
+                if src != dst:
+                    os.dup2(src, dst)
+            for fd in extra:
+                if fd > 4:
+                    os.close(fd)
+            if libc is not None:
+                libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the forking process
+                if os.getppid() == 1:
+                    os._exit(1)
+            # Berth learns the pid first, so it can kill a worker stuck in init().
+            h = json.dumps({"pid": os.getpid()}).encode()
+            os.write(4, _U32.pack(len(h)) + h + _U32.pack(0))
+            try:
+                _batch_main(entry)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(0)
+        children += 1
+    for fd in extra:
+        os.close(fd)
+    while children:
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+        children -= 1
+    os._exit(0)
+
+
 def main():
     if os.environ.get("BERTH_WORKER_MODE") == "batch":
+        n = int(os.environ.pop("BERTH_BATCH_FORK", "0") or 0)
+        if n > 0 and hasattr(os, "fork"):
+            return _batch_fork(sys.argv[1], n)
         return _batch_main(sys.argv[1])
     global inspect
     import inspect  # online only: batch workers start without it
