@@ -243,7 +243,7 @@ func waitDeployment(ctx context.Context, c *client.Client, endpoint, name string
 	for {
 		raw, err := c.GetDeployment(ctx, endpoint, name)
 		if err != nil {
-			return nil, err
+			return nil, stoppedWaiting(ctx, err, endpoint, name)
 		}
 		var v struct {
 			ProvisioningState string      `json:"provisioning_state"`
@@ -284,10 +284,20 @@ func waitDeployment(ctx context.Context, c *client.Client, endpoint, name string
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, stoppedWaiting(ctx, ctx.Err(), endpoint, name)
 		case <-tick.C:
 		}
 	}
+}
+
+// stoppedWaiting is the error of a wait cut short by Ctrl-C: the server goes on, and the
+// message says how to follow it.
+func stoppedWaiting(ctx context.Context, err error, endpoint, name string) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	return fmt.Errorf("stopped waiting (interrupted); the server goes on with deployment %s/%s: follow it with `berth online-deployment show -e %s -n %s` or `berth online-deployment get-logs -e %s -n %s`",
+		endpoint, name, endpoint, name, endpoint, name)
 }
 
 func deploymentShow(g *globals) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -150,4 +151,38 @@ func TestRestartsKeepDiskBounded(t *testing.T) {
 	if out := s.ok("online-deployment", "get-logs", "-e", "disk", "-n", "blue", "--previous"); strings.TrimSpace(out) == "" {
 		t.Error("get-logs --previous shows nothing: the logs of the instance before the newest are gone")
 	}
+}
+
+// TestCtrlCStopsTheCLI is row 10: the CLI stops on Ctrl-C while it waits for a long
+// deployment, and tells what goes on without it.
+func TestCtrlCStopsTheCLI(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"code/score.py": "import time\ndef init():\n    time.sleep(30)\ndef run(data):\n    return data\n",
+		"dep.yml":       "name: slow\nendpoint_name: ctrlc\nmodel: {path: ./code}\ncode_configuration: {code: ./code, scoring_script: score.py}\ninstance_count: 1\n",
+	})
+	s := startServer(t, "")
+	s.ok("online-endpoint", "create", "-n", "ctrlc")
+	cmd := exec.Command(berthBin, "online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"))
+	cmd.Env = append(os.Environ(), "BERTH_DATA_DIR="+s.dataDir)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "berth online-deployment show -e ctrlc -n slow") {
+			t.Errorf("after Ctrl-C the CLI exited with %v and said:\n%s\nwant a non-zero exit and how to follow the deployment", err, out.String())
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the CLI still ran 5 s after Ctrl-C:\n%s", out.String())
+	}
+	t.Logf("stopped %s after Ctrl-C:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 }
