@@ -9,11 +9,16 @@ import (
 	"testing"
 )
 
-// BenchmarkRun runs a job of 10,000 small files (mini-batches of 10, 2 workers) with a
-// trivial run(): the batch machinery's own cost. bench/batch compares it end to end.
+// BenchmarkRun runs a job of 10,000 small files (mini-batches of 10, 2 workers) with
+// bench/batch's trivial score.py: the batch machinery's own cost, without the server.
+// bench/batch compares the whole job with a multiprocessing.Pool.
 func BenchmarkRun(b *testing.B) {
 	t := &testing.T{}
-	f := newFixture(t, 10000, namesScript)
+	script, err := os.ReadFile("../../bench/batch/score.py")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := newFixture(t, 10000, string(script))
 	f.job.Settings.MaxConcurrencyPerInstance = 2
 	root := filepath.Dir(f.job.Dir)
 	b.ResetTimer()
