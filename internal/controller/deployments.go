@@ -179,20 +179,39 @@ func inProgress(state string) bool {
 }
 
 // CreateDeployment stores a new deployment as Creating and starts provisioning it in
-// the background.
+// the background. A deployment of the same name that is Failed is replaced (see
+// replaceFailed); any other existing one is DeploymentAlreadyExists.
+//
+// The az CLI's `az ml online-deployment create` fails on an existing deployment (its
+// SDK's begin_create_or_update would update it). Berth deliberately replaces a Failed
+// one only, so that a deployment that failed is fixed from the corrected file with the
+// same command, while one that works is never replaced by a create by mistake.
 func (c *Controller) CreateDeployment(ctx context.Context, in DeploymentInput) (*store.Deployment, error) {
 	d := in.Spec
-	raw, err := c.admit(ctx, &in, false)
+	if _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
+		return nil, err
+	}
+	old, err := c.cfg.Store.GetDeployment(ctx, d.EndpointName, d.Name)
+	switch {
+	case err == nil && old.State != wire.StateFailed:
+		return nil, deploymentExists(d.EndpointName, d.Name)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("create deployment: %w", err)
+	}
+	replacing := err == nil
+	raw, err := c.admit(ctx, &in, replacing)
 	if err != nil {
 		return nil, err
+	}
+	if replacing {
+		return c.replaceFailed(ctx, in, raw)
 	}
 	rec := &store.Deployment{Endpoint: d.EndpointName, Name: d.Name, Spec: raw,
 		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateCreating, AllTraffic: in.AllTraffic}
 	if err := c.cfg.Store.CreateDeployment(ctx, rec); err != nil {
 		switch {
 		case errors.Is(err, store.ErrExists):
-			return nil, &diag.Error{Code: diag.DeploymentAlreadyExists, Target: d.Name,
-				Message: fmt.Sprintf("deployment %q already exists on endpoint %q: change it with `berth online-deployment update -f <file>`, or choose another name", d.Name, d.EndpointName)}
+			return nil, deploymentExists(d.EndpointName, d.Name)
 		case errors.Is(err, store.ErrNotFound):
 			return nil, endpointNotFound(d.EndpointName)
 		}

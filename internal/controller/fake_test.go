@@ -153,3 +153,10 @@ func (in *fakeInstance) Stop(time.Duration) error {
 	})
 	return nil
 }
+
+// allowStarts undoes failStarts.
+func (r *fakeRuntime) allowStarts(deployment string) {
+	r.mu.Lock()
+	delete(r.startErr, deployment)
+	r.mu.Unlock()
+}
