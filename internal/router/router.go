@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -266,9 +267,35 @@ func (r *Router) pickDeployment(w http.ResponseWriter, req *http.Request, ep *ta
 		dep = ep.Deployments[chosen]
 	}
 	if dep == nil {
-		writeError(w, http.StatusNotFound, codeNoValidDeployment, "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.")
+		writeError(w, http.StatusNotFound, codeNoValidDeployment, noValidDeployment(ep))
 	}
 	return dep, false
+}
+
+// noValidDeployment is the 404 message when traffic picks no deployment: Azure's
+// documented sentence, then the deployments that have no traffic and the command that
+// sends traffic to one (preferring one with a ready instance).
+func noValidDeployment(ep *table.Endpoint) string {
+	const documented = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
+	var idle []string
+	for name := range ep.Deployments {
+		if ep.Traffic[name] <= 0 {
+			idle = append(idle, name)
+		}
+	}
+	if len(idle) == 0 {
+		return documented
+	}
+	sort.Strings(idle)
+	fix := idle[0]
+	for _, name := range idle {
+		if len(ep.Deployments[name].Instances) > 0 {
+			fix = name
+			break
+		}
+	}
+	return fmt.Sprintf("%s Endpoint %s has %d deployment(s) with 0 traffic: %s. Send traffic to one with `berth online-endpoint update -n %s --traffic \"%s=100\"`",
+		documented, ep.Name, len(idle), strings.Join(idle, ", "), ep.Name, fix)
 }
 
 // admit counts the request in the deployment's gate: at most 2 ×

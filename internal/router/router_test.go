@@ -117,8 +117,17 @@ func TestNoWeightAnd5050(t *testing.T) {
 	blue, green := fakeInstance(t, "blue", 0), fakeInstance(t, "green", 0)
 	_, front := newRouter(t, blue, green, map[string]int{"blue": 0, "green": 0})
 	url := front.URL + "/endpoints/ep/score"
-	if resp, body := call(t, url, "k1"); resp.StatusCode != 404 || !strings.Contains(body, "No valid deployments to route to") {
-		t.Fatalf("no weight: %d %s", resp.StatusCode, body)
+	resp, body := call(t, url, "k1")
+	if resp.StatusCode != 404 || !strings.Contains(body, `"NoValidDeployment"`) {
+		t.Fatalf("no weight: %d %s, want 404 NoValidDeployment", resp.StatusCode, body)
+	}
+	// The message is Azure's, then the deployments without traffic and the command; the
+	// command names one that has a ready instance ("empty" has none).
+	for _, want := range []string{"No valid deployments to route to", "0 traffic: blue, empty, green",
+		"berth online-endpoint update -n ep --traffic \\\"blue=100\\\""} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no weight: body %s lacks %s", body, want)
+		}
 	}
 	_, front2 := newRouter(t, blue, green, map[string]int{"blue": 50, "green": 50})
 	counts := map[string]int{}
@@ -208,4 +217,28 @@ func BenchmarkRouterOverhead(b *testing.B) {
 	}
 	b.Run("direct", func(b *testing.B) { run(b, backend.URL+"/score") })
 	b.Run("router", func(b *testing.B) { run(b, front.URL+"/endpoints/ep/score") })
+}
+
+func TestNoValidDeploymentMessage(t *testing.T) {
+	const documented = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
+	ready := []*table.Instance{{Addr: "127.0.0.1:1"}}
+	tests := []struct {
+		name string
+		deps map[string]*table.Deployment
+		want string
+	}{
+		{"no deployments", nil, documented},
+		{"one without traffic", map[string]*table.Deployment{"blue": {Name: "blue"}},
+			documented + " Endpoint ep has 1 deployment(s) with 0 traffic: blue. Send traffic to one with `berth online-endpoint update -n ep --traffic \"blue=100\"`"},
+		{"the ready one is named", map[string]*table.Deployment{"a": {Name: "a"}, "b": {Name: "b", Instances: ready}},
+			documented + " Endpoint ep has 2 deployment(s) with 0 traffic: a, b. Send traffic to one with `berth online-endpoint update -n ep --traffic \"b=100\"`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := &table.Endpoint{Name: "ep", Deployments: tt.deps, Traffic: map[string]int{"a": 0}}
+			if got := noValidDeployment(ep); got != tt.want {
+				t.Errorf("message\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
 }
