@@ -56,7 +56,10 @@ func (c *Controller) endOp(ctx context.Context, id int64, err error) {
 	c.finishOp(ctx, id, opSucceeded, nil)
 }
 
-// Operations returns the endpoint's newest operations.
+// Operations returns the endpoint's newest operations, or EndpointNotFound.
 func (c *Controller) Operations(ctx context.Context, endpoint string, limit int) ([]*store.Operation, error) {
+	if _, err := c.GetEndpoint(ctx, endpoint); err != nil {
+		return nil, err
+	}
 	return c.cfg.Store.ListOperations(ctx, endpoint, limit)
 }
