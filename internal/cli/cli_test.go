@@ -336,3 +336,15 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestScoringErrorIsPlainWords(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"error": {"code": "NoValidDeployment", "message": "use --traffic \"blue=100\""}}`, `answered 404 NoValidDeployment: use --traffic "blue=100"`},
+		{`{"message": "bad input"}`, "answered 404: bad input"},
+		{"plain text", "answered 404: plain text"},
+	} {
+		if got := scoringError("http://x/score", 404, []byte(tc.body)).Error(); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("%s: %q, want it to end with %q", tc.body, got, tc.want)
+		}
+	}
+}

@@ -276,7 +276,7 @@ func endpointInvoke(g *globals) *cobra.Command {
 				return err
 			}
 			if status < 200 || status > 299 {
-				return fmt.Errorf("scoring %s answered %d: %s", ep.ScoringURI, status, strings.TrimSpace(string(resp)))
+				return scoringError(ep.ScoringURI, status, resp)
 			}
 			out := cmd.OutOrStdout()
 			if (g.query != nil || cmd.Flags().Changed("output")) && json.Valid(resp) {
@@ -347,4 +347,25 @@ func endpointRegenerate(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&keyType, "key-type", "primary", "primary or secondary")
 	requireName(cmd, "name")
 	return cmd
+}
+
+// scoringError is a scoring answer of 400 or more in plain words: the code and message
+// of a JSON error body ({"error": {"code", "message"}} or {"message"}), else the body.
+func scoringError(uri string, status int, body []byte) error {
+	var v struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		switch {
+		case v.Error != nil && v.Error.Message != "":
+			return fmt.Errorf("scoring %s answered %d %s: %s", uri, status, v.Error.Code, v.Error.Message)
+		case v.Message != "":
+			return fmt.Errorf("scoring %s answered %d: %s", uri, status, v.Message)
+		}
+	}
+	return fmt.Errorf("scoring %s answered %d: %s", uri, status, strings.TrimSpace(string(body)))
 }
