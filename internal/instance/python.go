@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,9 @@ const EnvPython = "BERTH_PYTHON"
 // probeTimeout bounds one run of an interpreter that only imports a module or prints
 // its version.
 const probeTimeout = 10 * time.Second
+
+// probeParallel is how many interpreters are tried at once.
+const probeParallel = 4
 
 // PythonVersion runs python once and returns its version (such as 3.11.2) and the
 // absolute path it was found at.
@@ -193,23 +197,37 @@ type Found struct {
 var ErrNotFound = errors.New("no other interpreter has the module")
 
 // FindModule looks for an interpreter other than failed that imports what the import
-// error text names. It tries the candidates in order and returns the first that
-// imports it; ErrNotFound when none does or the text names no module.
+// error text names. It tries the candidates, a few at a time, and returns the first in
+// their order that imports it; ErrNotFound when none does or the text names no module.
 func (in Interpreters) FindModule(ctx context.Context, failed, text string) (Found, error) {
 	module := MissingModule(text)
 	if module == "" {
 		return Found{}, ErrNotFound
 	}
-	stmt := importStatement(text, module)
-	for _, py := range in.Candidates(failed) {
-		if ctx.Err() != nil {
-			return Found{}, ctx.Err()
+	code := importStatement(text, module) + "; import sys; print(sys.version.split()[0])"
+	candidates := in.Candidates(failed)
+	versions := make([]string, len(candidates)) // "" where the import failed
+	slots := make(chan struct{}, probeParallel)
+	var wg sync.WaitGroup
+	for i, py := range candidates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if out, err := probe(ctx, py, code); err == nil {
+				versions[i] = strings.TrimSpace(string(out))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Found{}, err
+	}
+	for i, v := range versions {
+		if v != "" {
+			return Found{Python: candidates[i], Version: v, Module: module}, nil
 		}
-		out, err := probe(ctx, py, stmt+"; import sys; print(sys.version.split()[0])")
-		if err != nil {
-			continue
-		}
-		return Found{Python: py, Version: strings.TrimSpace(string(out)), Module: module}, nil
 	}
 	return Found{}, ErrNotFound
 }
