@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 )
 
 //go:embed check.py
@@ -45,9 +46,12 @@ type Builder struct {
 	// Pip installs the pip requirement strings reqs into the environment of python,
 	// writing its output to log. Nil runs `python -m pip install`, which takes the index
 	// and find-links from PIP_INDEX_URL / PIP_FIND_LINKS.
-	Pip   func(ctx context.Context, python string, reqs []string, log io.Writer) error
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	Pip func(ctx context.Context, python string, reqs []string, log io.Writer) error
+	// Interpreters are searched for the packages pip could not install (nil: this
+	// machine's, instance.MachineInterpreters).
+	Interpreters *instance.Interpreters
+	mu           sync.Mutex
+	locks        map[string]*sync.Mutex
 }
 
 // Result is a built environment, or, next to a build error, what the failed build
@@ -229,7 +233,7 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
 		return &Result{Key: key, LogPath: logPath}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
-			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or install the packages for %s from Debian (apt-get install python3-<name>)", msg, logPath, base)}
+			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or %s", msg, logPath, installFix(base))}
 	}
 	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
 		return fail(msg)
@@ -283,9 +287,52 @@ func (b *Builder) populate(ctx context.Context, base string, reqs []Requirement,
 		pip = pipInstall
 	}
 	if err := pip(ctx, res.Python, specs, logf); err != nil {
-		return fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath))
+		msg := fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath))
+		if hint := b.elsewhere(ctx, base, missing); hint != "" {
+			msg += ". " + hint
+		}
+		return msg
 	}
 	return ""
+}
+
+// elsewhere names another interpreter of the machine that has every package of missing
+// installed, and how to use it; "" when none has them all.
+func (b *Builder) elsewhere(ctx context.Context, base string, missing []Requirement) string {
+	in := instance.MachineInterpreters()
+	if b.Interpreters != nil {
+		in = *b.Interpreters
+	}
+	names := make([]string, len(missing))
+	for i, r := range missing {
+		names[i] = r.Name
+	}
+	py, version, err := in.First(ctx, base, func(ctx context.Context, python string) string {
+		check, err := inspect(ctx, python, missing, io.Discard)
+		if err != nil {
+			return ""
+		}
+		for _, r := range missing {
+			if check.Packages[r.Name].Installed == nil {
+				return ""
+			}
+		}
+		return check.Python
+	})
+	if err != nil {
+		return ""
+	}
+	return instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
+}
+
+// installFix says how to install packages for base: Debian's packages go to
+// /usr/bin/python3 only, so for another base that is a change of interpreter.
+func installFix(base string) string {
+	if instance.SameInterpreter(base, instance.SystemPython) {
+		return "install them from Debian (apt-get install python3-<name>)"
+	}
+	return fmt.Sprintf("install them with the pip of %s, or install them from Debian (apt-get install python3-<name>, into %s) and base the environment on %s: `berth serve --python %s`, or environment_variables.%s: %s in the deployment",
+		base, instance.SystemPython, instance.SystemPython, instance.SystemPython, instance.EnvPython, instance.SystemPython)
 }
 
 // pipInstall is the default Builder.Pip: python -m pip install reqs.

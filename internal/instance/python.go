@@ -160,6 +160,12 @@ func (in Interpreters) Candidates(failed string) []string {
 	return out
 }
 
+// SameInterpreter reports whether paths a and b run the same interpreter with the same
+// packages: one is a symlink to the other, or both are in one virtual environment.
+func SameInterpreter(a, b string) bool {
+	return identity(a) == identity(b)
+}
+
 // identity names the program an interpreter path runs. A virtual environment's python
 // is a symlink to its base, but it is another interpreter (its own site-packages): it is
 // named by its folder.
@@ -197,16 +203,33 @@ type Found struct {
 var ErrNotFound = errors.New("no other interpreter has the module")
 
 // FindModule looks for an interpreter other than failed that imports what the import
-// error text names. It tries the candidates, a few at a time, and returns the first in
-// their order that imports it; ErrNotFound when none does or the text names no module.
+// error text names: the first in the order of Candidates that does. ErrNotFound means
+// none does, or the text names no module.
 func (in Interpreters) FindModule(ctx context.Context, failed, text string) (Found, error) {
 	module := MissingModule(text)
 	if module == "" {
 		return Found{}, ErrNotFound
 	}
 	code := importStatement(text, module) + "; import sys; print(sys.version.split()[0])"
+	py, version, err := in.First(ctx, failed, func(ctx context.Context, python string) string {
+		out, err := probe(ctx, python, code)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	})
+	if err != nil {
+		return Found{}, err
+	}
+	return Found{Python: py, Version: version, Module: module}, nil
+}
+
+// First tries has on the candidates other than failed, a few at a time, each bounded
+// by a short timeout, and returns the first in their order for which has returns a
+// version (""  means no). ErrNotFound means none.
+func (in Interpreters) First(ctx context.Context, failed string, has func(ctx context.Context, python string) string) (python, version string, err error) {
 	candidates := in.Candidates(failed)
-	versions := make([]string, len(candidates)) // "" where the import failed
+	versions := make([]string, len(candidates)) // "" where has said no
 	slots := make(chan struct{}, probeParallel)
 	var wg sync.WaitGroup
 	for i, py := range candidates {
@@ -215,21 +238,21 @@ func (in Interpreters) FindModule(ctx context.Context, failed, text string) (Fou
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			if out, err := probe(ctx, py, code); err == nil {
-				versions[i] = strings.TrimSpace(string(out))
-			}
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			versions[i] = has(pctx, py)
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return Found{}, err
+		return "", "", err
 	}
 	for i, v := range versions {
 		if v != "" {
-			return Found{Python: candidates[i], Version: v, Module: module}, nil
+			return candidates[i], v, nil
 		}
 	}
-	return Found{}, ErrNotFound
+	return "", "", ErrNotFound
 }
 
 // Hint says how to run score.py with f.Python: for the whole server, or for one

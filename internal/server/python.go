@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"os"
 
 	"github.com/berthml/berth/internal/instance"
 )
@@ -53,11 +53,7 @@ func checkPython(ctx context.Context, cfg *Config) (pythonChoice, error) {
 // debianAdvice says, when the server's interpreter is not Debian's, how to use the
 // packages apt-get installs; "" when it is Debian's or there is none.
 func (p pythonChoice) debianAdvice() string {
-	system, err := filepath.EvalSymlinks(instance.SystemPython)
-	if err != nil {
-		return ""
-	}
-	if real, err := filepath.EvalSymlinks(p.Path); err == nil && real == system {
+	if _, err := os.Stat(instance.SystemPython); err != nil || instance.SameInterpreter(p.Path, instance.SystemPython) {
 		return ""
 	}
 	return fmt.Sprintf("packages installed with apt-get (python3-<name>) live in %s, not in %s: to use them run `berth serve --python %s`, or set %s for one deployment in its environment_variables",
