@@ -99,42 +99,13 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress i
 		res.BuildLog = built.LogPath
 	}
 	if err != nil {
-		return res, err
+		return res, s.withInterpreterHint(ctx, base, built, err)
 	}
 	if len(built.Warnings) > 0 {
 		fmt.Fprintf(progress, "environment %s: %s\n", built.Key, strings.Join(built.Warnings, "; "))
 	}
 	res.Python, res.Warnings = built.Python, built.Warnings
 	return res, nil
-}
-
-// deploymentPython checks the interpreter a deployment names in
-// environment_variables.BERTH_PYTHON: an absolute path to an executable file that runs.
-// It returns the interpreter's version.
-func deploymentPython(ctx context.Context, py string) (string, error) {
-	field := "environment_variables." + instance.EnvPython
-	fail := func(format string, args ...any) (string, error) {
-		return "", &diag.Error{Code: diag.ImageBuildFailure, Target: field,
-			Message: fmt.Sprintf("%s %s: %s; set it to the absolute path of a Python 3 interpreter on the server's machine (such as %s), or remove it to use the server's (berth serve --python)",
-				field, py, fmt.Sprintf(format, args...), instance.SystemPython)}
-	}
-	if !filepath.IsAbs(py) {
-		return fail("not an absolute path")
-	}
-	fi, err := os.Stat(py)
-	switch {
-	case err != nil:
-		return fail("no such file")
-	case !fi.Mode().IsRegular():
-		return fail("not a file")
-	case fi.Mode().Perm()&0o111 == 0:
-		return fail("not executable")
-	}
-	version, _, err := instance.PythonVersion(ctx, py)
-	if err != nil {
-		return fail("it does not run (%v)", err)
-	}
-	return version, nil
 }
 
 // unsupportedEnvironment refuses what asks for a container the process runtime cannot build or run.

@@ -2,6 +2,9 @@ package stage
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +94,44 @@ func TestDeploymentPythonIsTheBaseOfItsEnvironment(t *testing.T) {
 	}
 	if out, err := exec.Command(env.Python, "-c", "import numpy, sys; print(sys.base_prefix)").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "/usr" {
 		t.Errorf("the environment is not built on %s: %s (%v)", instance.SystemPython, out, err)
+	}
+}
+
+// TestFailedBuildNamesAnInterpreterThatHasThePackages: a package the base lacks and pip
+// cannot install, but another interpreter has: the error names it and the command.
+func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
+	if _, err := os.Stat(instance.SystemPython); err != nil {
+		t.Skip("no system python")
+	}
+	dir := t.TempDir()
+	// Another interpreter, answering check.py: it has the package.
+	other := filepath.Join(dir, "python3.12")
+	script := "#!/bin/sh\ncat >/dev/null\necho '{\"python\": \"3.12.7\", \"packages\": {\"berth-test-pkg\": {\"installed\": \"1.0\", \"ok\": true}}}'\n"
+	if err := os.WriteFile(other, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	noPip := func(context.Context, string, []string, io.Writer) error { return errors.New("no index") }
+	d := deployment(t, pythonDeployment+"environment: {image: x, conda_file: {dependencies: [python=3, {pip: [berth-test-pkg]}]}}\n")
+	for _, tt := range []struct {
+		name string
+		in   *instance.Interpreters
+		want string
+	}{
+		{"found", &instance.Interpreters{System: other}, other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"},
+		{"none", &instance.Interpreters{System: instance.SystemPython}, ""},
+	} {
+		s := New(Config{Registry: fakeRegistry{}, Python: instance.SystemPython, Interpreters: tt.in,
+			Envs: &envbuild.Builder{Root: t.TempDir(), Pip: noPip}})
+		_, err := s.Environment(t.Context(), d, &bytes.Buffer{})
+		de := diag.As(err)
+		if de == nil || de.Code != diag.ImageBuildFailure || !strings.Contains(de.Message, "pip could not install berth-test-pkg") {
+			t.Fatalf("%s: err = %v", tt.name, err)
+		}
+		if tt.want != "" && !strings.Contains(de.Message, tt.want) {
+			t.Errorf("%s: message lacks %q:\n%s", tt.name, tt.want, de.Message)
+		}
+		if tt.want == "" && strings.Contains(de.Message, "has berth-test-pkg") {
+			t.Errorf("%s: names an interpreter that lacks the package:\n%s", tt.name, de.Message)
+		}
 	}
 }
