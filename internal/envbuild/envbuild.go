@@ -51,7 +51,7 @@ type Builder struct {
 }
 
 // Result is a built environment, or, next to a build error, what the failed build
-// left: its Key and LogPath.
+// left: its Key and LogPath, and Missing when pip could not install what the base lacks.
 type Result struct {
 	Key      string        `json:"key"`
 	Python   string        `json:"python"` // interpreter of the environment
@@ -59,6 +59,9 @@ type Result struct {
 	LogPath  string        `json:"log"` // path of build.log
 	Reused   bool          `json:"-"`
 	Took     time.Duration `json:"-"`
+	// Missing, after a failed build, are the requirements the base lacks and pip could
+	// not install: another interpreter may have them (HasAll).
+	Missing []Requirement `json:"-"`
 }
 
 // ParseConda reads the dependencies of a conda environment file: conda packages and
@@ -228,8 +231,8 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	// fail ends a failed build: the caller gets the log's path with the error.
 	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
-		return &Result{Key: key, LogPath: logPath}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
-			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or install the packages for %s from Debian (apt-get install python3-<name>)", msg, logPath, base)}
+		return &Result{Key: key, LogPath: logPath, Missing: res.Missing}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
+			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or %s", msg, logPath, installFix(base))}
 	}
 	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
 		return fail(msg)
@@ -283,9 +286,39 @@ func (b *Builder) populate(ctx context.Context, base string, reqs []Requirement,
 		pip = pipInstall
 	}
 	if err := pip(ctx, res.Python, specs, logf); err != nil {
+		res.Missing = missing
 		return fmt.Sprintf("pip could not install %s: %s", strings.Join(names, ", "), errorLine(logPath))
 	}
 	return ""
+}
+
+// HasAll reports whether python has every one of reqs installed (in any version), and
+// its version.
+func HasAll(ctx context.Context, python string, reqs []Requirement) (version string, ok bool) {
+	check, err := inspect(ctx, python, reqs, io.Discard)
+	if err != nil {
+		return "", false
+	}
+	for _, r := range reqs {
+		if check.Packages[r.Name].Installed == nil {
+			return "", false
+		}
+	}
+	return check.Python, true
+}
+
+// debianPython is where apt-get install python3-<name> puts packages.
+const debianPython = "/usr/bin/python3"
+
+// installFix says how to install packages for base: Debian's packages go to
+// /usr/bin/python3 only, so for another base that is a change of interpreter.
+func installFix(base string) string {
+	system, err := filepath.EvalSymlinks(debianPython)
+	if real, rerr := filepath.EvalSymlinks(base); err == nil && rerr == nil && real == system {
+		return "install them from Debian (apt-get install python3-<name>)"
+	}
+	return fmt.Sprintf("install them with the pip of %s, or install them from Debian (apt-get install python3-<name>, into %s) and base the environment on it: `berth serve --python %s`, or environment_variables.BERTH_PYTHON: %s in the deployment",
+		base, debianPython, debianPython, debianPython)
 }
 
 // pipInstall is the default Builder.Pip: python -m pip install reqs.

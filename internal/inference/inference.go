@@ -71,6 +71,9 @@ type Config struct {
 	httpPort   int           // the port Serve listens on (0: in-process)
 	healthPort int           // the health port Serve listens on
 	listenWait time.Duration // between tries of a port in use (0: a second, as gunicorn)
+	// interpreters are searched for a module score.py cannot import (nil: this
+	// machine's, instance.MachineInterpreters).
+	interpreters *instance.Interpreters
 }
 
 func (c *Config) defaults() error {

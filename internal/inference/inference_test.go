@@ -47,12 +47,20 @@ func freePort(t *testing.T) int {
 // serve starts an instance for script and waits until it is healthy.
 func serve(t *testing.T, script string, workers int) (string, *lockedLog) {
 	t.Helper()
+	return serveWith(t, Config{EntryScript: filepath.Join("testdata", script), ModelDir: t.TempDir(), WorkerCount: workers})
+}
+
+// serveWith starts an instance of cfg on a free local port, logging to a buffer, and
+// waits until it is healthy.
+func serveWith(t *testing.T, cfg Config) (string, *lockedLog) {
+	t.Helper()
 	log := &lockedLog{}
 	port := freePort(t)
+	cfg.Host, cfg.Port, cfg.Log = "127.0.0.1", port, log
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, Config{EntryScript: filepath.Join("testdata", script), ModelDir: t.TempDir(), Host: "127.0.0.1", Port: port, WorkerCount: workers, Log: log})
+		done <- Serve(ctx, cfg)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)

@@ -63,6 +63,9 @@ func (i *Instance) run(ctx context.Context, cfg Config, log *logger) {
 	}
 	if err := i.p.startAll(); err != nil {
 		stopped := ctx.Err() // before stop cancels it
+		if stopped == nil {
+			err = withInterpreterHint(ctx, cfg, err)
+		}
 		stop()
 		if stopped != nil {
 			return // asked to stop while starting

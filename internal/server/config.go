@@ -29,6 +29,9 @@ type Config struct {
 	DataDir string
 	// Python is the interpreter that runs score.py.
 	Python string
+	// PythonSource says where Python came from: "--python", "BERTH_PYTHON", or "" for
+	// the default (python3 on PATH).
+	PythonSource string
 	// LogLevel is the lowest level the server logs.
 	LogLevel slog.Level
 	// LogOutput receives the server's text log; nil means os.Stderr.
@@ -188,8 +191,15 @@ func loadConfig(lookupEnv, flag func(name string) (string, bool)) (Config, error
 		if v, ok := lookupEnv(s.env); ok && v != "" {
 			raw, from = v, s.env
 		}
+		flagged := false
 		if v, ok := flag(s.name); ok {
-			raw, from = v, ""
+			raw, from, flagged = v, "", true
+		}
+		if s.name == "python" {
+			c.PythonSource = from
+			if flagged {
+				c.PythonSource = "--python"
+			}
 		}
 		if err := s.bind.set(&c, raw); err != nil {
 			errs = append(errs, &SettingError{Flag: s.name, Env: from, Value: raw, Err: err})

@@ -85,7 +85,11 @@ func TestConfigValues(t *testing.T) {
 	}{
 		{name: "defaults", want: func(*Config) {}},
 		{name: "env overrides default", env: map[string]string{"BERTH_ADDR": "127.0.0.1:0", "BERTH_ENV_STRICT": "true", "BERTH_PYTHON": "/usr/bin/python3"},
-			want: func(c *Config) { c.Addr, c.EnvStrict, c.Python = "127.0.0.1:0", true, "/usr/bin/python3" }},
+			want: func(c *Config) {
+				c.Addr, c.EnvStrict, c.Python, c.PythonSource = "127.0.0.1:0", true, "/usr/bin/python3", "BERTH_PYTHON"
+			}},
+		{name: "python flag overrides env", env: map[string]string{"BERTH_PYTHON": "/usr/bin/python3"}, args: []string{"--python", "/opt/py/bin/python3"},
+			want: func(c *Config) { c.Python, c.PythonSource = "/opt/py/bin/python3", "--python" }},
 		{name: "flag overrides env", env: map[string]string{"BERTH_ADDR": "127.0.0.1:1", "BERTH_ENV_STRICT": "true"}, args: []string{"--addr", "127.0.0.1:2", "--env-strict=false"},
 			want: func(c *Config) { c.Addr = "127.0.0.1:2" }},
 		{name: "bad env hidden by a good flag", env: map[string]string{"BERTH_ENV_STRICT": "yes"}, args: []string{"--env-strict", "1"},

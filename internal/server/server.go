@@ -285,12 +285,20 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 func (s *Server) Run(ctx context.Context) error {
 	defer s.Close()
 	baseURL, token := s.url, s.token
+	python, err := checkPython(ctx, &s.cfg)
+	if err != nil {
+		return err
+	}
 	infoPath := filepath.Join(s.dataDir, wire.ServerInfoFile)
 	if err := writeInfo(infoPath, wire.ServerInfo{URL: baseURL, Token: token, PID: os.Getpid()}); err != nil {
 		return err
 	}
 	defer os.Remove(infoPath)
 	s.log.Info("berth serve started", append([]any{"url", baseURL, "public_url", s.publicURL}, s.cfg.logAttrs()...)...)
+	s.log.Info("score.py runs with "+python.Path, "python", python)
+	if advice := python.debianAdvice(); advice != "" {
+		s.log.Info(advice)
+	}
 
 	if n, err := s.store.Migrate(ctx); err != nil {
 		return err

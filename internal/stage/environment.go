@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/envbuild"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/store"
 )
@@ -47,6 +48,14 @@ func (s *Stager) Environment(ctx context.Context, d *spec.Deployment, progress i
 
 func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
 	res := Env{Python: s.cfg.Python}
+	if py := d.EnvironmentVariables[instance.EnvPython]; py != "" {
+		version, err := deploymentPython(ctx, py)
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintf(progress, "python: %s (Python %s), from environment_variables.%s\n", py, version, instance.EnvPython)
+		res.Python = py
+	}
 	env := d.Environment
 	if env == nil {
 		return res, nil
@@ -90,7 +99,7 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress i
 		res.BuildLog = built.LogPath
 	}
 	if err != nil {
-		return res, err
+		return res, s.withInterpreterHint(ctx, base, built, err)
 	}
 	if len(built.Warnings) > 0 {
 		fmt.Fprintf(progress, "environment %s: %s\n", built.Key, strings.Join(built.Warnings, "; "))

@@ -41,6 +41,9 @@ type Config struct {
 	Quota     quota.Checker
 	// Python is the server's interpreter, the base of every environment.
 	Python string
+	// Interpreters are searched for packages an environment build could not install
+	// (nil: this machine's, instance.MachineInterpreters).
+	Interpreters *instance.Interpreters
 	// Now returns the time for log lines (default time.Now).
 	Now func() time.Time
 }

@@ -1,0 +1,69 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/envbuild"
+	"github.com/berthml/berth/internal/instance"
+)
+
+// deploymentPython checks the interpreter a deployment names in
+// environment_variables.BERTH_PYTHON: an absolute path to an executable file that runs.
+// It returns the interpreter's version.
+func deploymentPython(ctx context.Context, py string) (string, error) {
+	field := "environment_variables." + instance.EnvPython
+	fail := func(format string, args ...any) (string, error) {
+		return "", &diag.Error{Code: diag.ImageBuildFailure, Target: field,
+			Message: fmt.Sprintf("%s %s: %s; set it to the absolute path of a Python 3 interpreter on the server's machine (such as %s), or remove it to use the server's (berth serve --python)",
+				field, py, fmt.Sprintf(format, args...), instance.SystemPython)}
+	}
+	if !filepath.IsAbs(py) {
+		return fail("not an absolute path")
+	}
+	fi, err := os.Stat(py)
+	switch {
+	case err != nil:
+		return fail("no such file")
+	case !fi.Mode().IsRegular():
+		return fail("not a file")
+	case fi.Mode().Perm()&0o111 == 0:
+		return fail("not executable")
+	}
+	version, _, err := instance.PythonVersion(ctx, py)
+	if err != nil {
+		return fail("it does not run (%v)", err)
+	}
+	return version, nil
+}
+
+// withInterpreterHint adds to a failed environment build the interpreter of this
+// machine that has every package pip could not install, and the command that uses it.
+func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *envbuild.Result, err error) error {
+	de := diag.As(err)
+	if de == nil || built == nil || len(built.Missing) == 0 {
+		return err
+	}
+	in := instance.MachineInterpreters()
+	if s.cfg.Interpreters != nil {
+		in = *s.cfg.Interpreters
+	}
+	py, version, ferr := in.First(ctx, base, func(ctx context.Context, python string) string {
+		v, _ := envbuild.HasAll(ctx, python, built.Missing)
+		return v
+	})
+	if ferr != nil {
+		return err
+	}
+	names := make([]string, len(built.Missing))
+	for i, r := range built.Missing {
+		names[i] = r.Name
+	}
+	hinted := *de
+	hinted.Message = de.Message + ". " + instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
+	return &hinted
+}

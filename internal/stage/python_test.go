@@ -1,0 +1,137 @@
+package stage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/envbuild"
+	"github.com/berthml/berth/internal/instance"
+)
+
+const pythonDeployment = "name: blue\nendpoint_name: shop\ninstance_count: 1\ncode_configuration: {code: ., scoring_script: s.py}\n"
+
+// TestDeploymentNamesItsPython: environment_variables.BERTH_PYTHON runs the
+// deployment's instances instead of the server's interpreter.
+func TestDeploymentNamesItsPython(t *testing.T) {
+	dir := t.TempDir()
+	py := filepath.Join(dir, "python3")
+	if err := os.WriteFile(py, []byte("#!/bin/sh\necho 3.12.7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Registry: fakeRegistry{}, Python: "/server/python3"})
+	var progress bytes.Buffer
+	env, err := s.Environment(t.Context(), deployment(t, pythonDeployment+"environment_variables: {BERTH_PYTHON: "+py+"}\n"), &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Python != py || env.Vars["BERTH_PYTHON"] != py {
+		t.Errorf("python %q, vars %v; want %s", env.Python, env.Vars, py)
+	}
+	if want := "python: " + py + " (Python 3.12.7), from environment_variables.BERTH_PYTHON"; !strings.Contains(progress.String(), want) {
+		t.Errorf("progress lacks %q:\n%s", want, progress.String())
+	}
+
+	// Without it, the server's.
+	env, err = s.Environment(t.Context(), deployment(t, pythonDeployment), &progress)
+	if err != nil || env.Python != "/server/python3" {
+		t.Errorf("without BERTH_PYTHON: python %q, %v; want the server's", env.Python, err)
+	}
+}
+
+func TestDeploymentPythonMustRun(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "python-noexec")
+	os.WriteFile(notExec, []byte("#!/bin/sh\necho 3.12.7\n"), 0o644)
+	broken := filepath.Join(dir, "python-broken")
+	os.WriteFile(broken, []byte("#!/bin/sh\necho 'cannot open shared object file' >&2\nexit 127\n"), 0o755)
+	tests := []struct{ value, want string }{
+		{"python3", "not an absolute path"},
+		{filepath.Join(dir, "missing"), "no such file"},
+		{dir, "not a file"},
+		{notExec, "not executable"},
+		{broken, "cannot open shared object file"},
+	}
+	s := New(Config{Registry: fakeRegistry{}})
+	for _, tt := range tests {
+		_, err := s.Environment(t.Context(), deployment(t, pythonDeployment+"environment_variables: {BERTH_PYTHON: "+tt.value+"}\n"), &bytes.Buffer{})
+		de := diag.As(err)
+		if de == nil || de.Code != diag.ImageBuildFailure || de.Target != "environment_variables.BERTH_PYTHON" {
+			t.Errorf("%s: err = %v, want ImageBuildFailure on environment_variables.BERTH_PYTHON", tt.value, err)
+			continue
+		}
+		for _, w := range []string{tt.want, "environment_variables.BERTH_PYTHON " + tt.value, "absolute path of a Python 3 interpreter", "or remove it"} {
+			if !strings.Contains(de.Message, w) {
+				t.Errorf("%s: message lacks %q: %s", tt.value, w, de.Message)
+			}
+		}
+	}
+}
+
+// TestDeploymentPythonIsTheBaseOfItsEnvironment: a conda file is built into a virtual
+// environment on the deployment's interpreter, not the server's.
+func TestDeploymentPythonIsTheBaseOfItsEnvironment(t *testing.T) {
+	if err := exec.Command(instance.SystemPython, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("%s has no numpy: %v", instance.SystemPython, err)
+	}
+	// The server's interpreter does not exist: only the deployment's can be the base.
+	s := New(Config{Registry: fakeRegistry{}, Python: filepath.Join(t.TempDir(), "python3"), Envs: &envbuild.Builder{Root: t.TempDir()}})
+	d := deployment(t, pythonDeployment+"environment_variables: {BERTH_PYTHON: "+instance.SystemPython+"}\n"+
+		"environment: {image: x, conda_file: {dependencies: [python=3, numpy]}}\n")
+	env, err := s.Environment(t.Context(), d, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Python == instance.SystemPython || !strings.HasPrefix(env.Python, s.cfg.Envs.Root) {
+		t.Fatalf("python %q, want the built environment's", env.Python)
+	}
+	if out, err := exec.Command(env.Python, "-c", "import numpy, sys; print(sys.base_prefix)").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "/usr" {
+		t.Errorf("the environment is not built on %s: %s (%v)", instance.SystemPython, out, err)
+	}
+}
+
+// TestFailedBuildNamesAnInterpreterThatHasThePackages: a package the base lacks and pip
+// cannot install, but another interpreter has: the error names it and the command.
+func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
+	if _, err := os.Stat(instance.SystemPython); err != nil {
+		t.Skip("no system python")
+	}
+	dir := t.TempDir()
+	// Another interpreter, answering check.py: it has the package.
+	other := filepath.Join(dir, "python3.12")
+	script := "#!/bin/sh\ncat >/dev/null\necho '{\"python\": \"3.12.7\", \"packages\": {\"berth-test-pkg\": {\"installed\": \"1.0\", \"ok\": true}}}'\n"
+	if err := os.WriteFile(other, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	noPip := func(context.Context, string, []string, io.Writer) error { return errors.New("no index") }
+	d := deployment(t, pythonDeployment+"environment: {image: x, conda_file: {dependencies: [python=3, {pip: [berth-test-pkg]}]}}\n")
+	for _, tt := range []struct {
+		name string
+		in   *instance.Interpreters
+		want string
+	}{
+		{"found", &instance.Interpreters{System: other}, other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"},
+		{"none", &instance.Interpreters{System: instance.SystemPython}, ""},
+	} {
+		s := New(Config{Registry: fakeRegistry{}, Python: instance.SystemPython, Interpreters: tt.in,
+			Envs: &envbuild.Builder{Root: t.TempDir(), Pip: noPip}})
+		_, err := s.Environment(t.Context(), d, &bytes.Buffer{})
+		de := diag.As(err)
+		if de == nil || de.Code != diag.ImageBuildFailure || !strings.Contains(de.Message, "pip could not install berth-test-pkg") {
+			t.Fatalf("%s: err = %v", tt.name, err)
+		}
+		if tt.want != "" && !strings.Contains(de.Message, tt.want) {
+			t.Errorf("%s: message lacks %q:\n%s", tt.name, tt.want, de.Message)
+		}
+		if tt.want == "" && strings.Contains(de.Message, "has berth-test-pkg") {
+			t.Errorf("%s: names an interpreter that lacks the package:\n%s", tt.name, de.Message)
+		}
+	}
+}
