@@ -305,10 +305,10 @@ func (s *Server) Run(ctx context.Context) error {
 	} else if n > 0 {
 		s.log.Info("sealed the keys of endpoints stored before keys were sealed", "endpoints", n)
 	}
-	if err := s.ctrl.Recover(ctx); err != nil {
-		return err
-	}
-	if err := s.batch.Recover(ctx); err != nil {
+	if err := s.recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while recovering: a clean stop
+		}
 		return err
 	}
 	errc := make(chan error, 1)
@@ -330,6 +330,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.srv.Shutdown(shutCtx)
 	<-errc
 	return nil
+}
+
+// recover restarts the stored deployments and resumes the unfinished batch jobs.
+func (s *Server) recover(ctx context.Context) error {
+	if err := s.ctrl.Recover(ctx); err != nil {
+		return err
+	}
+	return s.batch.Recover(ctx)
 }
 
 // Close stops every instance and releases the listener and the stores, in the reverse
