@@ -300,11 +300,6 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info(advice)
 	}
 
-	if n, err := s.store.Migrate(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		s.log.Info("sealed the keys of endpoints stored before keys were sealed", "endpoints", n)
-	}
 	if err := s.recover(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while recovering: a clean stop
@@ -332,8 +327,14 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// recover restarts the stored deployments and resumes the unfinished batch jobs.
+// recover seals keys stored in plaintext, restarts the stored deployments and resumes
+// the unfinished batch jobs.
 func (s *Server) recover(ctx context.Context) error {
+	if n, err := s.store.Migrate(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.Info("sealed the keys of endpoints stored before keys were sealed", "endpoints", n)
+	}
 	if err := s.ctrl.Recover(ctx); err != nil {
 		return err
 	}
