@@ -50,6 +50,9 @@ type journal struct {
 	wg       sync.WaitGroup
 	size     int64        // bytes of whole records in the file; written by the flusher
 	spans    map[int]span // rows of each journaled mini-batch
+	// err is the first write that failed: every later record fails with it, so nothing
+	// written after a torn record counts as durable.
+	err error
 }
 
 // openJournal reads Dir/journal, drops a torn last record (a crash mid-append), and
@@ -152,13 +155,20 @@ func (jr *journal) flush() {
 			spans[i] = span{off: jr.size + int64(buf.Len()), n: int64(len(r.rows))}
 			buf.Write(r.rows)
 		}
-		_, err := jr.f.Write(buf.Bytes())
+		err := jr.err
 		if err == nil {
-			err = jr.f.Sync()
+			if _, err = jr.f.Write(buf.Bytes()); err == nil {
+				err = jr.f.Sync()
+			}
+			if err != nil {
+				err = fmt.Errorf("write the journal: %w", err)
+				jr.err = err
+				// Cut what was written of the batch, so a resumed job reads whole records.
+				jr.f.Truncate(jr.size)
+				jr.f.Seek(jr.size, io.SeekStart)
+			}
 		}
-		if err != nil {
-			err = fmt.Errorf("write the journal: %w", err)
-		} else {
+		if err == nil {
 			jr.mu.Lock()
 			for i, r := range batch {
 				jr.spans[r.e.MB] = spans[i]

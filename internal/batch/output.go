@@ -47,10 +47,11 @@ func checkOutput(j Job) *diag.Error {
 func finalize(j Job, jr *journal, done map[int]entry, n int) error {
 	final := j.outputPath()
 	marker := filepath.Join(j.Dir, "finalized")
+	tmp := filepath.Join(j.OutputDir, "."+j.Settings.OutputFileName+"."+filepath.Base(j.Dir)+".berth-tmp")
 	if _, err := os.Stat(marker); err == nil {
+		os.Remove(tmp) // left by a crash after the marker was written
 		return nil
 	}
-	tmp := filepath.Join(j.OutputDir, "."+j.Settings.OutputFileName+"."+filepath.Base(j.Dir)+".berth-tmp")
 	// A temp file that already is the output: the previous Run died after the link.
 	if a, err := os.Stat(tmp); err == nil {
 		if b, err := os.Stat(final); err == nil && os.SameFile(a, b) {

@@ -89,14 +89,25 @@ func (r *runner) work(ctx context.Context, s *slot, ready <-chan struct{}) {
 	case <-ctx.Done():
 		return
 	}
+	lostIdle := 0 // workers that died idle in a row, before taking a mini-batch
 	for ctx.Err() == nil {
 		if s.w == nil && !r.startWorker(ctx, s) {
 			return
 		}
 		r.fill(s)
 		if len(s.pipe) == 0 {
-			return
+			if s.w != nil {
+				return // the queue is empty
+			}
+			// The worker died between mini-batches (Send failed): start another, a few
+			// times at most, as for a worker that fails to start.
+			if lostIdle++; lostIdle >= initTries {
+				r.noteInitErr(fmt.Sprintf("%s/%s: %d workers in a row exited before they took a mini-batch", s.node, s.proc, lostIdle))
+				return
+			}
+			continue
 		}
+		lostIdle = 0
 		r.receive(ctx, s)
 	}
 }
@@ -148,8 +159,8 @@ func (r *runner) receive(ctx context.Context, s *slot) {
 	if err != nil {
 		r.lost(s) // Recv killed the worker, or it died
 	}
-	if ctx.Err() != nil {
-		return // stopping: nothing is recorded, a resumed job runs it again
+	if ctx.Err() != nil && err != nil {
+		return // stopping mid-run: nothing is recorded, a resumed job runs it again
 	}
 	out := r.judge(s, mb, attempt, pid, ans, err)
 	r.logs.sys(s, "mini-batch %d attempt %d: pid %d, items total %d, succeeded %d, failed %d, start %s, duration %.3f s",
@@ -224,9 +235,7 @@ func (r *runner) startWorker(ctx context.Context, s *slot) bool {
 		}
 		r.logs.userError(s, fmt.Sprintf("init() failed (start %d of %d)", try, initTries), msg, trace)
 		r.logs.driverf("%s/%s: the worker could not start (start %d of %d): %s", s.node, s.proc, try, initTries, msg)
-		r.mu.Lock()
-		r.initErr = msg
-		r.mu.Unlock()
+		r.noteInitErr(msg)
 	}
 	r.logs.sys(s, "gave up after %d failed starts", initTries)
 	return false
@@ -247,4 +256,11 @@ func (r *runner) workerConfig(s *slot) inference.BatchWorkerConfig {
 		Stderr:       s.stderr,
 		LoggingLevel: r.j.Settings.LoggingLevel,
 	}
+}
+
+// noteInitErr records why a slot has no worker, for the job's error.
+func (r *runner) noteInitErr(msg string) {
+	r.mu.Lock()
+	r.initErr = msg
+	r.mu.Unlock()
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -119,17 +121,28 @@ func (w *BatchWorker) ready(ctx context.Context, py string) (*BatchWorker, error
 // reaps it; Berth kills it by pid, and all of them with the zygote's process group.
 type forkedProc struct {
 	zygote *supervise.Process
-	pid    int // from its ready frame; 0 before
+	pid    int // from its first frame; 0 before
+	// gone is set once its answers reached EOF: it has exited and may be reaped, so its
+	// pid may name another process and is never signalled again.
+	gone atomic.Bool
+	kill sync.Once
 }
 
 func (p *forkedProc) Pid() int { return p.pid }
 
 func (p *forkedProc) Err() error { return errors.New("the forked worker process ended") }
 
-// Stop kills the worker at once (grace is for the caller, which waits for its EOF).
+// exited records that the worker's answers reached EOF.
+func (p *forkedProc) exited() { p.gone.Store(true) }
+
+// Stop kills the worker at once, once, unless it has exited (grace is for the caller,
+// which waits for its EOF).
 func (p *forkedProc) Stop(time.Duration) error {
-	if p.pid > 0 {
-		return syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-	return nil
+	var err error
+	p.kill.Do(func() {
+		if p.pid > 0 && !p.gone.Load() {
+			err = syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	})
+	return err
 }

@@ -224,6 +224,7 @@ func (w *BatchWorker) Recv(ctx context.Context) (BatchAnswer, error) {
 	if err == nil {
 		return BatchAnswer{Rows: rows, Items: h.Items, Failed: h.Failed, Message: h.Message, Traceback: h.Trace}, nil
 	}
+	w.sawEOF(err)
 	w.Kill()
 	if ctx.Err() != nil {
 		return BatchAnswer{}, ctx.Err()
@@ -246,8 +247,18 @@ func (w *BatchWorker) Kill() {
 func (w *BatchWorker) Stop(grace time.Duration) {
 	w.in.Close()
 	w.outF.SetReadDeadline(time.Now().Add(grace))
-	io.Copy(io.Discard, w.out)
+	_, err := io.Copy(io.Discard, w.out)
+	if err == nil {
+		w.sawEOF(io.EOF)
+	}
 	w.Kill()
+}
+
+// sawEOF notes that a forked worker's answers ended: it has exited.
+func (w *BatchWorker) sawEOF(err error) {
+	if f, ok := w.proc.(interface{ exited() }); ok && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		f.exited()
+	}
 }
 
 // Pid is the worker's process id.

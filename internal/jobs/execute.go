@@ -38,12 +38,12 @@ func (s *Service) start(ctx context.Context, name string, js jobSpec) {
 	_ = json.Unmarshal(js.Deployment, &dep)
 	r := &run{endpoint: dep.Endpoint, deployment: dep.Name}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, dup := s.running[name]; dup {
-		s.mu.Unlock()
 		return
 	}
 	s.running[name] = r
-	s.mu.Unlock()
+	// Under s.mu: a cancel that finds the run finds its cancel function too.
 	r.cancel = s.background(ctx, func(ctx context.Context) {
 		defer func() {
 			s.mu.Lock()
@@ -57,6 +57,12 @@ func (s *Service) start(ctx context.Context, name string, js jobSpec) {
 // execute takes a job from Preparing to its end. A job whose server stops meanwhile
 // keeps its status and resumes at the next start.
 func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) {
+	if j, err := s.cfg.Store.GetJob(ctx, name); err != nil || wire.JobTerminal(j.Status) || j.Status == wire.JobCancelRequested {
+		if err == nil && j.Status == wire.JobCancelRequested {
+			s.end(ctx, name, r, wire.JobCanceled, nil, batch.Progress{})
+		}
+		return // canceled (or gone) before it began
+	}
 	dir := s.jobDir(name)
 	driver, err := openDriverLog(dir)
 	if err != nil {
@@ -168,6 +174,9 @@ func (s *Service) end(ctx context.Context, name string, r *run, status string, f
 	}
 	prog, _ := json.Marshal(p)
 	_, err := s.cfg.Store.UpdateJob(ctx, name, func(j *store.Job) error {
+		if wire.JobTerminal(j.Status) {
+			return nil // it ended already (canceled before it ran): that stands
+		}
 		j.Status, j.Error, j.EndedAt = status, errJSON, s.cfg.Now()
 		if p.MiniBatches > 0 {
 			j.Progress = prog
@@ -232,9 +241,9 @@ type computeShare struct {
 
 // acquire waits until the compute has nodes free for a job and takes them.
 func (s *Service) acquire(ctx context.Context, compute string, nodes int, w io.Writer) (func(), error) {
-	comp, err := s.cfg.Store.GetCompute(ctx, compute)
+	comp, err := s.GetCompute(ctx, compute)
 	if err != nil {
-		return nil, fmt.Errorf("compute %s: %w", compute, err)
+		return nil, err // deleted since the job was invoked: ComputeNotFound names the fix
 	}
 	cs, err := computeSpec(comp)
 	if err != nil {

@@ -129,7 +129,7 @@ func (s *Service) datastorePath(uri string) (string, error) {
 		rest = ""
 	}
 	name, p, ok := strings.Cut(rest, "/paths/")
-	if !ok || name == "" || strings.Contains(name, "/") {
+	if !ok || !datastoreName(name) {
 		return "", &diag.Error{Code: diag.BadArgument, Target: "path",
 			Message: fmt.Sprintf("%q is not a datastore path: write azureml://datastores/<name>/paths/<path>, e.g. azureml://datastores/%s/paths/data", uri, DefaultDatastore)}
 	}
@@ -178,6 +178,23 @@ func (s *Service) download(ctx context.Context, src source, dir string, log io.W
 		return &diag.Error{Code: diag.UserError, Target: "input",
 			Message: fmt.Sprintf("Dataset initialization failed: cannot download %s: %v. Check the URL and that this server can reach it", src.URL, err)}
 	}
+	u, _ := url.Parse(src.URL)
+	name := path.Base(u.Path)
+	if name == "/" || name == "." || name == "" {
+		name = "input"
+	}
+	folder := filepath.Join(dir, "inputs")
+	file := filepath.Join(folder, name)
+	result := folder
+	if src.Type == "uri_file" {
+		result = file
+	}
+	// A resumed job (its manifest written) runs on the file it listed, not a new download.
+	if _, err := os.Stat(filepath.Join(dir, "manifest")); err == nil {
+		if _, err := os.Stat(file); err == nil {
+			return result, nil
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.URL, nil)
 	if err != nil {
 		return "", fail(err)
@@ -190,17 +207,13 @@ func (s *Service) download(ctx context.Context, src source, dir string, log io.W
 	if resp.StatusCode != http.StatusOK {
 		return "", fail(fmt.Errorf("HTTP %s", resp.Status))
 	}
-	u, _ := url.Parse(src.URL)
-	name := path.Base(u.Path)
-	if name == "/" || name == "." || name == "" {
-		name = "input"
-	}
-	folder := filepath.Join(dir, "inputs")
 	if err := os.MkdirAll(folder, 0o700); err != nil {
 		return "", err
 	}
-	file := filepath.Join(folder, name)
-	f, err := os.Create(file)
+	// Written under a temporary name and renamed once whole: a crash leaves no part file
+	// under the input's name.
+	part := filepath.Join(dir, "inputs.part")
+	f, err := os.Create(part)
 	if err != nil {
 		return "", err
 	}
@@ -208,12 +221,27 @@ func (s *Service) download(ctx context.Context, src source, dir string, log io.W
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(part, file)
+	}
 	if err != nil {
+		os.Remove(part)
 		return "", fail(err)
 	}
 	fmt.Fprintf(log, "downloaded %s: %d bytes to %s\n", src.URL, n, file)
-	if src.Type == "uri_file" {
-		return file, nil
+	return result, nil
+}
+
+// datastoreName reports whether name can name a datastore folder: letters, digits, '_'
+// and '-' only, so no name reaches outside datastores/.
+func datastoreName(name string) bool {
+	if name == "" {
+		return false
 	}
-	return folder, nil
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -965,6 +965,7 @@ def _batch_fork(entry, n):
     sys.stdout.flush()
     sys.stderr.flush()
     children = 0
+    parent = os.getpid()
     for i in range(n):
         if os.fork() == 0:
             base = 3 + 4 * i
@@ -976,7 +977,7 @@ def _batch_fork(entry, n):
                     os.close(fd)
             if libc is not None:
                 libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the forking process
-                if os.getppid() == 1:
+                if os.getppid() != parent:  # it died before prctl took effect
                     os._exit(1)
             # Berth learns the pid first, so it can kill a worker stuck in init().
             h = json.dumps({"pid": os.getpid()}).encode()
