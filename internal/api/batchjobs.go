@@ -215,6 +215,7 @@ func progressView(j *store.Job) wire.JobProgress {
 		MiniBatches, Succeeded, Failed     int
 		Files, FilesSucceeded, FilesFailed int
 		Started                            time.Time
+		FilesAtStart                       int
 	}
 	if len(j.Progress) == 0 || json.Unmarshal(j.Progress, &p) != nil {
 		return wire.JobProgress{}
@@ -227,7 +228,7 @@ func progressView(j *store.Job) wire.JobProgress {
 	}
 	if secs := end.Sub(p.Started).Seconds(); !p.Started.IsZero() && secs > 0 {
 		done := p.FilesSucceeded + p.FilesFailed
-		v.FilesPerSecond = float64(done) / secs
+		v.FilesPerSecond = float64(done-p.FilesAtStart) / secs // this run's files only
 		if v.FilesPerSecond > 0 && done < p.Files {
 			v.ETASeconds = float64(p.Files-done) / v.FilesPerSecond
 		}

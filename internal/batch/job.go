@@ -68,8 +68,11 @@ type Worker struct {
 type Progress struct {
 	MiniBatches, Succeeded, Failed     int
 	Files, FilesSucceeded, FilesFailed int
-	// Started is when this run of the job started (a resumed job starts again).
-	Started time.Time
+	// Started is when this run of the job started (a resumed job starts again), and
+	// FilesAtStart how many files were already done then (journaled by an earlier run),
+	// so that a pace counts only this run's files.
+	Started      time.Time
+	FilesAtStart int
 	// Finalizing is set in the one call made when every mini-batch has ended and the
 	// output file is being written (the job's Finalizing status).
 	Finalizing bool

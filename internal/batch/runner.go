@@ -79,6 +79,7 @@ func (r *runner) prepare() (*diag.Error, error) {
 			r.queue = append(r.queue, mb)
 		}
 	}
+	r.prog.FilesAtStart = r.prog.FilesSucceeded + r.prog.FilesFailed
 	r.checkThreshold()
 	if resumed {
 		r.logs.driverf("Job %s resumed: %d of %d mini-batches already done", j.Name, len(r.done), len(r.mbs))
