@@ -19,10 +19,11 @@ func main() {
 	context.AfterFunc(ctx, stop)
 	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
 	root.SetArgs(cli.AzArgs(os.Args[1:]))
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	stop()
 	if err != nil {
 		cli.PrintError(os.Stderr, err)
+		cli.PrintNext(os.Stderr, err, cmd)
 		os.Exit(cli.ExitCode(err))
 	}
 }

@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func TestPrintNextNamesTheCommandThatShowsMore(t *testing.T) {
+	root := NewRoot(&cobra.Command{Use: "serve"}, &cobra.Command{Use: "inference-server"})
+	for _, tc := range []struct {
+		args []string
+		err  error
+		want string
+	}{
+		{[]string{"online-deployment", "create", "-e", "shop", "-n", "blue"}, errors.New("boom"), "Next: `berth diagnose -e shop -n blue`\n"},
+		{[]string{"online-endpoint", "invoke", "-n", "shop"}, errors.New("boom"), "Next: `berth diagnose -e shop`\n"},
+		{[]string{"job", "stream", "-n", "j1"}, errors.New("boom"), "Next: `berth job show -n j1`\n"},
+		{[]string{"model", "show", "-n", "m"}, errors.New("boom"), "Next: `berth model list`\n"},
+		{[]string{"online-deployment", "create", "-e", "shop", "-n", "blue"}, errors.New("fix it with `berth online-deployment update -f f.yml`"), ""},
+	} {
+		cmd, _, err := root.Find(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		PrintNext(&b, tc.err, cmd)
+		if b.String() != tc.want {
+			t.Errorf("%v: %q, want %q", tc.args, b.String(), tc.want)
+		}
+	}
+}
