@@ -255,6 +255,7 @@ func (r *runner) workerConfig(s *slot) inference.BatchWorkerConfig {
 		Stdout:       s.stdout,
 		Stderr:       s.stderr,
 		LoggingLevel: r.j.Settings.LoggingLevel,
+		Label:        []string{"--job", r.j.Name},
 	}
 }
 

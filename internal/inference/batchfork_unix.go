@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
-	"github.com/berthml/berth/internal/inference/python"
 	"github.com/berthml/berth/internal/supervise"
 )
 
@@ -63,7 +62,7 @@ func StartBatchWorkers(ctx context.Context, cfg BatchWorkerConfig, stdio []Batch
 	}
 	zygote, err := supervise.Start(supervise.Command{
 		Path:       cfg.Python,
-		Args:       []string{"-c", python.Worker, cfg.EntryScript, "--logging_level", loggingLevel(cfg)},
+		Args:       workerArgs(cfg.EntryScript, append([]string{"--logging_level", loggingLevel(cfg)}, cfg.Label...)...),
 		Env:        append(batchEnv(cfg.Env), "BERTH_BATCH_FORK="+strconv.Itoa(n)),
 		Dir:        cfg.Dir,
 		Stdout:     stdio[0].Stdout,

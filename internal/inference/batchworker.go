@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
-	"github.com/berthml/berth/internal/inference/python"
 	"github.com/berthml/berth/internal/supervise"
 )
 
@@ -33,6 +32,9 @@ type BatchWorkerConfig struct {
 	Stdout, Stderr io.Writer
 	// LoggingLevel is passed to the script as --logging_level (default info).
 	LoggingLevel string
+	// Label are extra worker arguments that name it in `ps` (--job J --process P); the
+	// script sees only --logging_level.
+	Label []string
 }
 
 // BatchWorkerError is an init() or import failure: Err carries the error in the script's
@@ -106,7 +108,7 @@ func StartBatchWorker(ctx context.Context, cfg BatchWorkerConfig) (*BatchWorker,
 	}
 	proc, err := supervise.Start(supervise.Command{
 		Path:       cfg.Python,
-		Args:       []string{"-c", python.Worker, cfg.EntryScript, "--logging_level", loggingLevel(cfg)},
+		Args:       workerArgs(cfg.EntryScript, append([]string{"--logging_level", loggingLevel(cfg)}, cfg.Label...)...),
 		Env:        batchEnv(cfg.Env),
 		Dir:        cfg.Dir,
 		Stdout:     cfg.Stdout,

@@ -45,6 +45,9 @@ type Config struct {
 	Env []string
 	// Dir is the workers' working directory ("" = the server's).
 	Dir string
+	// Label are extra worker arguments that name it in `ps` (--endpoint E --deployment D
+	// --instance N); the worker ignores them.
+	Label []string
 	// AppRoot is AML_APP_ROOT for the workers when the environment does not set it
 	// ("" = Dir, else the entry script's folder); swagger files are looked up there too.
 	AppRoot string

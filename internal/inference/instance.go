@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/berthml/berth/internal/inference/python"
 )
 
 // Instance is a running instance without an HTTP server of its own: the pool of Python
@@ -40,7 +38,7 @@ func start(ctx context.Context, cfg Config, port int) (*Instance, error) {
 	log := &logger{w: cfg.Log, pid: os.Getpid()}
 	logBanner(log, cfg, port)
 	pctx, cancel := context.WithCancel(ctx)
-	p := &pool{cfg: cfg, script: python.Worker, log: log, done: pctx.Done(), fatal: make(chan error, 1)}
+	p := &pool{cfg: cfg, log: log, done: pctx.Done(), fatal: make(chan error, 1)}
 	i := &Instance{h: &handler{cfg: cfg, log: log, pool: p}, p: p, cancel: cancel, done: make(chan struct{})}
 	// Workers still starting (init() may take minutes) are stopped as soon as the
 	// instance is: their start then fails and run returns.

@@ -187,7 +187,6 @@ type pool struct {
 	changed chan struct{}        // closed when a worker may have room; guarded by mu
 	waiting int                  // requests waiting on changed; guarded by mu
 	cfg     Config
-	script  string // worker.py source
 	log     *logger
 	wg      sync.WaitGroup
 	done    <-chan struct{} // closed when the pool stops: no worker is replaced after it
@@ -207,7 +206,7 @@ func (p *pool) start() (*worker, error) {
 	}
 	proc, err := supervise.Start(supervise.Command{
 		Path:       p.cfg.Python,
-		Args:       []string{"-c", p.script, p.cfg.EntryScript},
+		Args:       workerArgs(p.cfg.EntryScript, p.cfg.Label...),
 		Env:        p.cfg.workerEnv(),
 		Dir:        p.cfg.Dir,
 		Stdout:     p.cfg.Log,

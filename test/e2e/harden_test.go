@@ -186,3 +186,19 @@ func TestCtrlCStopsTheCLI(t *testing.T) {
 	}
 	t.Logf("stopped %s after Ctrl-C:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 }
+
+// TestWorkersReadInPs: `ps` shows a worker as the worker script, the scoring script and
+// the instance it belongs to, not as the worker's whole source.
+func TestWorkersReadInPs(t *testing.T) {
+	s := startServer(t, "")
+	deployQuickstart(t, s)
+	pids := workerPIDs(t, s, "quickstart", "blue")
+	if len(pids) == 0 {
+		t.Fatal("no worker found")
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
+	cmdline := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+	if !strings.Contains(cmdline, "berth_worker.py ") || !strings.HasSuffix(cmdline, "--endpoint quickstart --deployment blue --instance 0") || len(cmdline) > 500 {
+		t.Errorf("a worker's command line: %q", cmdline)
+	}
+}

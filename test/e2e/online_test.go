@@ -408,6 +408,8 @@ func TestWorkersReplacedAndInstanceRestartedWhenTheyKeepDying(t *testing.T) {
 
 // workerPIDs finds the Python workers of a deployment: berth serve's children whose
 // command line names a scoring script under the deployment's instance folders.
+// Since workers run from a file, `ps` shows them as `python3 .../berth_worker.py
+// <instance dir>/code/score.py --endpoint E --deployment D --instance N`.
 func workerPIDs(t *testing.T, s *server, endpoint, deployment string) []int {
 	t.Helper()
 	dir := filepath.Join(s.dataDir, "instances", endpoint, deployment) + string(filepath.Separator)
@@ -423,7 +425,7 @@ func workerPIDs(t *testing.T, s *server, endpoint, deployment string) []int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) > 2 && args[1] == "-c" && strings.HasPrefix(args[len(args)-1], dir) {
+		if len(args) > 2 && strings.HasSuffix(args[1], "berth_worker.py") && strings.HasPrefix(args[2], dir) {
 			pids = append(pids, pid)
 		}
 	}

@@ -210,7 +210,7 @@ func (s *server) workerPIDs() []int {
 	var pids []int
 	for _, p := range children(s.pid()) {
 		args := cmdline(p)
-		if len(args) > 2 && args[1] == "-c" && strings.HasPrefix(args[len(args)-1], filepath.Join(s.dataDir, "instances")+"/") {
+		if len(args) > 2 && strings.HasSuffix(args[1], "berth_worker.py") && strings.HasPrefix(args[2], filepath.Join(s.dataDir, "instances")+"/") {
 			pids = append(pids, p)
 		}
 	}

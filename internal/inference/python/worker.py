@@ -1001,6 +1001,9 @@ def _batch_fork(entry, n):
 
 
 def main():
+    here = globals().get("__file__")  # not set when run with -c
+    if here and sys.path and sys.path[0] == os.path.dirname(os.path.abspath(here)):
+        sys.path[0] = ""  # run from a file, as with -c: the working directory comes first
     if os.environ.get("BERTH_WORKER_MODE") == "batch":
         n = int(os.environ.pop("BERTH_BATCH_FORK", "0") or 0)
         if n > 0 and hasattr(os, "fork"):

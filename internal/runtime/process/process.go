@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 		Log:         logFile,
 		Env:         env,
 		Dir:         spec.CodeDir,
+		Label:       []string{"--endpoint", spec.Endpoint, "--deployment", spec.Deployment, "--instance", strconv.Itoa(spec.Index)},
 	})
 	if err != nil {
 		logFile.Close()
