@@ -348,3 +348,23 @@ func TestScoringErrorIsPlainWords(t *testing.T) {
 		}
 	}
 }
+
+func TestLiveLineRewritesOnATerminalOnly(t *testing.T) {
+	var piped bytes.Buffer
+	l := &liveLine{w: &piped}
+	l.show("a")
+	l.show("b")
+	l.end()
+	if piped.String() != "a\nb\n" {
+		t.Errorf("piped: %q", piped.String())
+	}
+	var tty bytes.Buffer
+	l = &liveLine{w: &tty, tty: true}
+	l.show("a")
+	l.show("b")
+	l.end()
+	l.end()
+	if tty.String() != "\r\033[Ka\r\033[Kb\n" {
+		t.Errorf("terminal: %q", tty.String())
+	}
+}

@@ -238,6 +238,8 @@ func humanBytes(n int64) string {
 func waitDeployment(ctx context.Context, c *client.Client, endpoint, name string, progress io.Writer) (json.RawMessage, error) {
 	start := time.Now()
 	last := ""
+	live := &liveLine{w: progress, tty: isTerminal(progress)}
+	defer live.end()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -267,11 +269,12 @@ func waitDeployment(ctx context.Context, c *client.Client, endpoint, name string
 			line += " (" + strings.Join(parts, ", ") + ")"
 		}
 		if line != last {
-			fmt.Fprintf(progress, "[%5.1fs] deployment %s/%s: %s\n", time.Since(start).Seconds(), endpoint, name, line)
+			live.show(fmt.Sprintf("[%5.1fs] deployment %s/%s: %s", time.Since(start).Seconds(), endpoint, name, line))
 			last = line
 		}
 		switch v.ProvisioningState {
 		case wire.StateSucceeded:
+			live.end()
 			for _, warning := range v.Warnings {
 				fmt.Fprintf(progress, "WARNING: %s\n", warning)
 			}
@@ -432,4 +435,29 @@ func deploymentLogs(g *globals) *cobra.Command {
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("endpoint-name")
 	return cmd
+}
+
+// liveLine shows a long operation's progress: one line rewritten in place on a
+// terminal, a plain line per change when the output is piped or logged.
+type liveLine struct {
+	w     io.Writer
+	tty   bool
+	shown bool // a line is on the terminal without its newline
+}
+
+func (l *liveLine) show(line string) {
+	if !l.tty {
+		fmt.Fprintln(l.w, line)
+		return
+	}
+	fmt.Fprintf(l.w, "\r\033[K%s", line)
+	l.shown = true
+}
+
+// end keeps the last line on the terminal and moves below it.
+func (l *liveLine) end() {
+	if l.shown {
+		fmt.Fprintln(l.w)
+		l.shown = false
+	}
 }
