@@ -150,7 +150,7 @@ func diagnoseDeployment(cmd *cobra.Command, c *client.Client, out io.Writer, end
 	for _, in := range d.Instances {
 		fmt.Fprintf(out, "  instance %d: %s %s, %d restarts", in.Index, in.State, in.Address, in.Restarts)
 		if p := in.Phases; p != nil {
-			fmt.Fprintf(out, "; started in %.0f ms (artifact copy %.0f, import %.0f, init() %.0f)", p["ready_ms"], p["artifact_copy_ms"], p["import_ms"], p["init_ms"])
+			fmt.Fprintf(out, "; artifact copy %.0f ms, environment %.0f ms, import of score.py %.0f ms, init() %.0f ms, ready %.0f ms after start", p["artifact_copy_ms"], p["environment_ms"], p["import_ms"], p["init_ms"], p["ready_ms"])
 		}
 		fmt.Fprintln(out)
 	}
