@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/supervise"
 )
 
@@ -111,7 +112,8 @@ func (w *BatchWorker) ready(ctx context.Context, py string) (*BatchWorker, error
 	}
 	if !*h.Ready {
 		w.Kill()
-		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.Code(h.Code), Message: h.Message}, Traceback: h.Trace}
+		de := hinted(ctx, instance.MachineInterpreters(), py, &diag.Error{Code: diag.Code(h.Code), Message: h.Message})
+		return nil, &BatchWorkerError{Err: de, Traceback: h.Trace}
 	}
 	return w, nil
 }

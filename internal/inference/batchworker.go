@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/supervise"
 )
 
@@ -138,7 +139,8 @@ func StartBatchWorker(ctx context.Context, cfg BatchWorkerConfig) (*BatchWorker,
 	}
 	if !*h.Ready {
 		w.Kill()
-		return nil, &BatchWorkerError{Err: &diag.Error{Code: diag.Code(h.Code), Message: h.Message}, Traceback: h.Trace}
+		de := hinted(ctx, instance.MachineInterpreters(), cfg.Python, &diag.Error{Code: diag.Code(h.Code), Message: h.Message})
+		return nil, &BatchWorkerError{Err: de, Traceback: h.Trace}
 	}
 	return w, nil
 }

@@ -67,3 +67,24 @@ func TestImportFailureWithoutAnotherInterpreter(t *testing.T) {
 		t.Errorf("names an interpreter that lacks the module: %s", de.Message)
 	}
 }
+
+// TestBatchImportFailureNamesTheInterpreterThatHasTheModule: a batch worker whose script
+// imports scikit-learn, started with a virtual environment that lacks it, fails naming
+// /usr/bin/python3 (which has it).
+func TestBatchImportFailureNamesTheInterpreterThatHasTheModule(t *testing.T) {
+	if err := exec.Command(instance.SystemPython, "-c", "import sklearn").Run(); err != nil {
+		t.Skipf("%s has no sklearn (apt-get install python3-sklearn): %v", instance.SystemPython, err)
+	}
+	venv := filepath.Join(t.TempDir(), "venv")
+	if out, err := exec.Command(instance.SystemPython, "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("make venv: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "score.py")
+	os.WriteFile(script, []byte("import sklearn\ndef init():\n    pass\ndef run(mini_batch):\n    return mini_batch\n"), 0o644)
+	cfg := BatchWorkerConfig{Python: filepath.Join(venv, "bin", "python3"), Dir: dir, EntryScript: script}
+	_, err := StartBatchWorker(context.Background(), cfg)
+	if de := diag.As(err); de == nil || !strings.Contains(de.Message, "No module named 'sklearn'") || !strings.Contains(de.Message, "/usr/bin/python3") {
+		t.Errorf("a batch worker's import failure: %v", err)
+	}
+}
