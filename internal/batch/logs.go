@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berthml/berth/internal/logs"
 )
 
-// logs writes a job's logs in Azure's layout (spec §3.5) under Dir/logs, and the driver
+// logBook writes a job's logs in Azure's layout (spec §3.5) under Dir/logs, and the driver
 // log under Dir/azureml-logs. Every write appends; a write that fails is dropped, as a
 // job does not fail because a log line could not be written.
-type logs struct {
+type logBook struct {
 	dir    string    // Dir/logs
 	driver string    // Dir/azureml-logs/70_driver_log.txt
 	extra  io.Writer // Job.Log, or nil
@@ -21,8 +23,8 @@ type logs struct {
 	open   map[string]*os.File // files appended to during the run, kept open; guarded by mu
 }
 
-func newLogs(j Job) *logs {
-	return &logs{
+func newLogs(j Job) *logBook {
+	return &logBook{
 		dir:    filepath.Join(j.Dir, "logs"),
 		driver: filepath.Join(j.Dir, "azureml-logs", "70_driver_log.txt"),
 		extra:  j.Log,
@@ -31,14 +33,11 @@ func newLogs(j Job) *logs {
 }
 
 // appendLocked appends text to path through a file kept open for the run; l.mu is held.
-func (l *logs) appendLocked(path, text string) {
+func (l *logBook) appendLocked(path, text string) {
 	f := l.open[path]
 	if f == nil {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return
-		}
 		var err error
-		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		if f, err = logs.OpenAppend(path); err != nil {
 			return
 		}
 		l.open[path] = f
@@ -47,7 +46,7 @@ func (l *logs) appendLocked(path, text string) {
 }
 
 // close closes the files the run appended to.
-func (l *logs) close() {
+func (l *logBook) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for path, f := range l.open {
@@ -60,7 +59,7 @@ func (l *logs) close() {
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
 
 // line appends one time-stamped line to logs/<rel>.
-func (l *logs) line(rel, format string, args ...any) {
+func (l *logBook) line(rel, format string, args ...any) {
 	text := stamp(time.Now()) + " " + strings.TrimRight(fmt.Sprintf(format, args...), "\n") + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -68,7 +67,7 @@ func (l *logs) line(rel, format string, args ...any) {
 }
 
 // driverf writes a line to the driver log (and Job.Log).
-func (l *logs) driverf(format string, args ...any) {
+func (l *logBook) driverf(format string, args ...any) {
 	text := stamp(time.Now()) + " " + fmt.Sprintf(format, args...) + "\n"
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -79,22 +78,22 @@ func (l *logs) driverf(format string, args ...any) {
 }
 
 // overview appends a line to this hour's job_progress_overview file.
-func (l *logs) overview(format string, args ...any) {
+func (l *logBook) overview(format string, args ...any) {
 	now := time.Now().UTC()
 	l.line("job_progress_overview."+now.Format("2006010215")+".txt", format, args...)
 }
 
 // master appends a line to sys/master_role.txt: the scheduler's view.
-func (l *logs) master(format string, args ...any) { l.line("sys/master_role.txt", format, args...) }
+func (l *logBook) master(format string, args ...any) { l.line("sys/master_role.txt", format, args...) }
 
 // sys appends a line to sys/node/<node>/<process>.txt.
-func (l *logs) sys(s *slot, format string, args ...any) {
+func (l *logBook) sys(s *slot, format string, args ...any) {
 	l.line(filepath.Join("sys", "node", s.node, s.proc+".txt"), format, args...)
 }
 
 // userError records a failure of a script: its traceback in
 // user/error/<node>/<process>.txt and a summary line in user/error.txt.
-func (l *logs) userError(s *slot, what, summary, trace string) {
+func (l *logBook) userError(s *slot, what, summary, trace string) {
 	l.line("user/error.txt", "%s/%s: %s: %s", s.node, s.proc, what, summary)
 	if trace == "" {
 		trace = summary
@@ -103,7 +102,7 @@ func (l *logs) userError(s *slot, what, summary, trace string) {
 }
 
 // result overwrites job_result.txt.
-func (l *logs) result(text string) {
+func (l *logBook) result(text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	os.MkdirAll(l.dir, 0o755)
@@ -111,7 +110,7 @@ func (l *logs) result(text string) {
 }
 
 // readme writes logs/readme.txt, the map of the layout.
-func (l *logs) readme() {
+func (l *logBook) readme() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	os.MkdirAll(l.dir, 0o755)

@@ -19,7 +19,7 @@ import (
 // the counts.
 type runner struct {
 	j     Job
-	logs  *logs
+	logs  *logBook
 	mbs   [][]string
 	jr    *journal
 	entry string   // the entry script's path

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/inference"
+	"github.com/berthml/berth/internal/logs"
 )
 
 // initTries is how many times a worker is started before its slot gives up: Azure stops
@@ -32,10 +33,10 @@ type slot struct {
 // open opens the slot's stdout and stderr files for appending.
 func (s *slot) open(dir string) error {
 	var err error
-	if s.stdout, err = openAppend(filepath.Join(dir, "logs", "user", "stdout", s.node, s.proc+".stdout.txt")); err != nil {
+	if s.stdout, err = logs.OpenAppend(filepath.Join(dir, "logs", "user", "stdout", s.node, s.proc+".stdout.txt")); err != nil {
 		return err
 	}
-	if s.stderr, err = openAppend(filepath.Join(dir, "logs", "user", "stderr", s.node, s.proc+".stderr.txt")); err != nil {
+	if s.stderr, err = logs.OpenAppend(filepath.Join(dir, "logs", "user", "stderr", s.node, s.proc+".stderr.txt")); err != nil {
 		s.stdout.Close()
 		return err
 	}
@@ -57,13 +58,6 @@ func (s *slot) close(exiting *sync.WaitGroup) {
 		stdout.Close()
 		stderr.Close()
 	}()
-}
-
-func openAppend(path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 }
 
 // outcome is how one run() attempt ended: err is "" on success.

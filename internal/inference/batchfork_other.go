@@ -4,12 +4,8 @@ package inference
 
 import (
 	"context"
-	"os"
 	"time"
 )
-
-// BatchStdio is where one worker's fds 1 and 2 go.
-type BatchStdio struct{ Stdout, Stderr *os.File }
 
 // StartBatchWorkers starts one interpreter per worker where Python cannot fork: each
 // returned function starts its worker with StartBatchWorker.

@@ -19,9 +19,6 @@ import (
 	"github.com/berthml/berth/internal/supervise"
 )
 
-// BatchStdio is where one forked worker's fds 1 and 2 go.
-type BatchStdio struct{ Stdout, Stderr *os.File }
-
 // StartBatchWorkers starts len(stdio) batch workers as one Python process that imports
 // the worker once and forks the others from it, instead of one interpreter start each:
 // on a machine whose cores the workers share, the start of a job is an interpreter

@@ -38,6 +38,9 @@ type BatchWorkerConfig struct {
 	Label []string
 }
 
+// BatchStdio is where one of a job's workers writes its fds 1 and 2.
+type BatchStdio struct{ Stdout, Stderr *os.File }
+
 // BatchWorkerError is an init() or import failure: Err carries the error in the script's
 // words, Traceback the whole Python traceback.
 type BatchWorkerError struct {
