@@ -141,11 +141,6 @@ func (a *api) createBatchEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if _, err := a.Controller.GetEndpoint(r.Context(), ep.Name); err == nil {
-		writeError(w, &diag.Error{Code: diag.EndpointAlreadyExists, Target: ep.Name,
-			Message: fmt.Sprintf("an online endpoint named %q already exists, and batch and online endpoints share one table of names: choose another name", ep.Name)})
-		return
-	}
 	rec, err := a.Batch.CreateBatchEndpoint(r.Context(), ep)
 	if err != nil {
 		writeError(w, err)

@@ -191,7 +191,7 @@ func (a *api) jobView(j *store.Job) wire.Job {
 	if !j.EndedAt.IsZero() {
 		v.EndTime = j.EndedAt.Format(time.RFC3339)
 	}
-	v.Progress = progressView(j)
+	v.Progress = jobs.ProgressView(j, time.Now())
 	return v
 }
 
@@ -207,31 +207,4 @@ func inputPath(in wire.JobInput) string {
 		return in.LocalPath
 	}
 	return in.Path
-}
-
-// progressView turns a job's stored counts into the wire shape, with its pace.
-func progressView(j *store.Job) wire.JobProgress {
-	var p struct {
-		MiniBatches, Succeeded, Failed     int
-		Files, FilesSucceeded, FilesFailed int
-		Started                            time.Time
-		FilesAtStart                       int
-	}
-	if len(j.Progress) == 0 || json.Unmarshal(j.Progress, &p) != nil {
-		return wire.JobProgress{}
-	}
-	v := wire.JobProgress{MiniBatches: p.MiniBatches, MiniBatchesDone: p.Succeeded, MiniBatchesFailed: p.Failed,
-		Files: p.Files, FilesDone: p.FilesSucceeded, FilesFailed: p.FilesFailed}
-	end := time.Now()
-	if !j.EndedAt.IsZero() {
-		end = j.EndedAt
-	}
-	if secs := end.Sub(p.Started).Seconds(); !p.Started.IsZero() && secs > 0 {
-		done := p.FilesSucceeded + p.FilesFailed
-		v.FilesPerSecond = float64(done-p.FilesAtStart) / secs // this run's files only
-		if v.FilesPerSecond > 0 && done < p.Files {
-			v.ETASeconds = float64(p.Files-done) / v.FilesPerSecond
-		}
-	}
-	return v
 }

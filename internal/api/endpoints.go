@@ -68,6 +68,14 @@ func (a *api) createEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if a.Batch != nil {
+		// Batch and online endpoints share one table of names (jobs refuses the reverse).
+		if _, err := a.Batch.GetBatchEndpoint(r.Context(), ep.Name); err == nil {
+			writeError(w, &diag.Error{Code: diag.EndpointAlreadyExists, Target: ep.Name,
+				Message: fmt.Sprintf("a batch endpoint named %q already exists, and batch and online endpoints share one table of names: choose another name", ep.Name)})
+			return
+		}
+	}
 	rec, err := a.Controller.CreateEndpoint(r.Context(), ep, local)
 	if err != nil {
 		writeError(w, err)

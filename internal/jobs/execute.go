@@ -29,14 +29,10 @@ type run struct {
 	saved                atomic.Int64 // unix nanos of the last progress write to the store
 }
 
-// start runs a job in the background.
-func (s *Service) start(ctx context.Context, name string, js jobSpec) {
-	var dep struct {
-		Endpoint string `json:"endpoint_name"`
-		Name     string `json:"name"`
-	}
-	_ = json.Unmarshal(js.Deployment, &dep)
-	r := &run{endpoint: dep.Endpoint, deployment: dep.Name}
+// start runs a stored job in the background.
+func (s *Service) start(ctx context.Context, j *store.Job, js jobSpec) {
+	name := j.Name
+	r := &run{endpoint: j.Endpoint, deployment: j.Deployment}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.running[name]; dup {
@@ -95,9 +91,7 @@ func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) 
 // and the model and code laid out as Azure mounts them.
 func (s *Service) prepare(ctx context.Context, name string, js jobSpec, w io.Writer) (batch.Job, error) {
 	dir := s.jobDir(name)
-	var d struct{ stored *store.BatchDeployment }
-	d.stored = &store.BatchDeployment{Spec: js.Deployment, ModelArtifact: js.ModelArtifact, CodeArtifact: js.CodeArtifact}
-	sp, err := decodeDeployment(d.stored)
+	sp, err := decodeDeployment(&store.BatchDeployment{Spec: js.Deployment})
 	if err != nil {
 		return batch.Job{}, err
 	}

@@ -96,7 +96,7 @@ func (s *Service) Invoke(ctx context.Context, in Invocation) (*store.Job, error)
 		}
 		return nil, err
 	}
-	s.start(ctx, name, js)
+	s.start(ctx, job, js)
 	return s.cfg.Store.GetJob(ctx, name)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berthml/berth/internal/batch"
 	"github.com/berthml/berth/internal/diag"
@@ -132,7 +133,7 @@ func (s *Service) Recover(ctx context.Context) error {
 			continue
 		}
 		s.log.Info("batch job: resuming", "job", j.Name, "status", j.Status)
-		s.start(ctx, j.Name, js)
+		s.start(ctx, j, js)
 	}
 	return nil
 }
@@ -187,4 +188,26 @@ func Settings(j *store.Job) (set batch.Settings, in wire.JobInput, outputDir, ex
 	var js jobSpec
 	_ = json.Unmarshal(j.Spec, &js)
 	return js.Settings, js.Input, js.OutputDir, js.ExperimentName
+}
+
+// ProgressView is a job's stored counts in the wire shape, with its pace: the files of
+// this run (a resumed job's earlier ones left out) per second until now or its end.
+func ProgressView(j *store.Job, now time.Time) wire.JobProgress {
+	var p batch.Progress
+	if len(j.Progress) == 0 || json.Unmarshal(j.Progress, &p) != nil {
+		return wire.JobProgress{}
+	}
+	v := wire.JobProgress{MiniBatches: p.MiniBatches, MiniBatchesDone: p.Succeeded, MiniBatchesFailed: p.Failed,
+		Files: p.Files, FilesDone: p.FilesSucceeded, FilesFailed: p.FilesFailed}
+	if !j.EndedAt.IsZero() {
+		now = j.EndedAt
+	}
+	if secs := now.Sub(p.Started).Seconds(); !p.Started.IsZero() && secs > 0 {
+		done := p.FilesSucceeded + p.FilesFailed
+		v.FilesPerSecond = float64(done-p.FilesAtStart) / secs
+		if v.FilesPerSecond > 0 && done < p.Files {
+			v.ETASeconds = float64(p.Files-done) / v.FilesPerSecond
+		}
+	}
+	return v
 }

@@ -146,6 +146,13 @@ func TestBatchErrorsNameTheFix(t *testing.T) {
 			}
 		}
 	}
+	// Batch and online endpoints share one table of names, both ways.
+	s.ok("online-endpoint", "create", "-n", "online-one")
+	for _, args := range [][]string{{"online-endpoint", "create", "-n", "errs"}, {"batch-endpoint", "create", "-n", "online-one"}} {
+		if r := s.berth(args...); r.code == 0 || !strings.Contains(r.stderr, "EndpointAlreadyExists") {
+			t.Errorf("berth %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
 	s.ok("batch-deployment", "create", "-f", filepath.Join(dir, "deployment.yml"), "--set-default")
 	out := filepath.Join(s.dataDir, "datastores", "workspaceblobstore", "results")
 	writeFiles(t, out, map[string]string{"predictions.csv": "keep me\n"})
