@@ -24,21 +24,10 @@ func dataKind() assetKind {
 	}
 }
 
-// dataFields are data create's flags and data.yml's fields (data.schema.json), which
-// --set can also set.
-type dataFields struct {
-	Schema      string `yaml:"$schema"`
-	Name        string `yaml:"name"`
-	Version     string `yaml:"version"`
-	Path        string `yaml:"path"`
-	Type        string `yaml:"type"`
-	Description string `yaml:"description"`
-}
-
 // dataFlags registers data create's flags.
 func dataFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	var file string
-	var flags dataFields
+	var flags assetFile
 	cmd.Flags().StringVarP(&file, "file", "f", "", "data YAML (name, version, path, type, description)")
 	cmd.Flags().StringVarP(&flags.Name, "name", "n", "", "name")
 	cmd.Flags().StringVarP(&flags.Version, "version", "v", "", "version (default: the next whole number)")
@@ -46,22 +35,9 @@ func dataFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	cmd.Flags().StringVarP(&flags.Type, "type", "t", "", "uri_folder or uri_file (default: from the path)")
 	cmd.Flags().StringVarP(&flags.Description, "description", "d", "", "description")
 	return func() (newAsset, error) {
-		var f dataFields
-		if file != "" {
-			if err := decodeFile(file, &f, "name, version, path, type, description"); err != nil {
-				return newAsset{}, err
-			}
-			if f.Path != "" && !filepath.IsAbs(f.Path) {
-				f.Path = filepath.Join(filepath.Dir(file), f.Path)
-			}
-		}
-		overrideWithFlags([2]*string{&f.Name, &flags.Name}, [2]*string{&f.Version, &flags.Version}, [2]*string{&f.Path, &flags.Path},
-			[2]*string{&f.Type, &flags.Type}, [2]*string{&f.Description, &flags.Description})
-		if err := applySets(&f, *sets); err != nil {
+		f, err := readAssetFile(file, "data", flags, *sets)
+		if err != nil {
 			return newAsset{}, err
-		}
-		if f.Name == "" || f.Path == "" {
-			return newAsset{}, diag.New(diag.BadArgument, "--name and --path are required (or a data YAML with -f)")
 		}
 		name, version, path, typ, description := f.Name, f.Version, f.Path, f.Type, f.Description
 		info, err := os.Stat(path)
@@ -88,6 +64,6 @@ func dataFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 		if err != nil {
 			return newAsset{}, fmt.Errorf("encode data asset: %w", err)
 		}
-		return newAsset{req: wire.AssetCreate{Name: name, Version: version, Spec: raw}, upload: abs}, nil
+		return newAsset{req: wire.AssetCreate{Name: name, Version: version, Tags: f.Tags, Spec: raw}, upload: abs}, nil
 	}
 }

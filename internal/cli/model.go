@@ -28,8 +28,9 @@ func modelKind() assetKind {
 	}
 }
 
-// modelFile is model.yml (model.schema.json).
-type modelFile struct {
+// assetFile is model.yml (model.schema.json) or data.yml (data.schema.json): the fields
+// of `model create` and `data create`, from -f, flags and --set.
+type assetFile struct {
 	Schema      string            `yaml:"$schema"`
 	Name        string            `yaml:"name"`
 	Version     string            `yaml:"version"`
@@ -39,10 +40,33 @@ type modelFile struct {
 	Tags        map[string]string `yaml:"tags"`
 }
 
+// readAssetFile fills f from the -f file (its relative path taken from the file's
+// folder), then from the flags given, then from --set, and checks name and path.
+func readAssetFile(file, kind string, flags assetFile, sets []string) (assetFile, error) {
+	var f assetFile
+	if file != "" {
+		if err := decodeFile(file, &f, "name, version, path, type, description, tags"); err != nil {
+			return f, err
+		}
+		if f.Path != "" && !filepath.IsAbs(f.Path) {
+			f.Path = filepath.Join(filepath.Dir(file), f.Path)
+		}
+	}
+	overrideWithFlags([2]*string{&f.Name, &flags.Name}, [2]*string{&f.Version, &flags.Version}, [2]*string{&f.Path, &flags.Path},
+		[2]*string{&f.Type, &flags.Type}, [2]*string{&f.Description, &flags.Description})
+	if err := applySets(&f, sets); err != nil {
+		return f, err
+	}
+	if f.Name == "" || f.Path == "" {
+		return f, diag.New(diag.BadArgument, "--name and --path are required (or a %s YAML with -f)", kind)
+	}
+	return f, nil
+}
+
 // modelFlags registers model create's flags; a flag wins over the -f file's field.
 func modelFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	var file string
-	var flags modelFile
+	var flags assetFile
 	cmd.Flags().StringVarP(&file, "file", "f", "", "model YAML (name, version, path, type, description, tags)")
 	cmd.Flags().StringVarP(&flags.Name, "name", "n", "", "model name")
 	cmd.Flags().StringVarP(&flags.Version, "version", "v", "", "version (default: the next whole number)")
@@ -50,28 +74,15 @@ func modelFlags(cmd *cobra.Command, sets *[]string) func() (newAsset, error) {
 	cmd.Flags().StringVarP(&flags.Type, "type", "t", "", "custom_model (default), mlflow_model or triton_model")
 	cmd.Flags().StringVarP(&flags.Description, "description", "d", "", "description")
 	return func() (newAsset, error) {
-		var f modelFile
-		if file != "" {
-			if err := decodeFile(file, &f, "name, version, path, type, description, tags"); err != nil {
-				return newAsset{}, err
-			}
-			if f.Path != "" && !filepath.IsAbs(f.Path) {
-				f.Path = filepath.Join(filepath.Dir(file), f.Path)
-			}
-		}
-		overrideWithFlags([2]*string{&f.Name, &flags.Name}, [2]*string{&f.Version, &flags.Version}, [2]*string{&f.Path, &flags.Path},
-			[2]*string{&f.Type, &flags.Type}, [2]*string{&f.Description, &flags.Description})
-		if err := applySets(&f, *sets); err != nil {
+		f, err := readAssetFile(file, "model", flags, *sets)
+		if err != nil {
 			return newAsset{}, err
-		}
-		if f.Name == "" || f.Path == "" {
-			return newAsset{}, diag.New(diag.BadArgument, "--name and --path are required (or a model YAML with -f)")
 		}
 		abs, err := filepath.Abs(f.Path)
 		if err != nil {
 			return newAsset{}, err
 		}
-		if _, err := os.Stat(abs); err != nil {
+		if _, err = os.Stat(abs); err != nil {
 			return newAsset{}, &diag.Error{Code: diag.BadArgument, Target: "path", Message: fmt.Sprintf("model path %s does not exist", abs)}
 		}
 		req := wire.AssetCreate{Name: f.Name, Version: f.Version, Type: f.Type, Description: f.Description, Tags: f.Tags, PathBase: filepath.Base(abs)}
