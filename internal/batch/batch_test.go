@@ -496,3 +496,10 @@ func TestFinalizeResumes(t *testing.T) {
 		t.Errorf("finalize over another file: %v", err)
 	}
 }
+
+// commit adds a record to the journal and waits until it is durable.
+func (jr *journal) commit(e entry, rows []byte) error {
+	ch := make(chan error, 1)
+	jr.add(e, rows, func(err error) { ch <- err })
+	return <-ch
+}

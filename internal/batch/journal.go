@@ -124,13 +124,6 @@ func (jr *journal) add(e entry, rows []byte, done func(error)) {
 	}
 }
 
-// commit adds a record and waits until it is durable.
-func (jr *journal) commit(e entry, rows []byte) error {
-	ch := make(chan error, 1)
-	jr.add(e, rows, func(err error) { ch <- err })
-	return <-ch
-}
-
 // flush writes the waiting records, one write and one fsync per turn, until none wait.
 func (jr *journal) flush() {
 	defer jr.wg.Done()

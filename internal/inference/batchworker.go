@@ -239,9 +239,6 @@ func (w *BatchWorker) Recv(ctx context.Context) (BatchAnswer, error) {
 	return BatchAnswer{}, fmt.Errorf("%w (%v) while running mini-batch %d", ErrBatchWorkerDied, w.proc.Err(), index)
 }
 
-// Pending is how many mini-batches were sent and not yet received.
-func (w *BatchWorker) Pending() int { return len(w.sent) }
-
 // Kill stops the worker's process group at once and closes its pipes; it is safe to call
 // more than once.
 func (w *BatchWorker) Kill() {
