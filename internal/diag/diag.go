@@ -50,8 +50,9 @@ const (
 	BatchNoSucceededItem = "There is no succeeded mini batch item returned from run(). Please check 'response: run()' in https://aka.ms/batch-inference-documentation."
 	// BatchUnsupportedInput is an input a batch endpoint cannot take.
 	BatchUnsupportedInput = "Data set node [code] references parameter dataset_param which doesn't have a specified value or a default value."
-	// BatchNoValidDeployment is an invocation with no deployment to route to.
-	BatchNoValidDeployment = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
+	// NoValidDeploymentMessage is a scoring request or a batch invocation with no
+	// deployment to route to.
+	NoValidDeploymentMessage = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
 	// BatchAudience is a token issued for another audience than https://ml.azure.com.
 	BatchAudience = "Audiences in JWT are not allowed"
 )

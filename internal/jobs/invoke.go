@@ -59,7 +59,7 @@ func (s *Service) Invoke(ctx context.Context, in Invocation) (*store.Job, error)
 	}
 	if depName == "" {
 		return nil, &diag.Error{Code: diag.DeploymentNotFound, Target: in.Endpoint,
-			Message: diag.BatchNoValidDeployment + fmt.Sprintf(" Batch endpoint %q has no default deployment: run `berth batch-endpoint update -n %s --set defaults.deployment_name=<deployment>`, or invoke with -d <deployment>", in.Endpoint, in.Endpoint)}
+			Message: diag.NoValidDeploymentMessage + fmt.Sprintf(" Batch endpoint %q has no default deployment: run `berth batch-endpoint update -n %s --set defaults.deployment_name=<deployment>`, or invoke with -d <deployment>", in.Endpoint, in.Endpoint)}
 	}
 	dep, err := s.GetBatchDeployment(ctx, in.Endpoint, depName)
 	if err != nil {

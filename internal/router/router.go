@@ -276,7 +276,7 @@ func (r *Router) pickDeployment(w http.ResponseWriter, req *http.Request, ep *ta
 // documented sentence, then the deployments that have no traffic and the command that
 // sends traffic to one (preferring one with a ready instance).
 func noValidDeployment(ep *table.Endpoint) string {
-	const documented = "No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route."
+	documented := diag.NoValidDeploymentMessage
 	var idle []string
 	for name := range ep.Deployments {
 		if ep.Traffic[name] <= 0 {
