@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // entry is the header of one journal record: a mini-batch that ended, succeeded or
@@ -124,11 +125,21 @@ func (jr *journal) add(e entry, rows []byte, done func(error)) {
 	}
 }
 
+// syncEvery is the least time between two turns of the flusher: the records that end
+// meanwhile share the next write and fsync. An fsync costs the disk and the CPU the
+// workers run on; a mini-batch counts at most this much later.
+const syncEvery = 5 * time.Millisecond
+
 // flush writes the waiting records, one write and one fsync per turn, until none wait.
 func (jr *journal) flush() {
 	defer jr.wg.Done()
 	var buf bytes.Buffer
+	var last time.Time
 	for {
+		if wait := syncEvery - time.Since(last); !last.IsZero() && wait > 0 {
+			time.Sleep(wait)
+		}
+		last = time.Now()
 		jr.mu.Lock()
 		batch := jr.queue
 		jr.queue = nil

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,15 @@ type logBook struct {
 	extra  io.Writer // Job.Log, or nil
 	mu     sync.Mutex
 	open   map[string]*os.File // files appended to during the run, kept open; guarded by mu
+	// held are lines of the per-mini-batch logs (master_role, sys/node) not yet written:
+	// they are written together within holdFor, so a job does not pay two writes per
+	// mini-batch. Guarded by mu.
+	held    map[string]*bytes.Buffer
+	pending *time.Timer
 }
+
+// holdFor is how long a per-mini-batch log line may wait to be written.
+const holdFor = 100 * time.Millisecond
 
 func newLogs(j Job) *logBook {
 	return &logBook{
@@ -29,6 +38,7 @@ func newLogs(j Job) *logBook {
 		driver: filepath.Join(j.Dir, "azureml-logs", "70_driver_log.txt"),
 		extra:  j.Log,
 		open:   map[string]*os.File{},
+		held:   map[string]*bytes.Buffer{},
 	}
 }
 
@@ -45,10 +55,46 @@ func (l *logBook) appendLocked(path, text string) {
 	f.WriteString(text)
 }
 
-// close closes the files the run appended to.
+// hold adds text to the lines of path written within holdFor.
+func (l *logBook) hold(path, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.held[path]
+	if b == nil {
+		b = &bytes.Buffer{}
+		l.held[path] = b
+	}
+	b.WriteString(text)
+	if l.pending == nil {
+		l.pending = time.AfterFunc(holdFor, l.release)
+	}
+}
+
+// release writes the held lines.
+func (l *logBook) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseLocked()
+}
+
+func (l *logBook) releaseLocked() {
+	if l.pending != nil {
+		l.pending.Stop()
+		l.pending = nil
+	}
+	for path, b := range l.held {
+		if b.Len() > 0 {
+			l.appendLocked(path, b.String())
+			b.Reset()
+		}
+	}
+}
+
+// close writes the held lines and closes the files the run appended to.
 func (l *logBook) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.releaseLocked()
 	for path, f := range l.open {
 		f.Close()
 		delete(l.open, path)
@@ -58,9 +104,14 @@ func (l *logBook) close() {
 // stamp is the time stamp of a log line.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
 
+// stamped is one time-stamped log line.
+func stamped(format string, args ...any) string {
+	return stamp(time.Now()) + " " + strings.TrimRight(fmt.Sprintf(format, args...), "\n") + "\n"
+}
+
 // line appends one time-stamped line to logs/<rel>.
 func (l *logBook) line(rel, format string, args ...any) {
-	text := stamp(time.Now()) + " " + strings.TrimRight(fmt.Sprintf(format, args...), "\n") + "\n"
+	text := stamped(format, args...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.appendLocked(filepath.Join(l.dir, rel), text)
@@ -84,11 +135,13 @@ func (l *logBook) overview(format string, args ...any) {
 }
 
 // master appends a line to sys/master_role.txt: the scheduler's view.
-func (l *logBook) master(format string, args ...any) { l.line("sys/master_role.txt", format, args...) }
+func (l *logBook) master(format string, args ...any) {
+	l.hold(filepath.Join(l.dir, "sys", "master_role.txt"), stamped(format, args...))
+}
 
 // sys appends a line to sys/node/<node>/<process>.txt.
 func (l *logBook) sys(s *slot, format string, args ...any) {
-	l.line(filepath.Join("sys", "node", s.node, s.proc+".txt"), format, args...)
+	l.hold(filepath.Join(l.dir, "sys", "node", s.node, s.proc+".txt"), stamped(format, args...))
 }
 
 // userError records a failure of a script: its traceback in
