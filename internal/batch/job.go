@@ -6,9 +6,11 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/berthml/berth/internal/diag"
@@ -132,7 +134,7 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		cancel()
 		slots()
 		if err != nil {
-			return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+			return Result{}, ioFailure(j, err)
 		}
 		return r.fail(de), nil
 	}
@@ -148,7 +150,7 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		return Result{Progress: r.prog}, err
 	}
 	if r.ioErr != nil {
-		return Result{Progress: r.prog}, fmt.Errorf("batch job %s: %w", j.Name, r.ioErr)
+		return Result{Progress: r.prog}, ioFailure(j, r.ioErr)
 	}
 	return r.conclude()
 }
@@ -183,4 +185,14 @@ func (j *Job) defaults() {
 	if j.InputType == "" {
 		j.InputType = URIFolder
 	}
+}
+
+// ioFailure is the error of a job whose journal could not be written: a full disk is
+// OutOfQuota with the folder to free space in; the mini-batches journaled before stay in
+// Dir.
+func ioFailure(j Job, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return diag.New(diag.OutOfQuota, "batch job %s: the disk holding %s is full (%v). Free space on it (or set BERTH_DATA_DIR to a larger disk) and invoke the job again.", j.Name, j.Dir, err)
+	}
+	return diag.New(diag.InternalServerError, "batch job %s: %v. Check that %s is writable, then invoke the job again.", j.Name, err, j.Dir)
 }
