@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/berthml/berth/internal/cli"
@@ -17,13 +18,46 @@ func main() {
 	// After the first Ctrl-C the signals are no longer caught: a second one ends the
 	// process at once, even in code that does not watch ctx.
 	context.AfterFunc(ctx, stop)
+	defer profileCPU()()
 	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
 	root.SetArgs(cli.AzArgs(os.Args[1:]))
 	cmd, err := root.ExecuteContextC(ctx)
 	stop()
 	if err != nil {
+		profileEnd()
 		cli.PrintError(os.Stderr, err)
 		cli.PrintNext(os.Stderr, err, cmd)
 		os.Exit(cli.ExitCode(err))
 	}
+}
+
+// profileEnd ends the CPU profile, if one is being written; os.Exit skips deferred calls.
+var profileEnd = func() {}
+
+// profileCPU writes a CPU profile of this process to the file BERTH_CPU_PROFILE names,
+// if set, until the returned function is called (for `go tool pprof`: where `berth serve`
+// spends its time under load).
+func profileCPU() func() {
+	path := os.Getenv("BERTH_CPU_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	os.Unsetenv("BERTH_CPU_PROFILE") // for this process, not the ones it starts
+
+	f, err := os.Create(path)
+	if err != nil {
+		os.Stderr.WriteString("BERTH_CPU_PROFILE: " + err.Error() + "\n")
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Stderr.WriteString("BERTH_CPU_PROFILE: " + err.Error() + "\n")
+		return func() {}
+	}
+	profileEnd = func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		profileEnd = func() {}
+	}
+	return func() { profileEnd() }
 }

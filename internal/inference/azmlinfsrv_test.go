@@ -147,7 +147,7 @@ func TestVersionAndRequestHeaders(t *testing.T) {
 	if resp, body := do(t, "PUT", url+"/score"); resp.StatusCode != 405 || !strings.Contains(body, msgMethodNotAllowed) {
 		t.Fatalf("PUT /score: %d %s", resp.StatusCode, body)
 	}
-	l := log.String()
+	l := log.await("azmlinfsrv - POST /score 200 ")
 	for _, want := range []string{"\nServer Settings\n---------------\nEntry Script Name: ", "\nInferencing HTTP server version: azmlinfsrv/1.5.1\n",
 		"\nWorker Count: 1\n", " I [" + fmt.Sprint(os.Getpid()) + "] azmlinfsrv - POST /score 200 "} {
 		if !strings.Contains(l, want) {

@@ -35,6 +35,23 @@ func (l *lockedLog) String() string {
 	return l.b.String()
 }
 
+// await waits until the log holds every one of want (access lines are written up to
+// accessHold after their request), at most a few seconds, and returns it.
+func (l *lockedLog) await(want ...string) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := l.String()
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(s, w)
+		}
+		if all || time.Now().After(deadline) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +120,7 @@ func TestScoreEchoHeadersAndLogs(t *testing.T) {
 	if resp.Header.Get("x-request-id") != "req-123" || resp.Header.Get("x-ms-run-function-failed") != "False" || resp.Header.Get("x-ms-run-fn-exec-ms") == "" {
 		t.Fatalf("headers %v", resp.Header)
 	}
-	l := log.String()
+	l := log.await("azmlinfsrv - POST /score 200 ")
 	for _, want := range []string{"echo init done", "Worker with pid", "[req-123] scoring 5 chars", "azmlinfsrv - POST /score 200 "} {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %q:\n%s", want, l)

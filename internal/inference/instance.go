@@ -50,6 +50,7 @@ func start(ctx context.Context, cfg Config, port int) (*Instance, error) {
 // run starts the workers and keeps them until the instance stops.
 func (i *Instance) run(ctx context.Context, cfg Config, log *logger) {
 	defer close(i.done)
+	defer log.flush() // before done: the log file is closed then
 	if cfg.builtinDir != "" {
 		defer os.RemoveAll(cfg.builtinDir)
 	}

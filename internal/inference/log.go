@@ -12,23 +12,55 @@ import (
 )
 
 // logger writes azmlinfsrv's log lines: "<UTC time> <L> [<pid>] <logger> - <message>".
+//
+// Access lines, one per request, are held and written together within accessHold (or
+// before any other line, so the order stays): a write per request costs the CPU the
+// workers need. Everything else is written at once.
 type logger struct {
-	w   io.Writer
-	mu  sync.Mutex
-	pid int
+	w     io.Writer
+	mu    sync.Mutex
+	pid   int
+	held  []byte      // access lines not written yet; guarded by mu
+	timer *time.Timer // writes held within accessHold; guarded by mu
 }
+
+// accessHold is how long an access line may wait to be written; accessMax how many
+// bytes of them may wait.
+const (
+	accessHold = 50 * time.Millisecond
+	accessMax  = 32 << 10
+)
 
 func (l *logger) line(level byte, name, msg string) {
 	s := fmt.Sprintf("%s %c [%d] %s - %s\n", logs.Stamp(time.Now()), level, l.pid, name, msg)
 	l.mu.Lock()
-	io.WriteString(l.w, s)
+	l.writeLocked(s)
 	l.mu.Unlock()
+}
+
+// writeLocked writes the held access lines, then s; l.mu is held.
+func (l *logger) writeLocked(s string) {
+	if len(l.held) > 0 {
+		l.held = append(l.held, s...)
+		l.w.Write(l.held)
+		l.held = l.held[:0]
+		return
+	}
+	io.WriteString(l.w, s)
+}
+
+// flush writes the held access lines.
+func (l *logger) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.timer = nil
+	l.writeLocked("")
 }
 
 // print writes lines as they are, as azmlinfsrv prints its settings block.
 func (l *logger) print(lines ...string) {
 	l.mu.Lock()
-	io.WriteString(l.w, strings.Join(lines, "\n")+"\n")
+	l.writeLocked(strings.Join(lines, "\n") + "\n")
 	l.mu.Unlock()
 }
 
@@ -42,7 +74,28 @@ func (l *logger) errorf(rid, format string, args ...any) {
 
 // access logs a request as azmlinfsrv does: "<METHOD> <path> <status> <x.xxx>ms <length>".
 func (l *logger) access(method, path string, status int, took time.Duration, length int) {
-	l.line('I', "azmlinfsrv", fmt.Sprintf("%s %s %d %.3fms %d", method, path, status, float64(took.Microseconds())/1000, length))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := append(l.held, logs.Stamp(time.Now())...)
+	b = append(b, " I ["...)
+	b = strconv.AppendInt(b, int64(l.pid), 10)
+	b = append(b, "] azmlinfsrv - "...)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, float64(took.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, "ms "...)
+	b = strconv.AppendInt(b, int64(length), 10)
+	l.held = append(b, '\n')
+	switch {
+	case len(l.held) >= accessMax:
+		l.writeLocked("")
+	case l.timer == nil:
+		l.timer = time.AfterFunc(accessHold, l.flush)
+	}
 }
 
 func orNone(s string) string {

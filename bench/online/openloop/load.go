@@ -17,6 +17,7 @@ import (
 type config struct {
 	url      string
 	rate     float64
+	closed   bool // send back to back, no schedule (-rate max)
 	duration time.Duration
 	conns    int
 	body     []byte
@@ -69,13 +70,18 @@ func generate(ctx context.Context, cfg config) (summary, error) {
 	}
 	var next atomic.Int64
 	slots := int64(cfg.rate * cfg.duration.Seconds())
+	if cfg.closed {
+		slots = math.MaxInt64
+	}
 	// A short lead gives every sender time to start before the first slot is due.
 	start := time.Now().Add(10 * time.Millisecond)
 	senders := make([]*sender, cfg.conns)
 	var wg sync.WaitGroup
 	for i := range senders {
-		s := &sender{cfg: cfg, client: client, next: &next, slots: slots, start: start,
-			interval: time.Duration(float64(time.Second) / cfg.rate)}
+		s := &sender{cfg: cfg, client: client, next: &next, slots: slots, start: start}
+		if !cfg.closed {
+			s.interval = time.Duration(float64(time.Second) / cfg.rate)
+		}
 		senders[i] = s
 		wg.Go(func() { s.loop(ctx) })
 	}
@@ -113,6 +119,11 @@ func (s *sender) loop(ctx context.Context) {
 			return
 		}
 		due := s.start.Add(time.Duration(i) * s.interval)
+		if s.cfg.closed {
+			if due = time.Now(); due.Sub(s.start) >= s.cfg.duration {
+				return
+			}
+		}
 		if wait := time.Until(due); wait > 0 {
 			timer.Reset(wait)
 			select {

@@ -90,3 +90,31 @@ func TestGenerateSendsBodyAndKey(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateClosedLoop: -rate max sends back to back for the duration, so the rate it
+// reaches is the server's (here 2 connections × 1 / 5 ms = at most 400/s), and each
+// latency is the service time.
+func TestGenerateClosedLoop(t *testing.T) {
+	const service = 5 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(service) // the server's service time
+	}))
+	defer srv.Close()
+	cfg, err := parseFlags([]string{"-url", srv.URL, "-rate", "max", "-duration", "300ms", "-conns", "2"})
+	if err != nil || !cfg.closed {
+		t.Fatalf("parseFlags: %+v %v", cfg, err)
+	}
+	sum, err := generate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.errors != 0 || sum.ok < 40 || sum.achieved > 420 {
+		t.Fatalf("ok=%d errors=%d achieved=%.0f/s: want about 120 answers at most 400/s", sum.ok, sum.errors, sum.achieved)
+	}
+	if sum.p50 < service || sum.p50 > 10*service {
+		t.Errorf("p50 = %v, want about the service time %v", sum.p50, service)
+	}
+	if _, err := parseFlags([]string{"-url", srv.URL, "-rate", "fast"}); err == nil {
+		t.Error("-rate fast was accepted")
+	}
+}

@@ -4,6 +4,10 @@
 //
 //	target_rps=900 rps=899.7 p50_us=412 p99_us=1830 ok=8997 errors=0
 //
+// With -rate max it sends back to back on every connection instead (closed loop, as wrk)
+// and prints target_rps=0: the most this generator reaches against the server, the
+// base of the fixed rates, since the generator shares the machine with the server.
+//
 // Latency runs from each request's scheduled send time, not from the moment a
 // connection was free to send it, so a server that falls behind is charged for the
 // queue it builds (no coordinated omission). wrk, a closed-loop tool, cannot do this:
@@ -56,7 +60,8 @@ func parseFlags(args []string) (config, error) {
 	var bodyFile string
 	fs := flag.NewFlagSet("openloop", flag.ContinueOnError)
 	fs.StringVar(&cfg.url, "url", "", "URL to POST to (required)")
-	fs.Float64Var(&cfg.rate, "rate", 0, "requests per second to schedule (required)")
+	var rate string
+	fs.StringVar(&rate, "rate", "", "requests per second to schedule, or \"max\": send back to back on every connection (closed loop) to find the rate this generator can reach (required)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "how long to send for")
 	fs.IntVar(&cfg.conns, "conns", 8, "connections, hence requests in flight at most")
 	fs.StringVar(&bodyFile, "body-file", "", "file holding the request body (empty body if unset)")
@@ -65,11 +70,16 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	if rate == "max" {
+		cfg.closed = true
+	} else if _, err := fmt.Sscan(rate, &cfg.rate); err != nil {
+		cfg.rate = 0
+	}
 	switch {
 	case cfg.url == "":
 		return cfg, fmt.Errorf("%w: -url is required", errUsage)
-	case cfg.rate <= 0:
-		return cfg, fmt.Errorf("%w: -rate must be > 0, got %g", errUsage, cfg.rate)
+	case !cfg.closed && cfg.rate <= 0:
+		return cfg, fmt.Errorf("%w: -rate must be > 0 or max, got %q", errUsage, rate)
 	case cfg.conns < 1:
 		return cfg, fmt.Errorf("%w: -conns must be >= 1, got %d", errUsage, cfg.conns)
 	case cfg.duration <= 0:
