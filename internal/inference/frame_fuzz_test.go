@@ -124,3 +124,34 @@ func FuzzFrameRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestParseJSONOK: the fast path reads the worker's common answer header exactly as
+// encoding/json does, and leaves every other header to encoding/json.
+func TestParseJSONOK(t *testing.T) {
+	for _, in := range []string{
+		`{"s":200,"h":[["Content-Type","application/json"]],"ms":0.125}`,
+		`{"s":200,"h":[["Content-Type","application/json"]],"ms":12}`,
+	} {
+		var fast, slow frameHeader
+		if !fast.parseJSONOK([]byte(in)) {
+			t.Fatalf("%s: not taken by the fast path", in)
+		}
+		if err := json.Unmarshal([]byte(in), &slow); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(slow, fast); d != "" {
+			t.Errorf("%s: fast path differs from encoding/json (-json +fast):\n%s", in, d)
+		}
+	}
+	for _, in := range []string{
+		`{"s":200,"h":[["Content-Type","application/json"]],"ms":1,"failed":true}`,
+		`{"s":200,"h":[["Content-Type","application/json"]],"ms":}`,
+		`{"s":500,"h":[],"ms":1}`,
+		`{"s":200,"h":[["Content-Type","application/json"]],"ms":1`,
+	} {
+		var h frameHeader
+		if h.parseJSONOK([]byte(in)) {
+			t.Errorf("%s: taken by the fast path", in)
+		}
+	}
+}
