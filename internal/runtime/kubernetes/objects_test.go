@@ -153,7 +153,7 @@ func TestProbeMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := &corev1.Probe{
-				ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(5001), Scheme: corev1.URISchemeHTTP}},
+				ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(5001), Scheme: corev1.URISchemeHTTP}},
 				InitialDelaySeconds: int32(tt.in.InitialDelay), PeriodSeconds: int32(tt.in.Period), TimeoutSeconds: int32(tt.in.Timeout),
 				SuccessThreshold: int32(tt.in.SuccessThreshold), FailureThreshold: int32(tt.in.FailureThreshold),
 			}
