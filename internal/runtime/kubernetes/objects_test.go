@@ -90,6 +90,7 @@ func TestObjectsContainers(t *testing.T) {
 			"--code-artifact", "sha256:ccc", "--code-dir", "/var/azureml-app/code"},
 		Env: []corev1.EnvVar{{Name: "BERTH_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: "my-endpoint-blue-berth-token"}, Key: "token"}}}},
+		Resources:    pod.Containers[0].Resources,
 		VolumeMounts: mounts,
 	}
 	if diff := cmp.Diff(wantInit, init); diff != "" {
@@ -212,6 +213,9 @@ func TestResourcesMapping(t *testing.T) {
 			pod := set.Deployment.Spec.Template.Spec
 			if diff := cmp.Diff(tt.want, pod.Containers[0].Resources); diff != "" {
 				t.Errorf("resources (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, pod.InitContainers[0].Resources); diff != "" {
+				t.Errorf("storage-initializer resources (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tt.nodeSelector, pod.NodeSelector); diff != "" {
 				t.Errorf("nodeSelector (-want +got):\n%s", diff)
