@@ -22,6 +22,7 @@ const (
 	InvalidDeploymentSpec           Code = "InvalidDeploymentSpec"
 	PodOutOfMemory                  Code = "PodOutOfMemory"
 	PodUnschedulable                Code = "PodUnschedulable"
+	ImagePullLoopBackOff            Code = "ImagePullLoopBackOff"
 )
 
 // catalogue returns every entry; built on each call so nothing is shared mutable state.
@@ -115,6 +116,10 @@ func requestEntries() []Entry {
 			"No node can run the instance (Kubernetes).",
 			"Not applicable on one machine.",
 			"Never on one machine."},
+		{ImagePullLoopBackOff,
+			"The pods of a Kubernetes deployment cannot pull their image (Kubernetes reports ImagePullBackOff or ErrImagePull).",
+			"Check the compute's image name, that the image was built and pushed to a registry the cluster's nodes can reach (or loaded into the cluster), and its pull secret.",
+			"On Kubernetes computes only: read from the pods' container status, naming the image and Kubernetes' message."},
 		{RequestEntityTooLarge,
 			"A request to the control plane carried a body larger than the limit the error names (16 MiB for a JSON request).",
 			"Keep models and code out of the spec: point to them with paths, which the CLI uploads as artifacts.",

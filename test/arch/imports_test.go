@@ -47,7 +47,9 @@ var allowed = map[string][]string{
 		"internal/wire", "internal/runtime"},
 	"internal/runtime":         {},
 	"internal/runtime/process": {"internal/runtime", "internal/logs", "internal/inference"},
-	"internal/inference":       {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
+	// runtime/kubernetes is the only package that imports k8s.io/* (api, apimachinery).
+	"internal/runtime/kubernetes": {"internal/diag"},
+	"internal/inference":          {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
 		"internal/jobs", "internal/stage"},
@@ -107,5 +109,22 @@ func TestCLILinksNoServerCode(t *testing.T) {
 	sort.Strings(bad)
 	if len(bad) > 0 {
 		t.Fatalf("the CLI links server code: %v", bad)
+	}
+}
+
+// TestOnlyKubernetesRuntimeImportsK8s keeps the Kubernetes libraries inside
+// runtime/kubernetes, as docs/architecture.md says.
+func TestOnlyKubernetesRuntimeImportsK8s(t *testing.T) {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		if pkg == "internal/runtime/kubernetes" || strings.HasPrefix(pkg, "internal/runtime/kubernetes/") {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "k8s.io/") || strings.HasPrefix(imp, "sigs.k8s.io/") {
+				t.Errorf("%s imports %s: only internal/runtime/kubernetes may import the Kubernetes libraries", pkg, imp)
+			}
+		}
 	}
 }

@@ -1,0 +1,8 @@
+// Package kubernetes maps Berth's online deployments onto Kubernetes objects and reads
+// Kubernetes status back as Berth's documented errors. This part is pure: it builds the
+// Deployment, Service and Secret Berth applies for one online deployment (Objects),
+// refuses resources Kubernetes would reject before anything is applied (Validate),
+// turns pod and Deployment status into PodUnschedulable, ImagePullLoopBackOff,
+// DeploymentCrashLoopBackOff or PodOutOfMemory (Classify, Ready), and holds the status
+// codes Kubernetes endpoints answer with (ResponsePolicy). It talks to no API server.
+package kubernetes
