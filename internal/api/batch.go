@@ -127,7 +127,8 @@ func computeView(c *store.Compute) wire.Compute {
 	return wire.Compute{ID: wire.ComputeID(c.Name), Name: c.Name, Type: strings.ToLower(sp.Type), Size: sp.Size,
 		MinInstances: sp.MinInstances, MaxInstances: sp.MaxInstances, IdleTimeBeforeScaleDown: sp.IdleTimeBeforeScaleDown,
 		Tier: sp.Tier, Location: "local", Description: sp.Description, Tags: tags,
-		ProvisioningState: wire.StateSucceeded, CreatedAt: c.CreatedAt.Format(time.RFC3339)}
+		ProvisioningState: wire.StateSucceeded, CreatedAt: c.CreatedAt.Format(time.RFC3339),
+		Namespace: sp.Namespace, Image: sp.Image, Kubeconfig: sp.KubeconfigFile}
 }
 
 func (a *api) createBatchEndpoint(w http.ResponseWriter, r *http.Request) {

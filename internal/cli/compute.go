@@ -16,9 +16,9 @@ var computeColumns = []string{"name", "type", "size", "min_instances", "max_inst
 func newComputeCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compute",
-		Short: "Manage compute clusters that batch deployments run on (az ml compute)",
+		Short: "Manage computes: clusters batch deployments run on, and attached Kubernetes clusters (az ml compute)",
 	}
-	cmd.AddCommand(computeCreate(g), computeShow(g), computeList(g), computeDelete(g))
+	cmd.AddCommand(computeCreate(g), computeAttach(g), computeShow(g), computeList(g), computeDelete(g), computeDetach(g))
 	return cmd
 }
 
@@ -148,7 +148,7 @@ func computeList(g *globals) *cobra.Command {
 			return g.print(cmd.OutOrStdout(), raw, computeColumns...)
 		},
 	}
-	cmd.Flags().StringP("type", "t", "", "accepted for az compatibility: every compute is amlcompute")
+	cmd.Flags().StringP("type", "t", "", "accepted for az compatibility")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"maps"
 	"os"
 	"slices"
@@ -33,6 +34,10 @@ func AuthMode(e *store.Endpoint) string {
 // local is set. One server keeps one table of endpoint names: a name taken in either
 // namespace is refused with EndpointAlreadyExists.
 func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint, local bool) (*store.Endpoint, error) {
+	if comp := strings.TrimPrefix(ep.Compute, "azureml:"); comp != "" && comp != "local" {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: "compute",
+			Message: fmt.Sprintf("compute %q: online endpoints run on this machine (the built-in compute local) for now; deployments on attached Kubernetes computes are not supported yet. Remove compute from the endpoint (or set compute: azureml:local)", ep.Compute)}
+	}
 	if len(ep.Traffic) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "traffic",
 			Message: "traffic cannot be set when an endpoint is created, because it has no deployments yet: create the deployments, then run `berth online-endpoint update -n " + ep.Name + ` --traffic "blue=100"` + "`"}

@@ -23,6 +23,8 @@ const (
 	PodOutOfMemory                  Code = "PodOutOfMemory"
 	PodUnschedulable                Code = "PodUnschedulable"
 	ImagePullLoopBackOff            Code = "ImagePullLoopBackOff"
+	NamespaceNotFound               Code = "NamespaceNotFound"
+	KubernetesUnaccessible          Code = "KubernetesUnaccessible"
 )
 
 // catalogue returns every entry; built on each call so nothing is shared mutable state.
@@ -116,6 +118,14 @@ func requestEntries() []Entry {
 			"No node can run the instance (Kubernetes).",
 			"Not applicable on one machine.",
 			"Never on one machine."},
+		{NamespaceNotFound,
+			"The namespace a Kubernetes compute names does not exist in its cluster.",
+			"Create it (`kubectl create namespace <ns>`) or attach the compute again with an existing one (`berth compute attach ... --namespace <ns>`).",
+			"On Kubernetes computes: checked when the compute is attached and when a deployment is applied."},
+		{KubernetesUnaccessible,
+			"Berth cannot reach or authenticate to the API server of a Kubernetes compute.",
+			"Check the kubeconfig the error names: its server address, that the cluster is up and reachable from the Berth server, and its credentials (`kubectl --kubeconfig <file> get ns`).",
+			"On Kubernetes computes: the error names the kubeconfig, the API server address and the network or TLS error."},
 		{ImagePullLoopBackOff,
 			"The pods of a Kubernetes deployment cannot pull their image (Kubernetes reports ImagePullBackOff or ErrImagePull).",
 			"Check the compute's image name, that the image was built and pushed to a registry the cluster's nodes can reach (or loaded into the cluster), and its pull secret.",

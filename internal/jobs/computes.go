@@ -12,8 +12,21 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-// PutCompute creates or replaces a compute.
+// PutCompute creates or replaces a compute. A Kubernetes compute is stored only once
+// its cluster answered and its namespace exists.
 func (s *Service) PutCompute(ctx context.Context, c *spec.Compute) (*store.Compute, error) {
+	if c.Type == spec.KubernetesComputeType {
+		if s.cfg.Clusters == nil {
+			return nil, diag.New(diag.BadArgument, "this server cannot attach Kubernetes computes")
+		}
+		source := c.KubeconfigFile
+		if source == "" {
+			source = "the kubeconfig of compute " + c.Name
+		}
+		if err := s.cfg.Clusters.CheckCluster(ctx, []byte(c.Kubeconfig), source, c.Namespace); err != nil {
+			return nil, err
+		}
+	}
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return nil, err

@@ -33,8 +33,13 @@ func (s *Service) PutBatchDeployment(ctx context.Context, in DeploymentInput, pr
 	if _, err := s.GetBatchEndpoint(ctx, d.EndpointName); err != nil {
 		return nil, err
 	}
-	if _, err := s.GetCompute(ctx, computeOf(d)); err != nil {
+	comp, err := s.GetCompute(ctx, computeOf(d))
+	if err != nil {
 		return nil, err
+	}
+	if cs, err := computeSpec(comp); err == nil && cs.Type == spec.KubernetesComputeType {
+		return nil, &diag.Error{Code: diag.BadArgument, Target: "compute",
+			Message: fmt.Sprintf("compute %q is a Kubernetes cluster: batch deployments do not run on Kubernetes computes yet; name an amlcompute (`berth compute create -n cpu-cluster --type amlcompute --max-instances 2`)", comp.Name)}
 	}
 	if err := s.pinModel(ctx, &in); err != nil {
 		return nil, err

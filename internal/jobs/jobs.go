@@ -44,6 +44,15 @@ type Config struct {
 	Now func() time.Time
 	// HTTPClient downloads http(s) inputs (default: a client with a 10-minute timeout).
 	HTTPClient HTTPDoer
+	// Clusters checks Kubernetes computes when they are attached; nil refuses them.
+	Clusters ClusterChecker
+}
+
+// ClusterChecker checks that a Kubernetes cluster answers with the kubeconfig given
+// (source names it in messages) and that namespace exists, with documented codes
+// (KubernetesUnaccessible, NamespaceNotFound).
+type ClusterChecker interface {
+	CheckCluster(ctx context.Context, kubeconfig []byte, source, namespace string) error
 }
 
 // DefaultDatastore is the datastore every workspace has, as Azure's does.

@@ -29,6 +29,7 @@ import (
 	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/registry"
 	"github.com/berthml/berth/internal/router"
+	"github.com/berthml/berth/internal/runtime/kubernetes"
 	"github.com/berthml/berth/internal/runtime/process"
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store/sealed"
@@ -198,7 +199,8 @@ func (s *Server) build() error {
 func (s *Server) buildBatch(arts *artifacts.Store, envs *envbuild.Builder, qc quota.Checker) error {
 	stager := stage.New(stage.Config{Artifacts: arts, Registry: s.reg, Envs: envs, Quota: qc, Python: s.cfg.Python})
 	svc, err := jobs.New(jobs.Config{Store: s.store, Registry: s.reg, Artifacts: arts, Stage: stager,
-		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch")})
+		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch"),
+		Clusters: kubernetes.Checker{}})
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,23 @@ type Compute struct {
 	Location                string            `json:"location,omitempty" yaml:"location"`
 	Description             string            `json:"description,omitempty" yaml:"description"`
 	Tags                    map[string]string `json:"tags,omitempty" yaml:"tags"`
+	// Namespace is where a Kubernetes compute's objects go (default "default").
+	Namespace string `json:"namespace,omitempty" yaml:"namespace"`
+	// Image is the container image of Berth's pods on a Kubernetes compute (default
+	// DefaultBerthImage; the README says how to build it).
+	Image string `json:"image,omitempty" yaml:"image"`
+	// Kubeconfig is the content of a Kubernetes compute's kubeconfig, sent by `compute
+	// attach --kubeconfig` and kept by the server; KubeconfigFile names that file in
+	// messages. Neither is shown.
+	Kubeconfig     string `json:"kubeconfig,omitempty" yaml:"kubeconfig"`
+	KubeconfigFile string `json:"kubeconfig_file,omitempty" yaml:"kubeconfig_file"`
 }
+
+// KubernetesComputeType is the type of an attached Kubernetes cluster.
+const KubernetesComputeType = "kubernetes"
+
+// DefaultBerthImage is the image of Berth's pods when a Kubernetes compute names none.
+const DefaultBerthImage = "berth:latest"
 
 // JobOverrides are the per-job settings `batch-endpoint invoke` may override
 // (--instance-count, --mini-batch-size, --set output_file_name=..., and the retry

@@ -305,7 +305,8 @@ func TestCompute(t *testing.T) {
 		t.Fatalf("sets: %+v %v", c, err)
 	}
 	for _, tc := range []struct{ yaml, field, want string }{
-		{"name: cpu-cluster\ntype: kubernetes\n", "type", "Kubernetes computes come with `berth compute attach` (not yet supported)"},
+		{"name: cpu-cluster\ntype: kubernetes\n", "kubeconfig", "a Kubernetes compute needs its cluster's kubeconfig: `berth compute attach -n cpu-cluster --type kubernetes --kubeconfig <file> [--namespace <ns>]`"},
+		{"name: k8s\ntype: Kubernetes\nnamespace: Bad_NS\n", "namespace", `"Bad_NS" is not a Kubernetes namespace name: lower-case letters, digits and '-' inside`},
 		{"name: cpu-cluster\ntype: computeinstance\n", "type", "must be amlcompute"},
 		{"name: cpu-cluster\ntype: amlcompute\nmin_instances: 3\nmax_instances: 2\n", "min_instances", "must not exceed max_instances"},
 		{"name: cpu-cluster\ntype: amlcompute\nmax_instances: 1001\n", "max_instances", "got 1001"},

@@ -229,6 +229,15 @@ func (c *Compute) Default() {
 	if c.Type == "" || strings.EqualFold(c.Type, DefaultComputeType) {
 		c.Type = DefaultComputeType
 	}
+	if strings.EqualFold(c.Type, KubernetesComputeType) {
+		c.Type = KubernetesComputeType
+		if c.Namespace == "" {
+			c.Namespace = "default"
+		}
+		if c.Image == "" {
+			c.Image = DefaultBerthImage
+		}
+	}
 	if c.MaxInstances == 0 {
 		c.MaxInstances = 1
 	}
@@ -252,10 +261,15 @@ func (c *Compute) validate(p *problems) {
 	}
 	switch {
 	case c.Type == DefaultComputeType:
-	case strings.EqualFold(c.Type, "kubernetes"):
-		p.add("type", "Kubernetes computes come with `berth compute attach` (not yet supported)")
+	case c.Type == KubernetesComputeType:
+		if c.Kubeconfig == "" {
+			p.add("kubeconfig", "a Kubernetes compute needs its cluster's kubeconfig: `berth compute attach -n %s --type kubernetes --kubeconfig <file> [--namespace <ns>]`", c.Name)
+		}
+		if msg := namespaceProblem(c.Namespace); msg != "" {
+			p.add("namespace", "%s", msg)
+		}
 	default:
-		p.add("type", "must be amlcompute, got %q", c.Type)
+		p.add("type", "must be amlcompute (or kubernetes, with `berth compute attach`), got %q", c.Type)
 	}
 	instances := fmt.Sprintf("set a number of nodes, %d at most", MaxComputeInstances)
 	checkRange(p, "min_instances", c.MinInstances, 0, MaxComputeInstances, instances+" (default 0)")
@@ -271,4 +285,18 @@ func (c *Compute) validate(p *problems) {
 	default:
 		p.add("tier", "must be dedicated or low_priority, got %q", c.Tier)
 	}
+}
+
+// namespaceProblem says what is wrong with a Kubernetes namespace name, or "".
+func namespaceProblem(ns string) string {
+	if len(ns) == 0 || len(ns) > 63 {
+		return fmt.Sprintf("must be 1 to 63 characters, got %q", ns)
+	}
+	for i, r := range ns {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' && i > 0 && i < len(ns)-1
+		if !ok {
+			return fmt.Sprintf("%q is not a Kubernetes namespace name: lower-case letters, digits and '-' inside", ns)
+		}
+	}
+	return ""
 }

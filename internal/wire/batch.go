@@ -40,6 +40,11 @@ type Compute struct {
 	Tags                    map[string]string `json:"tags"`
 	ProvisioningState       string            `json:"provisioning_state"`
 	CreatedAt               string            `json:"created_at,omitempty"`
+	// Namespace, Image and Kubeconfig (the file attached, never its content) describe a
+	// Kubernetes compute.
+	Namespace  string `json:"namespace,omitempty"`
+	Image      string `json:"image,omitempty"`
+	Kubeconfig string `json:"kubeconfig_file,omitempty"`
 }
 
 // ComputeID is the resource id of a compute.

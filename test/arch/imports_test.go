@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 	"internal/runtime/kubernetes": {"internal/diag"},
 	"internal/inference":          {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
-		"internal/router", "internal/runtime/process", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
+		"internal/router", "internal/runtime/process", "internal/runtime/kubernetes", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
 		"internal/jobs", "internal/stage"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
 }

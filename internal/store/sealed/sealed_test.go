@@ -72,3 +72,33 @@ func TestMigrateSealsOldKeys(t *testing.T) {
 		t.Fatalf("a second Migrate sealed %d again", n)
 	}
 }
+
+func TestKubeconfigSealedAtRest(t *testing.T) {
+	ctx := t.Context()
+	inner := memory.New()
+	s := Wrap(inner, sealer(t))
+	spec := `{"name":"k8s","type":"kubernetes","namespace":"ml","kubeconfig":"token: kube-secret"}`
+	if err := s.PutCompute(ctx, &store.Compute{Name: "k8s", Spec: []byte(spec)}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := inner.GetCompute(ctx, "k8s")
+	if strings.Contains(string(raw.Spec), "kube-secret") || !strings.Contains(string(raw.Spec), `"namespace":"ml"`) {
+		t.Fatalf("the store holds %s: the kubeconfig must be sealed, the rest kept", raw.Spec)
+	}
+	for _, get := range []func() (*store.Compute, error){
+		func() (*store.Compute, error) { return s.GetCompute(ctx, "k8s") },
+		func() (*store.Compute, error) { all, err := s.ListComputes(ctx); return all[0], err },
+	} {
+		c, err := get()
+		if err != nil || !strings.Contains(string(c.Spec), `"kubeconfig":"token: kube-secret"`) {
+			t.Fatalf("read back: %+v %v", c, err)
+		}
+	}
+	plain := `{"name":"cpu","type":"amlcompute","max_instances":2}`
+	if err := s.PutCompute(ctx, &store.Compute{Name: "cpu", Spec: []byte(plain)}); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := inner.GetCompute(ctx, "cpu"); string(raw.Spec) != plain {
+		t.Fatalf("a compute without kubeconfig was rewritten: %s", raw.Spec)
+	}
+}
