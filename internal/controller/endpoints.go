@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
