@@ -112,18 +112,39 @@ func TestCLILinksNoServerCode(t *testing.T) {
 	}
 }
 
+// k8sImporters are the only packages that may import the Kubernetes libraries
+// (k8s.io/*, sigs.k8s.io/*): the runtime, and the test-only harness that starts
+// a control plane for its tests.
+var k8sImporters = map[string]bool{
+	"internal/runtime/kubernetes": true,
+	"test/k8senv":                 true,
+}
+
 // TestOnlyKubernetesRuntimeImportsK8s keeps the Kubernetes libraries inside
-// runtime/kubernetes, as docs/architecture.md says.
+// runtime/kubernetes (and test/k8senv, for tests), as docs/architecture.md says.
 func TestOnlyKubernetesRuntimeImportsK8s(t *testing.T) {
-	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...") {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...", "./test/...") {
 		fields := strings.Fields(line)
 		pkg := strings.TrimPrefix(fields[0], mod)
-		if pkg == "internal/runtime/kubernetes" || strings.HasPrefix(pkg, "internal/runtime/kubernetes/") {
+		if k8sImporters[pkg] || strings.HasPrefix(pkg, "internal/runtime/kubernetes/") {
 			continue
 		}
 		for _, imp := range fields[1:] {
 			if strings.HasPrefix(imp, "k8s.io/") || strings.HasPrefix(imp, "sigs.k8s.io/") {
-				t.Errorf("%s imports %s: only internal/runtime/kubernetes may import the Kubernetes libraries", pkg, imp)
+				t.Errorf("%s imports %s: only internal/runtime/kubernetes (and test/k8senv, for tests) may import the Kubernetes libraries", pkg, imp)
+			}
+		}
+	}
+}
+
+// TestK8senvIsTestOnly keeps the harness, its envtest and child processes out
+// of the berth binary: only _test.go files may import test/k8senv.
+func TestK8senvIsTestOnly(t *testing.T) {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...", "./test/...") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			if imp == mod+"test/k8senv" {
+				t.Errorf("%s imports test/k8senv outside its tests", strings.TrimPrefix(fields[0], mod))
 			}
 		}
 	}
