@@ -62,7 +62,7 @@ func TestCheckNamespace(t *testing.T) {
 // testSpec is a deployment of two replicas with a small resource request.
 func testSpec(ns string) DeploymentSpec {
 	return DeploymentSpec{Endpoint: "heart", Deployment: "blue", Namespace: ns, Image: "berth:test", Replicas: 2,
-		Liveness: Probe{InitialDelay: 1, Period: 10, Timeout: 2, SuccessThreshold: 1, FailureThreshold: 30},
+		Liveness:  Probe{InitialDelay: 1, Period: 10, Timeout: 2, SuccessThreshold: 1, FailureThreshold: 30},
 		Readiness: Probe{InitialDelay: 1, Period: 10, Timeout: 2, SuccessThreshold: 1, FailureThreshold: 3},
 		Resources: &Resources{Requests: map[string]string{"cpu": "100m", "memory": "256Mi"}, Limits: map[string]string{"cpu": "1", "memory": "1Gi"}},
 		Env:       map[string]string{"MODEL_FLAVOR": "ridge"}, WorkerCount: 1, EntryScript: "score.py",
