@@ -57,6 +57,15 @@ type Config struct {
 	Quota quota.Checker
 	// Envs builds Python environments from conda files (nil: conda files are not built).
 	Envs *envbuild.Builder
+	// Clusters runs deployments of endpoints on Kubernetes computes, which Computes
+	// holds (both nil: online endpoints run on this machine only).
+	Clusters runtime.Clusters
+	Computes ComputeStore
+}
+
+// ComputeStore reads the computes endpoints name.
+type ComputeStore interface {
+	GetCompute(ctx context.Context, name string) (*store.Compute, error)
 }
 
 // Controller applies endpoint and deployment changes. It is safe for concurrent use.
@@ -72,6 +81,7 @@ type Controller struct {
 	mu         sync.Mutex
 	provisions map[fleet.Key]*provisionRun // the provision in progress per deployment
 	gens       map[fleet.Key]string        // the generation each deployment serves
+	clusters   map[fleet.Key]*clusterRun   // deployments served by a Kubernetes compute
 	nextGen    int
 
 	publishMu sync.Mutex
@@ -90,7 +100,8 @@ func New(cfg Config) *Controller {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg, log: log, closed: make(chan struct{}),
-		provisions: map[fleet.Key]*provisionRun{}, gens: map[fleet.Key]string{}}
+		provisions: map[fleet.Key]*provisionRun{}, gens: map[fleet.Key]string{},
+		clusters: map[fleet.Key]*clusterRun{}}
 	c.stage = stage.New(stage.Config{Artifacts: cfg.Artifacts, Registry: cfg.Registry, Envs: cfg.Envs,
 		Quota: cfg.Quota, Python: cfg.Python, Now: cfg.Now})
 	c.fleet = fleet.New(fleet.Config{

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
@@ -34,9 +33,10 @@ func AuthMode(e *store.Endpoint) string {
 // local is set. One server keeps one table of endpoint names: a name taken in either
 // namespace is refused with EndpointAlreadyExists.
 func (c *Controller) CreateEndpoint(ctx context.Context, ep *spec.Endpoint, local bool) (*store.Endpoint, error) {
-	if comp := strings.TrimPrefix(ep.Compute, "azureml:"); comp != "" && comp != "local" {
-		return nil, &diag.Error{Code: diag.BadArgument, Target: "compute",
-			Message: fmt.Sprintf("compute %q: online endpoints run on this machine (the built-in compute local) for now; deployments on attached Kubernetes computes are not supported yet. Remove compute from the endpoint (or set compute: azureml:local)", ep.Compute)}
+	if name := computeOf(ep); name != "" {
+		if _, err := c.clusterTarget(ctx, name); err != nil {
+			return nil, err
+		}
 	}
 	if len(ep.Traffic) > 0 {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "traffic",
@@ -264,7 +264,11 @@ func (c *Controller) deleteEndpoint(ctx context.Context, name string) error {
 		return err
 	}
 	for _, d := range deps {
-		c.stopDeployment(ctx, fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name})
+		k := fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name}
+		c.stopDeployment(ctx, k)
+		if err := c.removeCluster(ctx, k); err != nil {
+			return err
+		}
 	}
 	if err := c.cfg.Store.DeleteEndpoint(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err

@@ -72,6 +72,14 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 		c.finish(ctx, rec, err)
 		return err
 	}
+	t, err := c.endpointCluster(ctx, k.Endpoint)
+	if err != nil {
+		c.finish(ctx, rec, err)
+		return err
+	}
+	if t != nil {
+		return c.provisionCluster(ctx, t, rec, d)
+	}
 	envStart := time.Now()
 	env, err := c.stage.Environment(ctx, d, c.fleet.Progress(k))
 	c.fleet.SetWarnings(k, env.Warnings)
@@ -243,6 +251,9 @@ func (c *Controller) deleteDeployment(ctx context.Context, k fleet.Key) error {
 		return err
 	}
 	c.stopDeployment(ctx, k)
+	if err := c.removeCluster(ctx, k); err != nil {
+		return err
+	}
 	if err := c.cfg.Store.DeleteDeployment(ctx, k.Endpoint, k.Deployment); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -50,7 +50,11 @@ func (c *Controller) publish(ctx context.Context) {
 		if te == nil {
 			continue
 		}
-		td := c.fleet.Table(fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name})
+		k := fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name}
+		td := c.clusterTable(k)
+		if td == nil {
+			td = c.fleet.Table(k)
+		}
 		if td == nil {
 			td = &table.Deployment{Name: d.Name}
 		}

@@ -180,6 +180,8 @@ func (s *Server) build() error {
 		Registry:  s.reg,
 		Artifacts: arts,
 		Runtime:   &process.Runtime{},
+		Clusters:  kubernetes.Runtime{},
+		Computes:  s.store,
 		DataDir:   dataDir,
 		Python:    s.cfg.Python,
 		Publish:   rt.Swap,

@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	"internal/runtime":         {},
 	"internal/runtime/process": {"internal/runtime", "internal/logs", "internal/inference"},
 	// runtime/kubernetes is the only package that imports k8s.io/* (api, apimachinery).
-	"internal/runtime/kubernetes": {"internal/diag"},
+	"internal/runtime/kubernetes": {"internal/diag", "internal/runtime"},
 	"internal/inference":          {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/runtime/kubernetes", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",

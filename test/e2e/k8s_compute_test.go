@@ -52,9 +52,9 @@ func TestComputeAttachKubernetes(t *testing.T) {
 	if strings.Contains(string(db), "client-certificate-data") {
 		t.Fatal("berth.db holds the kubeconfig in the clear")
 	}
-	r = s.berth("online-endpoint", "create", "-n", "heart", "--set", "compute=azureml:k8s")
-	if r.code == 0 || !strings.Contains(r.stderr, "not supported yet") {
-		t.Fatalf("an online endpoint on the Kubernetes compute: exit %d\n%s", r.code, r.stderr)
+	r = s.berth("online-endpoint", "create", "-n", "heart", "--set", "compute=azureml:gone")
+	if r.code == 0 || !strings.Contains(r.stderr, "ComputeNotFound") || !strings.Contains(r.stderr, "berth compute attach -n gone") {
+		t.Fatalf("an online endpoint on a compute that does not exist: exit %d\n%s", r.code, r.stderr)
 	}
 	s.ok("compute", "detach", "-n", "k8s", "-y")
 	if r := s.berth("compute", "show", "-n", "k8s"); r.code == 0 || !strings.Contains(r.stderr, "ComputeNotFound") {

@@ -71,7 +71,6 @@ func Connect(kubeconfig []byte, source string) (*Cluster, error) {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "kubeconfig",
 			Message: fmt.Sprintf("%s is not a usable kubeconfig: %v. Pass the file kubectl uses for the cluster (`kubectl config view --raw --minify > cluster.yaml`).", source, err)}
 	}
-	cfg.Timeout = checkTimeout
 	c := &Cluster{Source: source, Config: cfg}
 	if c.Core, err = restClient(cfg, corev1.SchemeGroupVersion, "/api"); err == nil {
 		c.Apps, err = restClient(cfg, appsv1.SchemeGroupVersion, "/apis")

@@ -1,0 +1,56 @@
+package runtime
+
+import "context"
+
+// ClusterTarget is a Kubernetes compute: how to reach its API server and where Berth's
+// objects go.
+type ClusterTarget struct {
+	Compute    string
+	Kubeconfig []byte
+	Source     string // the kubeconfig file the compute was attached with, for messages
+	Namespace  string
+	Image      string // the image of Berth's pods
+}
+
+// ClusterProbe is a liveness or readiness probe, in seconds as the YAML gives it.
+type ClusterProbe struct {
+	InitialDelay, Period, Timeout, SuccessThreshold, FailureThreshold int
+}
+
+// ClusterDeployment is an online deployment as a cluster runs it: replicas of `berth
+// inference-server` whose init container fetches the model and code from the server.
+type ClusterDeployment struct {
+	Endpoint, Deployment string
+	Replicas             int
+	Liveness, Readiness  ClusterProbe
+	// Requests and Limits are resources.requests/limits (cpu, memory, nvidia.com/gpu).
+	Requests, Limits map[string]string
+	Env              map[string]string
+	WorkerCount      int
+	EntryScript      string // relative to the code folder, or instance.BuiltinMLflow
+	ModelPath        string // the model's folder inside its artifact
+	ModelArtifact    string // digests of the uploaded model and code ("" if none)
+	CodeArtifact     string
+	ServerURL        string // where the storage initializer fetches them
+	Token            string // the token it fetches them with
+}
+
+// ClusterState is what a cluster says of a deployment: Ready when every replica is,
+// Failure (a *diag.Error with the documented code) when its pods cannot run.
+type ClusterState struct {
+	Ready   bool
+	Failure error
+}
+
+// Clusters runs online deployments on Kubernetes computes.
+type Clusters interface {
+	// Apply creates or updates the deployment's objects.
+	Apply(ctx context.Context, t ClusterTarget, d ClusterDeployment) error
+	// State reads the deployment's readiness or failure.
+	State(ctx context.Context, t ClusterTarget, endpoint, deployment string) (ClusterState, error)
+	// Watch calls fn with the host:port of every ready replica each time the set
+	// changes, until ctx ends.
+	Watch(ctx context.Context, t ClusterTarget, endpoint, deployment string, fn func(addrs []string))
+	// Delete deletes the deployment's objects; its pods go with them.
+	Delete(ctx context.Context, t ClusterTarget, endpoint, deployment string) error
+}
