@@ -39,6 +39,7 @@ type Control interface {
 	ListDeployments(ctx context.Context, endpoint string) ([]*store.Deployment, error)
 	DeleteDeployment(ctx context.Context, endpoint, name string) error
 	Logs(endpoint, name, container string, lines int) ([]byte, error)
+	ClusterLogs(ctx context.Context, endpoint, name, container string, lines int) ([]byte, bool, error)
 	InstanceLogs(endpoint, name, container string, index, lines int) ([]byte, error)
 	PreviousInstance(endpoint, name string) (int, error)
 	Instances(endpoint, name string) []controller.InstanceStatus

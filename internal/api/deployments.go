@@ -130,7 +130,10 @@ func (a *api) getLogs(w http.ResponseWriter, r *http.Request) {
 	if tail <= 0 {
 		tail = 5000
 	}
-	data, err := a.logs(endpoint, name, container, tail, body)
+	data, onCluster, err := a.Controller.ClusterLogs(r.Context(), endpoint, name, container, tail)
+	if !onCluster && err == nil {
+		data, err = a.logs(endpoint, name, container, tail, body)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

@@ -227,6 +227,11 @@ func (f *fakeControl) DeleteDeployment(ctx context.Context, endpoint, name strin
 	return nil
 }
 
+// ClusterLogs: every fake deployment runs on this machine.
+func (f *fakeControl) ClusterLogs(context.Context, string, string, string, int) ([]byte, bool, error) {
+	return nil, false, nil
+}
+
 func (f *fakeControl) Logs(endpoint, name, container string, lines int) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

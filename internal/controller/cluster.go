@@ -218,3 +218,14 @@ func (c *Controller) removeCluster(ctx context.Context, k fleet.Key) error {
 	run.stop()
 	return c.cfg.Clusters.Delete(ctx, run.target, k.Endpoint, k.Deployment)
 }
+
+// ClusterLogs returns the container logs of a deployment served by a Kubernetes
+// compute, read from its pods; ok is false for a deployment served on this machine.
+func (c *Controller) ClusterLogs(ctx context.Context, endpoint, name, container string, lines int) (data []byte, ok bool, err error) {
+	t, err := c.endpointCluster(ctx, endpoint)
+	if err != nil || t == nil {
+		return nil, false, err
+	}
+	data, err = c.cfg.Clusters.Logs(ctx, *t, endpoint, name, container, lines)
+	return data, true, err
+}

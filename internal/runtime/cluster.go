@@ -53,4 +53,7 @@ type Clusters interface {
 	Watch(ctx context.Context, t ClusterTarget, endpoint, deployment string, fn func(addrs []string))
 	// Delete deletes the deployment's objects; its pods go with them.
 	Delete(ctx context.Context, t ClusterTarget, endpoint, deployment string) error
+	// Logs returns the last lines of a container ("inference-server" or
+	// "storage-initializer") of the deployment's pods, each pod's under a header line.
+	Logs(ctx context.Context, t ClusterTarget, endpoint, deployment, container string, lines int) ([]byte, error)
 }

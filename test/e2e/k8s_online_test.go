@@ -128,6 +128,12 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		t.Fatalf("deployment state %q", shown.ProvisioningState)
 	}
 
+	for _, container := range []string{"inference-server", "storage-initializer"} {
+		// kwok runs no containers, so each pod says it has no log; the pods are read.
+		if out := s.ok("online-deployment", "get-logs", "-e", "sklearn-regression", "-n", "blue", "--container", container); !strings.Contains(out, "=== pod sklearn-regression-blue-") {
+			t.Fatalf("get-logs --container %s does not read the pods:\n%s", container, out)
+		}
+	}
 	key, _ := s.keys("sklearn-regression")
 	body, _ := os.ReadFile(filepath.Join(example, "sample-request.json"))
 	scoreUntil := func(n int, want func(map[string]int) bool) map[string]int {

@@ -166,3 +166,30 @@ func readyAddrs(pods map[string]*corev1.Pod) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Logs reads the last lines of container from each of the deployment's pods, newest
+// pod first, each under a "=== pod <name> ===" line; a pod whose container has not
+// started says so in place of its lines.
+func (Runtime) Logs(ctx context.Context, t runtime.ClusterTarget, endpoint, deployment, container string, lines int) ([]byte, error) {
+	c, err := connectTarget(t)
+	if err != nil {
+		return nil, err
+	}
+	o, err := c.Observe(ctx, t.Namespace, endpoint, deployment)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(o.Pods, func(a, b corev1.Pod) int { return b.CreationTimestamp.Compare(a.CreationTimestamp.Time) })
+	var out []byte
+	for _, p := range o.Pods {
+		b, err := c.Core.Get().Namespace(t.Namespace).Resource("pods").Name(p.Name).SubResource("log").
+			Param("container", container).Param("tailLines", strconv.Itoa(lines)).DoRaw(ctx)
+		out = append(out, "=== pod "+p.Name+" ("+string(p.Status.Phase)+") ===\n"...)
+		if err != nil {
+			out = append(out, "(no log: "+err.Error()+")\n"...)
+			continue
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
