@@ -2,10 +2,12 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/router/table"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/store"
 )
 
 // publish builds a routing snapshot from the stored endpoints and the fleet's ready
@@ -38,6 +40,10 @@ func (c *Controller) publish(ctx context.Context) {
 			Deployments: map[string]*table.Deployment{},
 			Traffic:     ep.Traffic,
 			Mirror:      ep.MirrorTraffic,
+		}
+		if onCluster(ep) {
+			p := table.KubernetesPolicy()
+			te.Policy = &p
 		}
 		if ep.Local {
 			// Azure's local endpoints take requests without a key.
@@ -75,4 +81,10 @@ func tableAuthMode(mode string) string {
 	default:
 		return table.AuthAMLToken
 	}
+}
+
+// onCluster reports whether an endpoint runs on a Kubernetes compute.
+func onCluster(ep *store.Endpoint) bool {
+	var sp spec.Endpoint
+	return json.Unmarshal(ep.Spec, &sp) == nil && computeOf(&sp) != ""
 }

@@ -203,6 +203,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, diag.EndpointNotFound, "endpoint "+name+" does not exist")
 		return
 	}
+	if ep.Policy != nil {
+		w = policyWriter{w, ep.Policy}
+	}
 	if !r.authenticate(w, req, ep) {
 		return
 	}

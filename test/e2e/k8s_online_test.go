@@ -158,6 +158,11 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		t.Fatalf("requests did not reach the pod's server: %v", got)
 	}
 
+	// A run() that raises is 424 on a managed endpoint; on a Kubernetes compute the
+	// model's own 500 is answered 502 (spec §6.3).
+	if status, _, out := s.score("sklearn-regression", key, `{"data": "not rows"}`); status != 502 {
+		t.Fatalf("a failing run() on the Kubernetes compute: %d %s, want 502", status, out)
+	}
 	s.ok("online-deployment", "update", "-e", "sklearn-regression", "-n", "blue", "--set", "instance_count=3")
 	got := scoreUntil(30, func(m map[string]int) bool {
 		busy := 0

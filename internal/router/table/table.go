@@ -33,6 +33,9 @@ type Endpoint struct {
 	Deployments map[string]*Deployment
 	Traffic     map[string]int // deployment → percent, sum 0 or 100
 	Mirror      map[string]int // at most one entry
+	// Policy, when not nil, turns the statuses the router answers with (a managed
+	// endpoint's) into those of the endpoint's compute (KubernetesPolicy).
+	Policy *ResponsePolicy
 }
 
 // Deployment is one deployment in the snapshot.
