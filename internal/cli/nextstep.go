@@ -34,6 +34,8 @@ func nextStep(cmd *cobra.Command) string {
 		noun = p.Name()
 	}
 	switch {
+	case cmd.Hidden:
+		return "" // run by pods, not by people: `--help` is no help there
 	case noun == "online-deployment" && endpoint != "" && name != "":
 		return fmt.Sprintf("berth diagnose -e %s -n %s", endpoint, name)
 	case noun == "online-deployment" && endpoint != "":

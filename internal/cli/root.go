@@ -58,6 +58,7 @@ Azure Machine Learning, on this machine, in seconds. The commands mirror 'az ml'
 	addAzGlobalFlags(root)
 	root.AddCommand(newVersionCommand(), newEndpointCommand(g), newDeploymentCommand(g), newConnectionCommand(g), newAssetCommand(g, modelKind()), newAssetCommand(g, environmentKind()), newAssetCommand(g, dataKind()), newDiagnoseCommand(g), newAccountCommand(g))
 	root.AddCommand(newComputeCommand(g), newBatchEndpointCommand(g), newBatchDeploymentCommand(g), newJobCommand(g))
+	root.AddCommand(newStorageInitializerCommand(g))
 	root.AddCommand(extra...)
 	root.SetGlobalNormalizationFunc(azAliases)
 	return root
