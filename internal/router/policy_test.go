@@ -29,4 +29,3 @@ func TestPolicyWriter(t *testing.T) {
 		}
 	}
 }
-
