@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -80,8 +81,28 @@ func (c *Controller) endpointCluster(ctx context.Context, endpoint string) (*run
 	return nil, nil
 }
 
-// clusterDeployment is d as a cluster runs it.
-func clusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.ClusterDeployment {
+// clusterDeployment is d as a cluster runs it: the model laid out as stage lays it out
+// on this machine, and the server address and token its storage initializer uses.
+func (c *Controller) clusterDeployment(ctx context.Context, rec *store.Deployment, d *spec.Deployment) (runtime.ClusterDeployment, error) {
+	cd := baseClusterDeployment(rec, d)
+	if d.Model != nil {
+		cd.ModelBase = filepath.Base(filepath.Clean(d.Model.Path))
+		if d.Model.IsRef() {
+			reg, err := c.cfg.Registry.Resolve(ctx, store.KindModel, d.Model.Ref)
+			if err != nil {
+				return cd, err
+			}
+			cd.ModelPath, cd.ModelBase = reg.Name+"/"+reg.Version, reg.PathBase
+		}
+	}
+	if c.cfg.PodAccess != nil {
+		cd.ServerURL, cd.Token = c.cfg.PodAccess()
+	}
+	return cd, nil
+}
+
+// baseClusterDeployment is what d says of itself as a cluster runs it.
+func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.ClusterDeployment {
 	probe := func(p spec.Probe) runtime.ClusterProbe {
 		return runtime.ClusterProbe{InitialDelay: p.InitialDelay, Period: p.Period, Timeout: p.Timeout,
 			SuccessThreshold: p.SuccessThreshold, FailureThreshold: p.FailureThreshold}
@@ -106,7 +127,11 @@ func clusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cluste
 // documented code read from them).
 func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTarget, rec *store.Deployment, d *spec.Deployment) error {
 	k := fleet.Key{Endpoint: rec.Endpoint, Deployment: rec.Name}
-	if err := c.cfg.Clusters.Apply(ctx, *t, clusterDeployment(rec, d)); err != nil {
+	cd, err := c.clusterDeployment(ctx, rec, d)
+	if err == nil {
+		err = c.cfg.Clusters.Apply(ctx, *t, cd)
+	}
+	if err != nil {
 		c.finish(ctx, rec, err)
 		return err
 	}

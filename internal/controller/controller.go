@@ -61,6 +61,9 @@ type Config struct {
 	// holds (both nil: online endpoints run on this machine only).
 	Clusters runtime.Clusters
 	Computes ComputeStore
+	// PodAccess is the server URL pods fetch artifacts from and the token they use
+	// (nil: pods get neither, and their storage initializer says so).
+	PodAccess func() (url, token string)
 }
 
 // ComputeStore reads the computes endpoints name.

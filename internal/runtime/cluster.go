@@ -28,7 +28,8 @@ type ClusterDeployment struct {
 	Env              map[string]string
 	WorkerCount      int
 	EntryScript      string // relative to the code folder, or instance.BuiltinMLflow
-	ModelPath        string // the model's folder inside its artifact
+	ModelPath        string // "<name>/<version>" of a registered model under the model root, "" inline
+	ModelBase        string // the name of the model's folder or file in its artifact
 	ModelArtifact    string // digests of the uploaded model and code ("" if none)
 	CodeArtifact     string
 	ServerURL        string // where the storage initializer fetches them

@@ -182,6 +182,9 @@ func (s *Server) build() error {
 		Runtime:   &process.Runtime{},
 		Clusters:  kubernetes.Runtime{},
 		Computes:  s.store,
+		// Pods fetch artifacts with the admin token, kept in a Secret of the
+		// compute's namespace (README: Running on Kubernetes).
+		PodAccess: func() (string, string) { return s.publicURL, s.token },
 		DataDir:   dataDir,
 		Python:    s.cfg.Python,
 		Publish:   rt.Swap,

@@ -117,6 +117,13 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		env["MODEL_FLAVOR"] != "ridge" || env["AZUREML_MODEL_DIR"] == "" || pod.InitContainers[0].Name != "storage-initializer" {
 		t.Fatalf("the Deployment does not carry the deployment's fields: replicas %d, labels %v, probe %+v, env %v", *dep.Spec.Replicas, dep.Labels, main.ReadinessProbe, env)
 	}
+	// The init container fetches the uploaded model and code from this server.
+	initArgs := strings.Join(pod.InitContainers[0].Args, " ")
+	for _, want := range []string{"storage-initializer", "--server " + s.URL, "--model-artifact sha256:", "--model-base model", "--code-artifact sha256:"} {
+		if !strings.Contains(initArgs, want) {
+			t.Errorf("the storage-initializer's args lack %q: %s", want, initArgs)
+		}
+	}
 	if _, err := c.Client.CoreV1().Services(ns).Get(t.Context(), "sklearn-regression-blue", metav1.GetOptions{}); err != nil {
 		t.Fatalf("no Service: %v", err)
 	}

@@ -100,6 +100,9 @@ type DeploymentSpec struct {
 	// storage initializer fetches ("" = none).
 	ModelArtifact string
 	CodeArtifact  string
+	// ModelBase is the name of the model's folder (or single file) in its artifact: a
+	// folder keeps it beneath the model dir, as Azure mounts it.
+	ModelBase string
 	// ServerURL is the Berth server the storage initializer fetches from; Token is what
 	// it authenticates with, kept in the Secret Objects returns.
 	ServerURL string
@@ -245,6 +248,9 @@ func StorageInitializerArgs(s DeploymentSpec) []string {
 	}
 	if s.ModelArtifact != "" {
 		args = append(args, "--model-artifact", s.ModelArtifact, "--model-dir", ModelDir(s))
+		if s.ModelBase != "" {
+			args = append(args, "--model-base", s.ModelBase)
+		}
 	}
 	if s.CodeArtifact != "" {
 		args = append(args, "--code-artifact", s.CodeArtifact, "--code-dir", CodeDir)

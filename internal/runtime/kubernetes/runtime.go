@@ -43,7 +43,7 @@ func specOf(t runtime.ClusterTarget, d runtime.ClusterDeployment) DeploymentSpec
 	}
 	s := DeploymentSpec{Endpoint: d.Endpoint, Deployment: d.Deployment, Namespace: t.Namespace, Image: t.Image,
 		Replicas: d.Replicas, Liveness: probe(d.Liveness), Readiness: probe(d.Readiness), Env: d.Env,
-		WorkerCount: d.WorkerCount, EntryScript: d.EntryScript, ModelPath: d.ModelPath, ModelArtifact: d.ModelArtifact,
+		WorkerCount: d.WorkerCount, EntryScript: d.EntryScript, ModelPath: d.ModelPath, ModelBase: d.ModelBase, ModelArtifact: d.ModelArtifact,
 		CodeArtifact: d.CodeArtifact, ServerURL: d.ServerURL, Token: d.Token}
 	if len(d.Requests) > 0 || len(d.Limits) > 0 {
 		s.Resources = &Resources{Requests: d.Requests, Limits: d.Limits}
