@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"internal/wire":              {},
 	"internal/spec":              {"internal/diag"},
 	"internal/supervise":         {},
+	"internal/autoscale":         {},
 	"internal/instance":          {"internal/diag", "internal/supervise"},
 	"internal/logs":              {},
 	"internal/router/table":      {},
