@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/berthml/berth/internal/autoscale"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/router/table"
@@ -24,10 +27,28 @@ type clusterRun struct {
 	target  runtime.ClusterTarget
 	routing fleet.Routing
 	gate    table.Gate
-	stop    context.CancelFunc
 
-	mu    sync.Mutex
-	addrs []string
+	mu      sync.Mutex
+	addrs   []string
+	cancels []context.CancelFunc // the pod watch and the autoscaler
+}
+
+// stop stops the run's watch and autoscaler.
+func (r *clusterRun) stop() {
+	r.mu.Lock()
+	cancels := r.cancels
+	r.cancels = nil
+	r.mu.Unlock()
+	for _, cancel := range cancels {
+		cancel()
+	}
+}
+
+// also adds a background task to the run.
+func (r *clusterRun) also(cancel context.CancelFunc) {
+	r.mu.Lock()
+	r.cancels = append(r.cancels, cancel)
+	r.mu.Unlock()
 }
 
 // computeOf is the compute an endpoint spec names ("" or "local" for this machine).
@@ -128,6 +149,13 @@ func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cl
 func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTarget, rec *store.Deployment, d *spec.Deployment) error {
 	k := fleet.Key{Endpoint: rec.Endpoint, Deployment: rec.Name}
 	cd, err := c.clusterDeployment(ctx, rec, d)
+	st, autoscaled := d.ScaleSettings.Autoscale()
+	if autoscaled && err == nil {
+		if err = st.Validate(); err != nil {
+			err = &diag.Error{Code: diag.BadArgument, Target: "scale_settings", Message: err.Error()}
+		}
+		cd.Replicas = min(max(cd.Replicas, st.MinInstances), st.MaxInstances)
+	}
 	if err == nil {
 		err = c.cfg.Clusters.Apply(ctx, *t, cd)
 	}
@@ -135,7 +163,10 @@ func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTar
 		c.finish(ctx, rec, err)
 		return err
 	}
-	c.watchCluster(ctx, k, *t, c.desired(d, "", nil).Routing)
+	run := c.watchCluster(ctx, k, *t, c.desired(d, "", nil).Routing)
+	if autoscaled {
+		c.startScaler(ctx, k, run, st, cd)
+	}
 	budget := time.Duration(d.ReadinessProbe.InitialDelay)*time.Second + clusterReadyBudget
 	deadline := time.Now().Add(budget)
 	var unschedulable time.Time // when the pods were first seen unschedulable
@@ -191,9 +222,9 @@ const clusterReadyBudget = 10 * time.Minute
 // watchCluster (re)starts the watch that keeps k's ready pod addresses and routing
 // settings, publishing a snapshot each time they change. It outlives ctx's cancel (a
 // provision ends; the watch goes on) and stops with removeCluster or Close.
-func (c *Controller) watchCluster(ctx context.Context, k fleet.Key, t runtime.ClusterTarget, routing fleet.Routing) {
+func (c *Controller) watchCluster(ctx context.Context, k fleet.Key, t runtime.ClusterTarget, routing fleet.Routing) *clusterRun {
 	run := &clusterRun{target: t, routing: routing}
-	run.stop = c.background(ctx, func(ctx context.Context) {
+	run.also(c.background(ctx, func(ctx context.Context) {
 		c.cfg.Clusters.Watch(ctx, t, k.Endpoint, k.Deployment, func(addrs []string) {
 			run.mu.Lock()
 			run.addrs = addrs
@@ -201,7 +232,7 @@ func (c *Controller) watchCluster(ctx context.Context, k fleet.Key, t runtime.Cl
 			c.log.Info("cluster pods ready", "endpoint", k.Endpoint, "deployment", k.Deployment, "addresses", strings.Join(addrs, " "))
 			c.publish(ctx)
 		})
-	})
+	}))
 	c.mu.Lock()
 	old := c.clusters[k]
 	c.clusters[k] = run
@@ -209,6 +240,43 @@ func (c *Controller) watchCluster(ctx context.Context, k fleet.Key, t runtime.Cl
 	if old != nil {
 		old.stop()
 	}
+	return run
+}
+
+// startScaler runs the autoscaler of a cluster deployment (scale_settings.type:
+// target_utilization): it samples the requests the router holds for the deployment,
+// applies the replica count the autoscaler decides, and logs every decision with its
+// inputs (changes at info level, the others at debug).
+func (c *Controller) startScaler(ctx context.Context, k fleet.Key, run *clusterRun, st autoscale.Settings, cd runtime.ClusterDeployment) {
+	var replicas atomic.Int64
+	replicas.Store(int64(cd.Replicas))
+	per := max(run.routing.MaxConcurrent, 1)
+	sample := func() autoscale.Sample {
+		n := int(replicas.Load())
+		total := int(run.gate.InFlight.Load())
+		running := min(total, n*per)
+		return autoscale.Sample{Replicas: n, Busy: (running + per - 1) / per, Queued: total - running}
+	}
+	scale := func(ctx context.Context, n int) error {
+		next := cd
+		next.Replicas = n
+		if err := c.cfg.Clusters.Apply(ctx, run.target, next); err != nil {
+			return err
+		}
+		replicas.Store(int64(n))
+		return nil
+	}
+	logDecision := func(d autoscale.Decision) {
+		level := slog.LevelDebug
+		if d.Changed() || d.Err != nil {
+			level = slog.LevelInfo
+		}
+		c.log.Log(ctx, level, "autoscale", "endpoint", k.Endpoint, "deployment", k.Deployment,
+			"replicas", d.Replicas, "decision", d.Reason, "err", d.Err)
+	}
+	run.also(c.background(ctx, func(ctx context.Context) {
+		autoscale.Run(ctx, st, sample, scale, logDecision)
+	}))
 }
 
 // clusterTable is the routing entry of a deployment served by a cluster, nil for one

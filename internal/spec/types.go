@@ -6,8 +6,11 @@ package spec
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/berthml/berth/internal/autoscale"
 )
 
 // Endpoint is an online endpoint (managedOnlineEndpoint schema).
@@ -105,6 +108,17 @@ type ScaleSettings struct {
 	MaxInstances                int    `json:"max_instances,omitempty" yaml:"max_instances"`
 	TargetUtilizationPercentage int    `json:"target_utilization_percentage,omitempty" yaml:"target_utilization_percentage"`
 	PollingInterval             int    `json:"polling_interval,omitempty" yaml:"polling_interval"`
+}
+
+// Autoscale returns the autoscaler's settings, defaults applied, when s asks for
+// target_utilization scaling; ok is false for default (a fixed instance_count).
+func (s *ScaleSettings) Autoscale() (st autoscale.Settings, ok bool) {
+	if s == nil || s.Type != "target_utilization" {
+		return st, false
+	}
+	return autoscale.Settings{MinInstances: s.MinInstances, MaxInstances: s.MaxInstances,
+		TargetUtilizationPercentage: s.TargetUtilizationPercentage,
+		PollingInterval:             time.Duration(s.PollingInterval) * time.Second}.Defaults(), true
 }
 
 // RequestSettings is request_settings. Zero means "not set" and takes the default.

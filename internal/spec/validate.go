@@ -217,6 +217,7 @@ func (d *Deployment) validate(p *problems) {
 	if s := d.ScaleSettings; s != nil && s.Type != "" && s.Type != "default" && s.Type != "target_utilization" {
 		p.add("scale_settings.type", "must be default or target_utilization, got %q", s.Type)
 	}
+
 	if r := d.Resources; r != nil {
 		for res, req := range r.Requests {
 			lim, ok := r.Limits[res]

@@ -35,7 +35,7 @@ func (d *Deployment) Warnings() []string {
 	}
 	if s := d.ScaleSettings; s != nil && ((s.Type != "" && s.Type != "default") || s.MinInstances != 0 || s.MaxInstances != 0 ||
 		s.TargetUtilizationPercentage != 0 || s.PollingInterval != 0) {
-		w = append(w, noEffect("scale_settings", "there is no autoscaler, so the deployment runs instance_count instances; change it with update --set instance_count=N"))
+		w = append(w, noEffect("scale_settings", "target_utilization autoscaling runs on Kubernetes computes; here the deployment runs instance_count instances; change it with update --set instance_count=N"))
 	}
 	sort.Strings(w)
 	return w

@@ -16,7 +16,7 @@ const mod = "github.com/berthml/berth/"
 var allowed = map[string][]string{
 	"internal/diag":              {},
 	"internal/wire":              {},
-	"internal/spec":              {"internal/diag"},
+	"internal/spec":              {"internal/diag", "internal/autoscale"},
 	"internal/supervise":         {},
 	"internal/autoscale":         {},
 	"internal/instance":          {"internal/diag", "internal/supervise"},
@@ -41,7 +41,7 @@ var allowed = map[string][]string{
 	"internal/registry":          {"internal/store", "internal/artifacts", "internal/artifacts/archive", "internal/auth", "internal/diag"},
 	"internal/fleet":             {"internal/rollout", "internal/runtime", "internal/instance", "internal/router/table", "internal/logs", "internal/quota", "internal/diag"},
 	"internal/router":            {"internal/router/table", "internal/auth", "internal/diag", "internal/logs", "internal/instance"},
-	"internal/controller": {"internal/store", "internal/registry", "internal/stage", "internal/fleet", "internal/rollout", "internal/quota", "internal/runtime", "internal/spec",
+	"internal/controller": {"internal/autoscale", "internal/store", "internal/registry", "internal/stage", "internal/fleet", "internal/rollout", "internal/quota", "internal/runtime", "internal/spec",
 		"internal/artifacts", "internal/envbuild", "internal/router/table", "internal/instance", "internal/diag", "internal/auth", "internal/logs", "internal/wire"},
 	"internal/batch": {"internal/diag", "internal/inference", "internal/inference/python", "internal/instance", "internal/logs", "internal/supervise", "internal/spec"},
 	"internal/jobs": {"internal/batch", "internal/store", "internal/registry", "internal/stage", "internal/artifacts", "internal/spec", "internal/diag", "internal/logs",

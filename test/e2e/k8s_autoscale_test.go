@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/berthml/berth/test/k8senv"
+)
+
+// TestKubernetesAutoscale: a deployment with scale_settings.type target_utilization
+// (min 1, max 3, polling 1 s) scales out to max at once under load above its target,
+// and back to min after the documented delay (20 polling intervals) once idle. Every
+// decision is in the server's log with its inputs.
+func TestKubernetesAutoscale(t *testing.T) {
+	c := k8senv.Start(t, k8senv.WithPods())
+	ns := c.Namespace(t, "ml")
+	dir := t.TempDir()
+	code := filepath.Join(dir, "code")
+	writeFiles(t, dir, map[string]string{
+		"code/score.py": "import time\ndef init():\n    pass\ndef run(raw):\n    time.sleep(0.2)\n    return {'ok': True}\n",
+		"model/m.txt":   "1",
+		"endpoint.yml":  "name: busy\nauth_mode: key\ncompute: azureml:k8s\n",
+		"deployment.yml": `name: blue
+endpoint_name: busy
+model: {path: ./model}
+code_configuration: {code: ./code, scoring_script: score.py}
+instance_count: 1
+scale_settings: {type: target_utilization, min_instances: 1, max_instances: 3, target_utilization_percentage: 70, polling_interval: 1}
+request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 30000}
+`,
+	})
+	startPodServers(t, c, ns, code, dir)
+	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
+	s.ok("compute", "attach", "-n", "k8s", "--type", "kubernetes", "--kubeconfig", c.Kubeconfig, "--namespace", ns)
+	s.ok("online-endpoint", "create", "-f", filepath.Join(dir, "endpoint.yml"))
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "deployment.yml"), "--all-traffic")
+	replicas := func() int32 {
+		d, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "busy-blue", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *d.Spec.Replicas
+	}
+	waitReplicas := func(want int32, within time.Duration) time.Duration {
+		start := time.Now()
+		for replicas() != want {
+			if time.Since(start) > within {
+				t.Fatalf("replicas %d, want %d after %v; server log:\n%s", replicas(), want, within, s.log)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	if n := replicas(); n != 1 {
+		t.Fatalf("starts with %d replicas, want min_instances 1", n)
+	}
+
+	// Six clients that never pause: utilization far above 70% of one replica.
+	key, _ := s.keys("busy")
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				s.tryScore("busy", key, `{}`)
+			}
+		}()
+	}
+	up := waitReplicas(3, 15*time.Second)
+	stop.Store(true)
+	wg.Wait()
+	down := waitReplicas(1, 60*time.Second)
+	if down < 15*time.Second {
+		t.Errorf("scaled back to 1 after %v: scale-down must wait 20 polling intervals below target", down)
+	}
+	log := s.log.String()
+	if !strings.Contains(log, "autoscale") || !strings.Contains(log, "utilization") || !strings.Contains(log, "scale up 1 → 3") {
+		t.Errorf("the server log lacks the autoscaler's decisions with their inputs:\n%s", log)
+	}
+	t.Logf("scaled 1 → 3 in %v under load, back to 1 in %v once idle", up.Round(time.Millisecond), down.Round(time.Millisecond))
+}
