@@ -82,9 +82,10 @@ type Controller struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	provisions map[fleet.Key]*provisionRun // the provision in progress per deployment
-	gens       map[fleet.Key]string        // the generation each deployment serves
-	clusters   map[fleet.Key]*clusterRun   // deployments served by a Kubernetes compute
+	provisions map[fleet.Key]*provisionRun  // the provision in progress per deployment
+	gens       map[fleet.Key]string         // the generation each deployment serves
+	clusters   map[fleet.Key]*clusterRun    // deployments served by a Kubernetes compute
+	scalers    map[fleet.Key]*processScaler // autoscalers of deployments on this machine
 	nextGen    int
 
 	publishMu sync.Mutex
@@ -104,7 +105,7 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, log: log, closed: make(chan struct{}),
 		provisions: map[fleet.Key]*provisionRun{}, gens: map[fleet.Key]string{},
-		clusters: map[fleet.Key]*clusterRun{}}
+		clusters: map[fleet.Key]*clusterRun{}, scalers: map[fleet.Key]*processScaler{}}
 	c.stage = stage.New(stage.Config{Artifacts: cfg.Artifacts, Registry: cfg.Registry, Envs: cfg.Envs,
 		Quota: cfg.Quota, Python: cfg.Python, Now: cfg.Now})
 	c.fleet = fleet.New(fleet.Config{

@@ -94,6 +94,8 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	want := c.desired(d, gen, func(ctx context.Context, index int) (runtime.InstanceSpec, error) {
 		return c.stage.Prepare(ctx, stage.Instance{Deployment: rec, Spec: d, Index: index, Dir: c.instanceDir(k, index)}, env)
 	})
+	count := c.scaledCount(k, d)
+	want.Target.Count = count
 	want.Phases = map[string]float64{"environment_ms": msSince(envStart)}
 	routed := false
 	want.OnRouted = func(ctx context.Context) {
@@ -107,6 +109,9 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	}
 	if err != nil || !routed {
 		c.finish(ctx, rec, err)
+	}
+	if err == nil {
+		c.ensureScaler(ctx, k, d, gen, count)
 	}
 	c.publish(ctx)
 	return err
@@ -208,6 +213,7 @@ func (c *Controller) crashLoop(ctx context.Context, k fleet.Key, de *diag.Error)
 
 // stopDeployment cancels a deployment's provision, stops its instances and forgets it.
 func (c *Controller) stopDeployment(ctx context.Context, k fleet.Key) {
+	c.stopScaler(k) // first: a scale starts provisions
 	c.mu.Lock()
 	p := c.provisions[k]
 	delete(c.provisions, k)

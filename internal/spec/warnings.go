@@ -33,9 +33,9 @@ func (d *Deployment) Warnings() []string {
 	if d.DataCollector != nil {
 		w = append(w, noEffect("data_collector", "no request, response or Collector data is stored"))
 	}
-	if s := d.ScaleSettings; s != nil && ((s.Type != "" && s.Type != "default") || s.MinInstances != 0 || s.MaxInstances != 0 ||
+	if s := d.ScaleSettings; s != nil && s.Type != "target_utilization" && (s.MinInstances != 0 || s.MaxInstances != 0 ||
 		s.TargetUtilizationPercentage != 0 || s.PollingInterval != 0) {
-		w = append(w, noEffect("scale_settings", "target_utilization autoscaling runs on Kubernetes computes; here the deployment runs instance_count instances; change it with update --set instance_count=N"))
+		w = append(w, "scale_settings: min_instances, max_instances, target_utilization_percentage and polling_interval apply only with type: target_utilization, in Azure as in Berth; with type: default the deployment runs instance_count instances")
 	}
 	sort.Strings(w)
 	return w

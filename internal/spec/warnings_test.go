@@ -37,7 +37,7 @@ func TestDeploymentWarnings(t *testing.T) {
 		{"app insights on", complete + "app_insights_enabled: true\n", []string{"app_insights_enabled"}},
 		{"egress disabled", complete + "egress_public_network_access: disabled\n", []string{"egress_public_network_access"}},
 		{"data collector", complete + "data_collector: {sampling_rate: 0.5}\n", []string{"data_collector"}},
-		{"autoscale", complete + "scale_settings: {type: target_utilization, max_instances: 3}\n", []string{"scale_settings"}},
+		{"autoscale does not warn: Berth autoscales", complete + "scale_settings: {type: target_utilization, max_instances: 3}\n", []string{}},
 		{"scale bounds without a type", complete + "scale_settings: {min_instances: 2}\n", []string{"scale_settings"}},
 		{"properties do not warn", complete + "properties: {owner: me}\n", []string{}},
 		{"deprecated max_queue_wait_ms does not warn", complete + "request_settings: {max_queue_wait_ms: 100}\n", []string{}},
