@@ -137,10 +137,37 @@ func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cl
 	if d.CodeConfiguration != nil {
 		cd.EntryScript = d.CodeConfiguration.ScoringScript
 	}
-	if r := d.Resources; r != nil {
+	cd.Requests, cd.Limits = defaultInstanceType.requests, defaultInstanceType.limits
+	if r := d.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
 		cd.Requests, cd.Limits = r.Requests, r.Limits
 	}
 	return cd
+}
+
+// kubernetesInstanceType is an instance type of a Kubernetes compute: the resources its
+// pods request and are limited to.
+type kubernetesInstanceType struct{ requests, limits map[string]string }
+
+// defaultInstanceType is Azure's defaultinstancetype, which a Kubernetes compute has
+// from the start (spec §2.5): requests cpu 100m, memory 2Gi; limits cpu 2, memory 2Gi.
+var defaultInstanceType = kubernetesInstanceType{
+	requests: map[string]string{"cpu": "100m", "memory": "2Gi"},
+	limits:   map[string]string{"cpu": "2", "memory": "2Gi"},
+}
+
+// clusterResources checks a deployment's instance_type on a Kubernetes compute: the
+// default instance type, or resources given outright. A managed SKU names no instance
+// type of the cluster.
+func clusterResources(compute string, d *spec.Deployment) (kubernetesInstanceType, error) {
+	if r := d.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
+		return kubernetesInstanceType{r.Requests, r.Limits}, nil
+	}
+	switch strings.ToLower(d.InstanceType) {
+	case "", "defaultinstancetype":
+		return defaultInstanceType, nil
+	}
+	return kubernetesInstanceType{}, &diag.Error{Code: diag.BadArgument, Target: "instance_type",
+		Message: fmt.Sprintf("instance_type %q is not an instance type of Kubernetes compute %s: use defaultinstancetype (requests cpu 100m, memory 2Gi; limits cpu 2, memory 2Gi), or give resources.requests and resources.limits", d.InstanceType, compute)}
 }
 
 // provisionCluster applies a deployment to its Kubernetes compute and waits until every

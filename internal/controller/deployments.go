@@ -73,8 +73,19 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 	if err := c.busy(ctx, in.Spec.EndpointName); err != nil {
 		return nil, err
 	}
-	if err := c.checkQuota(ctx, *in, replacing); err != nil {
+	t, err := c.endpointCluster(ctx, in.Spec.EndpointName)
+	switch {
+	case err != nil:
 		return nil, err
+	case t != nil:
+		// The cluster's scheduler and quotas decide; this machine's do not apply.
+		if _, err := clusterResources(t.Compute, in.Spec); err != nil {
+			return nil, err
+		}
+	default:
+		if err := c.checkQuota(ctx, *in, replacing); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.check(*in); err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func TestKubernetesPodFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan result, 1)
 			go func() {
-				done <- s.berth("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml"), "--set", "name="+tc.name)
+				done <- s.berth("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml"), "--set", "name="+tc.name, "--set", "instance_type=defaultinstancetype")
 			}()
 			obj := "sklearn-regression-" + tc.name
 			var tpl corev1.PodTemplateSpec

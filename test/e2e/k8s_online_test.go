@@ -100,8 +100,13 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
 	s.ok("compute", "attach", "-n", "k8s", "--type", "kubernetes", "--kubeconfig", c.Kubeconfig, "--namespace", ns)
 	s.ok("online-endpoint", "create", "-f", filepath.Join(example, "endpoint.yml"), "--set", "compute=azureml:k8s")
+	// A managed SKU names no instance type of the cluster.
+	if r := s.berth("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml")); r.code == 0 ||
+		!strings.Contains(r.stderr, "BadArgument") || !strings.Contains(r.stderr, "defaultinstancetype") {
+		t.Fatalf("instance_type Standard_DS3_v2 on a Kubernetes compute: exit %d\n%s", r.code, r.stderr)
+	}
 	s.ok("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml"), "--all-traffic",
-		"--set", "environment_variables.MODEL_FLAVOR=ridge",
+		"--set", "instance_type=defaultinstancetype", "--set", "environment_variables.MODEL_FLAVOR=ridge",
 		"--set", "readiness_probe.failure_threshold=7")
 	dep, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "sklearn-regression-blue", metav1.GetOptions{})
 	if err != nil {
@@ -114,6 +119,7 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		env[e.Name] = e.Value
 	}
 	if *dep.Spec.Replicas != 1 || dep.Labels["berth.ml/endpoint"] != "sklearn-regression" || main.ReadinessProbe.FailureThreshold != 7 ||
+		main.Resources.Limits.Memory().String() != "2Gi" || main.Resources.Requests.Cpu().String() != "100m" ||
 		env["MODEL_FLAVOR"] != "ridge" || env["AZUREML_MODEL_DIR"] == "" || pod.InitContainers[0].Name != "storage-initializer" {
 		t.Fatalf("the Deployment does not carry the deployment's fields: replicas %d, labels %v, probe %+v, env %v", *dep.Spec.Replicas, dep.Labels, main.ReadinessProbe, env)
 	}
