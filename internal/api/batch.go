@@ -110,7 +110,25 @@ func (a *api) getCompute(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteCompute(w http.ResponseWriter, r *http.Request) {
-	if err := a.Batch.DeleteCompute(r.Context(), r.PathValue("name")); err != nil {
+	name := r.PathValue("name")
+	eps, err := a.Controller.ListEndpoints(r.Context(), false)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var users []string
+	for _, ep := range eps {
+		var sp spec.Endpoint
+		if json.Unmarshal(ep.Spec, &sp) == nil && strings.TrimPrefix(sp.Compute, "azureml:") == name {
+			users = append(users, ep.Name)
+		}
+	}
+	if len(users) > 0 {
+		writeError(w, &diag.Error{Code: diag.Conflict, Target: name,
+			Message: fmt.Sprintf("compute %q runs online endpoint(s) %s: delete them first (`berth online-endpoint delete -n <name>`)", name, strings.Join(users, ", "))})
+		return
+	}
+	if err := a.Batch.DeleteCompute(r.Context(), name); err != nil {
 		writeError(w, err)
 		return
 	}

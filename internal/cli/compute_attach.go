@@ -19,7 +19,7 @@ func computeAttach(g *globals) *cobra.Command {
 	var name, typ, kubeconfig, namespace, image, resourceID, identity string
 	cmd := &cobra.Command{
 		Use:   "attach",
-		Short: "Attach a Kubernetes cluster as a compute (online and batch deployments can then run on it)",
+		Short: "Attach a Kubernetes cluster as a compute (online endpoints with compute: azureml:<name> then run on it)",
 		Args:  cobra.NoArgs,
 		Example: `  berth compute attach --name k8s --type kubernetes --kubeconfig ~/.kube/config --namespace ml
   berth online-endpoint create -f endpoint.yml --set compute=azureml:k8s`,

@@ -18,6 +18,7 @@ import (
 	"github.com/berthml/berth/internal/router/table"
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 )
 
@@ -130,7 +131,7 @@ func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cl
 	}
 	cd := runtime.ClusterDeployment{Endpoint: rec.Endpoint, Deployment: rec.Name, Replicas: max(d.InstanceCount, 1),
 		Liveness: probe(d.LivenessProbe), Readiness: probe(d.ReadinessProbe), Env: map[string]string{},
-		WorkerCount: 1, ModelArtifact: rec.ModelArtifact, CodeArtifact: rec.CodeArtifact}
+		WorkerCount: stage.WorkerCount(d), ModelArtifact: rec.ModelArtifact, CodeArtifact: rec.CodeArtifact}
 	for k, v := range d.EnvironmentVariables {
 		cd.Env[k] = v
 	}
@@ -153,6 +154,21 @@ type kubernetesInstanceType struct{ requests, limits map[string]string }
 var defaultInstanceType = kubernetesInstanceType{
 	requests: map[string]string{"cpu": "100m", "memory": "2Gi"},
 	limits:   map[string]string{"cpu": "2", "memory": "2Gi"},
+}
+
+// checkCluster refuses, at admission, a deployment its Kubernetes compute cannot run:
+// an instance type the cluster lacks, autoscale settings out of range, resources or
+// probes the API server would reject.
+func (c *Controller) checkCluster(t runtime.ClusterTarget, d *spec.Deployment) error {
+	if _, err := clusterResources(t.Compute, d); err != nil {
+		return err
+	}
+	if st, ok := d.ScaleSettings.Autoscale(); ok {
+		if err := st.Validate(); err != nil {
+			return &diag.Error{Code: diag.BadArgument, Target: "scale_settings", Message: err.Error()}
+		}
+	}
+	return c.cfg.Clusters.Check(t, baseClusterDeployment(&store.Deployment{Endpoint: d.EndpointName, Name: d.Name}, d))
 }
 
 // clusterResources checks a deployment's instance_type on a Kubernetes compute: the

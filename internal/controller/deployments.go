@@ -79,7 +79,7 @@ func (c *Controller) admit(ctx context.Context, in *DeploymentInput, replacing b
 		return nil, err
 	case t != nil:
 		// The cluster's scheduler and quotas decide; this machine's do not apply.
-		if _, err := clusterResources(t.Compute, in.Spec); err != nil {
+		if err := c.checkCluster(*t, in.Spec); err != nil {
 			return nil, err
 		}
 	default:

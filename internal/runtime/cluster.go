@@ -45,6 +45,9 @@ type ClusterState struct {
 
 // Clusters runs online deployments on Kubernetes computes.
 type Clusters interface {
+	// Check refuses a deployment the cluster would reject (resources, names, probes),
+	// before anything is applied.
+	Check(t ClusterTarget, d ClusterDeployment) error
 	// Apply creates or updates the deployment's objects.
 	Apply(ctx context.Context, t ClusterTarget, d ClusterDeployment) error
 	// State reads the deployment's readiness or failure.

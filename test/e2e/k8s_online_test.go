@@ -105,6 +105,15 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		!strings.Contains(r.stderr, "BadArgument") || !strings.Contains(r.stderr, "defaultinstancetype") {
 		t.Fatalf("instance_type Standard_DS3_v2 on a Kubernetes compute: exit %d\n%s", r.code, r.stderr)
 	}
+	// Requests above limits are refused before anything reaches the cluster.
+	if r := s.berth("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml"), "--set", "instance_type=defaultinstancetype",
+		"--set", "resources.requests.cpu=4", "--set", "resources.requests.memory=1Gi", "--set", "resources.limits.cpu=1", "--set", "resources.limits.memory=1Gi"); r.code == 0 ||
+		!strings.Contains(r.stderr, "BadArgument") || !strings.Contains(r.stderr, "cpu") {
+		t.Fatalf("requests above limits: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "sklearn-regression-blue", metav1.GetOptions{}); err == nil {
+		t.Fatal("a refused deployment reached the cluster")
+	}
 	s.ok("online-deployment", "create", "-f", filepath.Join(example, "blue-deployment.yml"), "--all-traffic",
 		"--set", "instance_type=defaultinstancetype", "--set", "environment_variables.MODEL_FLAVOR=ridge",
 		"--set", "readiness_probe.failure_threshold=7")
@@ -195,6 +204,9 @@ func TestKubernetesOnlineDeployment(t *testing.T) {
 		}
 	}
 
+	if r := s.berth("compute", "detach", "-n", "k8s", "-y"); r.code == 0 || !strings.Contains(r.stderr, "sklearn-regression") {
+		t.Fatalf("detach of a compute an endpoint runs on: exit %d\n%s", r.code, r.stderr)
+	}
 	s.ok("online-endpoint", "update", "-n", "sklearn-regression", "--traffic", "blue=0")
 	s.ok("online-deployment", "delete", "-e", "sklearn-regression", "-n", "blue", "-y")
 	if _, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "sklearn-regression-blue", metav1.GetOptions{}); err == nil {

@@ -3,6 +3,7 @@
 // Deployment, Service and Secret Berth applies for one online deployment (Objects),
 // refuses resources Kubernetes would reject before anything is applied (Validate),
 // turns pod and Deployment status into PodUnschedulable, ImagePullLoopBackOff,
-// DeploymentCrashLoopBackOff or PodOutOfMemory (Classify, Ready), and holds the status
-// codes Kubernetes endpoints answer with (ResponsePolicy). It talks to no API server.
+// DeploymentCrashLoopBackOff or PodOutOfMemory (Classify, Ready). Cluster and Runtime
+// talk to a compute's API server (runtime.Clusters): apply, observe, watch the pods'
+// addresses, read their logs, delete. It alone imports k8s.io packages.
 package kubernetes

@@ -208,23 +208,25 @@ func podSpec(s DeploymentSpec, res corev1.ResourceRequirements) corev1.PodSpec {
 			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 		}},
 		InitContainers: []corev1.Container{{
-			Name:    ContainerStorageInitializer,
-			Image:   image,
-			Command: []string{"berth"},
-			Args:    StorageInitializerArgs(s),
-			Env:     []corev1.EnvVar{tokenEnv(s)},
+			Name:            ContainerStorageInitializer,
+			Image:           image,
+			ImagePullPolicy: corev1.PullIfNotPresent, // an image loaded into the cluster (kind, minikube) is used
+			Command:         []string{"berth"},
+			Args:            StorageInitializerArgs(s),
+			Env:             []corev1.EnvVar{tokenEnv(s)},
 			// The same resources as the server: a namespace quota may require them, and
 			// an init container that asks no more than the main one costs no extra room.
 			Resources:    res,
 			VolumeMounts: mount,
 		}},
 		Containers: []corev1.Container{{
-			Name:       ContainerInferenceServer,
-			Image:      image,
-			Command:    []string{"berth"},
-			Args:       InferenceServerArgs(s),
-			WorkingDir: CodeDir,
-			Env:        containerEnv(s),
+			Name:            ContainerInferenceServer,
+			Image:           image,
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Command:         []string{"berth"},
+			Args:            InferenceServerArgs(s),
+			WorkingDir:      CodeDir,
+			Env:             containerEnv(s),
 			Ports: []corev1.ContainerPort{{
 				Name: "http", ContainerPort: InferencePort, Protocol: corev1.ProtocolTCP,
 			}},

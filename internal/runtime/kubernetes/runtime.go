@@ -23,6 +23,13 @@ var _ runtime.Clusters = Runtime{}
 
 func connectTarget(t runtime.ClusterTarget) (*Cluster, error) { return Connect(t.Kubeconfig, t.Source) }
 
+// Check builds the deployment's objects without applying them: BadArgument for what
+// the API server would refuse.
+func (Runtime) Check(t runtime.ClusterTarget, d runtime.ClusterDeployment) error {
+	_, err := Objects(specOf(t, d))
+	return err
+}
+
 // Apply builds the deployment's objects and applies them.
 func (Runtime) Apply(ctx context.Context, t runtime.ClusterTarget, d runtime.ClusterDeployment) error {
 	c, err := connectTarget(t)
