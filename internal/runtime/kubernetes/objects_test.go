@@ -84,7 +84,7 @@ func TestObjectsContainers(t *testing.T) {
 	}
 	init := pod.InitContainers[0]
 	wantInit := corev1.Container{
-		Name: "storage-initializer", Image: "registry.local/berth:1.0", Command: []string{"berth"},
+		Name: "storage-initializer", Image: "registry.local/berth:1.0", ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"berth"},
 		Args: []string{"storage-initializer", "--server", "https://berth.example:8443", "--endpoint", "my-endpoint", "--deployment", "blue",
 			"--target-dir", "/var/azureml-app", "--model-artifact", "sha256:aaa", "--model-dir", "/var/azureml-app/azureml-models",
 			"--code-artifact", "sha256:ccc", "--code-dir", "/var/azureml-app/code"},
@@ -97,7 +97,7 @@ func TestObjectsContainers(t *testing.T) {
 		t.Errorf("storage-initializer (-want +got):\n%s", diff)
 	}
 	main := pod.Containers[0]
-	if main.Name != "inference-server" || main.Image != "registry.local/berth:1.0" || main.WorkingDir != "/var/azureml-app/code" {
+	if main.Name != "inference-server" || main.Image != "registry.local/berth:1.0" || main.ImagePullPolicy != corev1.PullIfNotPresent || main.WorkingDir != "/var/azureml-app/code" {
 		t.Errorf("inference-server = %s %s in %s", main.Name, main.Image, main.WorkingDir)
 	}
 	wantArgs := []string{"inference-server", "--entry_script", "/var/azureml-app/code/onlinescoring/score.py", "--model_dir", "/var/azureml-app/azureml-models", "--port", "5001"}
