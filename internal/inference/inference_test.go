@@ -234,3 +234,18 @@ func TestStartupFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestLogFormatOfTheScript: the worker skips the caller's file and line in log records
+// only while its own format is in use; a script that sets a format using them gets them.
+func TestLogFormatOfTheScript(t *testing.T) {
+	url, log := serve(t, "logfmt_score.py", 1)
+	for i := 0; i < 2; i++ {
+		if resp, body := post(t, url+"/score", `"x"`); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	l := log.await("scored here")
+	if !strings.Contains(l, "logfmt_score.py:11 MainThread scored here") {
+		t.Fatalf("the script's format lost the caller's file, line or thread:\n%s", l)
+	}
+}

@@ -45,6 +45,41 @@ class _LineHandler(logging.StreamHandler):
             self.handleError(record)
 
 
+class _LeanRecords:
+    """Log records without the caller's file and line and the thread and process names:
+    finding them costs a log line more than formatting and writing it, and the worker's
+    format uses none of them. On only while the worker's handler is the only one that
+    formats records (logging's documented optimisation flags); a score.py that adds a
+    handler gets them back from its next request on."""
+
+    def __init__(self, handler):
+        self.handler, self.formatter = handler, handler.formatter
+        self.on, self.srcfile = False, logging._srcfile
+
+    def _alone(self):
+        root = logging.getLogger()
+        if len(root.handlers) != 1 or root.handlers[0] is not self.handler or self.handler.formatter is not self.formatter:
+            return False
+        for lg in list(logging.Logger.manager.loggerDict.values()):
+            for h in getattr(lg, "handlers", ()):
+                if not isinstance(h, logging.NullHandler):
+                    return False
+        return True
+
+    def check(self):
+        """Called between requests: cheap while nothing changed."""
+        root = logging.getLogger()
+        alone = len(root.handlers) == 1 and root.handlers[0] is self.handler and self.handler.formatter is self.formatter
+        if self.on and alone:
+            return
+        if alone and self._alone():
+            logging._srcfile, logging.logThreads, logging.logMultiprocessing = None, False, False
+            self.on = True
+        elif self.on:
+            logging._srcfile, logging.logThreads, logging.logMultiprocessing = self.srcfile, True, True
+            self.on = False
+
+
 def _setup_logging():
     handler = _LineHandler()
     handler.setFormatter(_Formatter("%(asctime)s %(levelinitial)s [%(process)d] %(name)s - [%(rid)s] %(message)s"))
@@ -52,7 +87,11 @@ def _setup_logging():
     root.handlers[:] = [handler]
     level = os.environ.get("AZUREML_LOG_LEVEL", "INFO").upper()
     root.setLevel(getattr(logging, level, logging.INFO))
+    _lean[0] = _LeanRecords(handler)
     return logging.getLogger("azmlinfsrv")
+
+
+_lean = [None]  # the _LeanRecords of the worker's handler
 
 
 class _PrintToLog(io.TextIOBase):
@@ -1120,7 +1159,10 @@ def _raised_in_user_code(exc, run):
 
 def _serve(rin, wout, run, raw, wants_headers, schema, log):
     json_headers = [["Content-Type", "application/json"]]
+    lean = _lean[0]
     while True:
+        if lean is not None:
+            lean.check()
         try:
             req, body = rin.read()
         except EOFError:
