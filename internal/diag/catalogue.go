@@ -13,7 +13,8 @@ type Entry struct {
 	Berth string
 }
 
-// Codes named by the troubleshooting guide that Berth has no cause for on one machine.
+// Codes named by the troubleshooting guide that Berth has no cause for on one machine
+// (several happen on Kubernetes computes).
 const (
 	OutOfQuota                      Code = "OutOfQuota"
 	ImageBuildFailure               Code = "ImageBuildFailure"
@@ -113,11 +114,11 @@ func requestEntries() []Entry {
 		{PodOutOfMemory,
 			"An instance used more memory than its instance_type allows.",
 			"Pick an instance_type with more memory, or make the model smaller.",
-			"Yes: a watchdog sums the memory of the instance's processes and kills them over the cap; reported in the details of OutOfQuota (memory) with the peak."},
+			"Yes: a watchdog sums the memory of the instance's processes and kills them over the cap; reported in the details of OutOfQuota (memory) with the peak. On Kubernetes computes: a container OOMKilled, with its memory limit and last log lines."},
 		{PodUnschedulable,
-			"No node can run the instance (Kubernetes).",
-			"Not applicable on one machine.",
-			"Never on one machine."},
+			"No node of the Kubernetes cluster can run the deployment's pods: not enough cpu or memory, taints, or no node matching the instance type.",
+			"Lower resources.requests or pick a smaller instance type, add nodes to the cluster, or check the nodes' taints; then update the deployment.",
+			"On Kubernetes computes: when the pods stay unschedulable for a minute, with the scheduler's message. Never on one machine."},
 		{NamespaceNotFound,
 			"The namespace a Kubernetes compute names does not exist in its cluster.",
 			"Create it (`kubectl create namespace <ns>`) or attach the compute again with an existing one (`berth compute attach ... --namespace <ns>`).",
