@@ -153,14 +153,20 @@ func computeList(g *globals) *cobra.Command {
 }
 
 func computeDelete(g *globals) *cobra.Command {
+	return computeRemove(g, "delete", "Delete a compute", "Deleted")
+}
+
+// computeRemove is `compute delete` and `compute detach`: both remove the compute from
+// Berth, after a confirmation.
+func computeRemove(g *globals, verb, short, done string) *cobra.Command {
 	var name string
 	var yes bool
 	cmd := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a compute",
+		Use:   verb,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := confirm(cmd, yes, fmt.Sprintf("Delete compute %q?", name)); err != nil {
+			if err := confirm(cmd, yes, fmt.Sprintf("%s compute %q?", strings.ToUpper(verb[:1])+verb[1:], name)); err != nil {
 				return err
 			}
 			c, err := g.connect()
@@ -170,7 +176,7 @@ func computeDelete(g *globals) *cobra.Command {
 			if err := c.DeleteCompute(cmd.Context(), name); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Deleted compute %s\n", name)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s compute %s\n", done, name)
 			return nil
 		},
 	}

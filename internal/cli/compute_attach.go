@@ -73,29 +73,5 @@ func computeAttach(g *globals) *cobra.Command {
 
 // computeDetach detaches a compute: Berth forgets the cluster; what runs there stays.
 func computeDetach(g *globals) *cobra.Command {
-	var name string
-	var yes bool
-	cmd := &cobra.Command{
-		Use:   "detach",
-		Short: "Detach a Kubernetes compute (Berth forgets it; nothing in the cluster is deleted)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := confirm(cmd, yes, fmt.Sprintf("Detach compute %q?", name)); err != nil {
-				return err
-			}
-			c, err := g.connect()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteCompute(cmd.Context(), name); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Detached compute %s\n", name)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "compute name")
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
-	requireName(cmd, "name")
-	return cmd
+	return computeRemove(g, "detach", "Detach a Kubernetes compute (Berth forgets it; nothing in the cluster is deleted)", "Detached")
 }

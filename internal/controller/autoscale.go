@@ -57,34 +57,23 @@ func (c *Controller) ensureScaler(ctx context.Context, k fleet.Key, d *spec.Depl
 	ps := &processScaler{settings: st, gen: gen, done: make(chan struct{})}
 	ps.count.Store(int64(count))
 	sample := func() autoscale.Sample {
-		n := int(ps.count.Load())
-		per := 1
-		total := 0
+		per, total := 1, 0
 		if td := c.fleet.Table(k); td != nil {
 			per = max(td.MaxConcurrent, 1)
 			if td.Gate != nil {
 				total = int(td.Gate.InFlight.Load())
 			}
 		}
-		running := min(total, n*per)
-		return autoscale.Sample{Replicas: n, Busy: (running + per - 1) / per, Queued: total - running}
+		return loadSample(int(ps.count.Load()), per, total)
 	}
 	scale := func(ctx context.Context, n int) error {
 		ps.count.Store(int64(n))
 		c.startProvision(ctx, k, gen, 0) // the same generation: the fleet scales in place
 		return nil
 	}
-	logDecision := func(d autoscale.Decision) {
-		level := slog.LevelDebug
-		if d.Changed() || d.Err != nil {
-			level = slog.LevelInfo
-		}
-		c.log.Log(ctx, level, "autoscale", "endpoint", k.Endpoint, "deployment", k.Deployment,
-			"instances", d.Replicas, "decision", d.Reason, "err", d.Err)
-	}
 	ps.stop = c.background(ctx, func(ctx context.Context) {
 		defer close(ps.done)
-		autoscale.Run(ctx, st, sample, scale, logDecision)
+		autoscale.Run(ctx, st, sample, scale, c.logDecisions(ctx, k))
 	})
 	c.mu.Lock()
 	c.scalers[k] = ps
@@ -106,4 +95,25 @@ func (c *Controller) stopScaler(k fleet.Key) {
 func (ps *processScaler) halt() {
 	ps.stop()
 	<-ps.done
+}
+
+// loadSample is the autoscaler's view of a deployment of n instances (or replicas) that
+// run per requests at once each, while the router holds total of its requests (running
+// or waiting for a free instance).
+func loadSample(n, per, total int) autoscale.Sample {
+	running := min(total, n*per)
+	return autoscale.Sample{Replicas: n, Busy: (running + per - 1) / per, Queued: total - running}
+}
+
+// logDecisions logs k's autoscaling decisions with their inputs: changes at info level,
+// the others at debug.
+func (c *Controller) logDecisions(ctx context.Context, k fleet.Key) func(autoscale.Decision) {
+	return func(d autoscale.Decision) {
+		level := slog.LevelDebug
+		if d.Changed() || d.Err != nil {
+			level = slog.LevelInfo
+		}
+		c.log.Log(ctx, level, "autoscale", "endpoint", k.Endpoint, "deployment", k.Deployment,
+			"instances", d.Replicas, "decision", d.Reason, "err", d.Err)
+	}
 }

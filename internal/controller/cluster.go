@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -295,10 +294,7 @@ func (c *Controller) startScaler(ctx context.Context, k fleet.Key, run *clusterR
 	replicas.Store(int64(cd.Replicas))
 	per := max(run.routing.MaxConcurrent, 1)
 	sample := func() autoscale.Sample {
-		n := int(replicas.Load())
-		total := int(run.gate.InFlight.Load())
-		running := min(total, n*per)
-		return autoscale.Sample{Replicas: n, Busy: (running + per - 1) / per, Queued: total - running}
+		return loadSample(int(replicas.Load()), per, int(run.gate.InFlight.Load()))
 	}
 	scale := func(ctx context.Context, n int) error {
 		next := cd
@@ -309,16 +305,8 @@ func (c *Controller) startScaler(ctx context.Context, k fleet.Key, run *clusterR
 		replicas.Store(int64(n))
 		return nil
 	}
-	logDecision := func(d autoscale.Decision) {
-		level := slog.LevelDebug
-		if d.Changed() || d.Err != nil {
-			level = slog.LevelInfo
-		}
-		c.log.Log(ctx, level, "autoscale", "endpoint", k.Endpoint, "deployment", k.Deployment,
-			"replicas", d.Replicas, "decision", d.Reason, "err", d.Err)
-	}
 	run.also(c.background(ctx, func(ctx context.Context) {
-		autoscale.Run(ctx, st, sample, scale, logDecision)
+		autoscale.Run(ctx, st, sample, scale, c.logDecisions(ctx, k))
 	}))
 }
 
