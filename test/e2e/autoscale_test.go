@@ -3,8 +3,6 @@ package e2e
 import (
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -55,20 +53,9 @@ request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 
 	wait(1, 30*time.Second)
 
 	key, _ := s.keys("busy")
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i := 0; i < 6; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				s.tryScore("busy", key, `{}`)
-			}
-		}()
-	}
+	stopLoad := s.load("busy", key, 6)
 	up := wait(3, 60*time.Second)
-	stop.Store(true)
-	wg.Wait()
+	stopLoad()
 	down := wait(1, 90*time.Second)
 	if down < 15*time.Second {
 		t.Errorf("back to 1 instance after %v: scale-down must wait 20 polling intervals below target", down)

@@ -3,8 +3,6 @@ package e2e
 import (
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,20 +61,9 @@ request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 
 
 	// Six clients that never pause: utilization far above 70% of one replica.
 	key, _ := s.keys("busy")
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	for i := 0; i < 6; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				s.tryScore("busy", key, `{}`)
-			}
-		}()
-	}
+	stopLoad := s.load("busy", key, 6)
 	up := waitReplicas(3, 15*time.Second)
-	stop.Store(true)
-	wg.Wait()
+	stopLoad()
 	down := waitReplicas(1, 60*time.Second)
 	if down < 15*time.Second {
 		t.Errorf("scaled back to 1 after %v: scale-down must wait 20 polling intervals below target", down)
