@@ -111,10 +111,14 @@ func (a *api) getCompute(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) deleteCompute(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	eps, err := a.Controller.ListEndpoints(r.Context(), false)
-	if err != nil {
-		writeError(w, err)
-		return
+	var eps []*store.Endpoint
+	for _, local := range []bool{false, true} {
+		some, err := a.Controller.ListEndpoints(r.Context(), local)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		eps = append(eps, some...)
 	}
 	var users []string
 	for _, ep := range eps {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 
@@ -67,18 +68,28 @@ func (c *Controller) ensureScaler(ctx context.Context, k fleet.Key, d *spec.Depl
 		return loadSample(int(ps.count.Load()), per, total)
 	}
 	scale := func(ctx context.Context, n int) error {
-		ps.count.Store(int64(n))
-		c.startProvision(ctx, k, gen, 0) // the same generation: the fleet scales in place
+		// The same generation: the fleet scales in place. Not while another provision
+		// runs (a user's update, or the previous scale): the autoscaler decides again.
+		if !c.startProvisionIf(ctx, k, gen, func() { ps.count.Store(int64(n)) }) {
+			return errScaleBusy
+		}
 		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ctx.Err() != nil || c.gens[k] != gen {
+		return // the provision was cancelled (a delete) or superseded: no scaler for it
 	}
 	ps.stop = c.background(ctx, func(ctx context.Context) {
 		defer close(ps.done)
 		autoscale.Run(ctx, st, sample, scale, c.logDecisions(ctx, k))
 	})
-	c.mu.Lock()
 	c.scalers[k] = ps
-	c.mu.Unlock()
 }
+
+// errScaleBusy is a scale decision not applied because the deployment is being
+// provisioned; the next poll decides again.
+var errScaleBusy = errors.New("the deployment is being updated or scaled: the next poll decides again")
 
 // stopScaler stops k's autoscaler, if it has one.
 func (c *Controller) stopScaler(k fleet.Key) {

@@ -7,49 +7,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/berthml/berth/internal/autoscale"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/fleet"
-	"github.com/berthml/berth/internal/router/table"
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 )
-
-// clusterRun is a deployment served by a Kubernetes compute: where it runs, how the
-// router treats its requests, and the addresses of its ready pods, kept by a watch.
-type clusterRun struct {
-	target  runtime.ClusterTarget
-	routing fleet.Routing
-	gate    table.Gate
-
-	mu      sync.Mutex
-	addrs   []string
-	cancels []context.CancelFunc // the pod watch and the autoscaler
-}
-
-// stop stops the run's watch and autoscaler.
-func (r *clusterRun) stop() {
-	r.mu.Lock()
-	cancels := r.cancels
-	r.cancels = nil
-	r.mu.Unlock()
-	for _, cancel := range cancels {
-		cancel()
-	}
-}
-
-// also adds a background task to the run.
-func (r *clusterRun) also(cancel context.CancelFunc) {
-	r.mu.Lock()
-	r.cancels = append(r.cancels, cancel)
-	r.mu.Unlock()
-}
 
 // computeOf is the compute an endpoint spec names ("" or "local" for this machine).
 func computeOf(ep *spec.Endpoint) string {
@@ -199,6 +165,8 @@ func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTar
 		cd.Replicas = min(max(cd.Replicas, st.MinInstances), st.MaxInstances)
 	}
 	if err == nil {
+		// The previous run's autoscaler must not apply the previous spec over this one.
+		c.pauseCluster(k)
 		err = c.cfg.Clusters.Apply(ctx, *t, cd)
 	}
 	if err != nil {
@@ -209,14 +177,26 @@ func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTar
 	if autoscaled {
 		c.startScaler(ctx, k, run, st, cd)
 	}
-	budget := time.Duration(d.ReadinessProbe.InitialDelay)*time.Second + clusterReadyBudget
+	err = c.waitCluster(ctx, *t, rec, time.Duration(d.ReadinessProbe.InitialDelay)*time.Second+clusterReadyBudget)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.finish(ctx, rec, err)
+	c.publish(ctx)
+	return err
+}
+
+// waitCluster waits until every replica of rec is ready, its pods fail, or budget
+// passes. Unschedulable pods fail it only when that lasts unschedulableGrace, and a
+// cluster that does not answer is asked again until the budget ends.
+func (c *Controller) waitCluster(ctx context.Context, t runtime.ClusterTarget, rec *store.Deployment, budget time.Duration) error {
 	deadline := time.Now().Add(budget)
 	var unschedulable time.Time // when the pods were first seen unschedulable
+	var lastErr error
 	for {
-		st, err := c.cfg.Clusters.State(ctx, *t, rec.Endpoint, rec.Name)
+		st, err := c.cfg.Clusters.State(ctx, t, rec.Endpoint, rec.Name)
 		if de := diag.As(st.Failure); de != nil && de.Code == diag.PodUnschedulable {
-			// A node may be on its way (a taint lifted, an autoscaler adding one):
-			// unschedulable fails the deployment only when it lasts.
+			// A node may be on its way (a taint lifted, an autoscaler adding one).
 			if unschedulable.IsZero() {
 				unschedulable = time.Now()
 				c.log.Info("cluster pods unschedulable, waiting", "endpoint", rec.Endpoint, "deployment", rec.Name, "why", de.Message)
@@ -231,19 +211,18 @@ func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTar
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
-			c.finish(ctx, rec, err)
-			return err
+			lastErr = err
+			c.log.Warn("cluster state", "endpoint", rec.Endpoint, "deployment", rec.Name, "err", err)
 		case st.Failure != nil:
-			c.finish(ctx, rec, st.Failure)
 			return st.Failure
 		case st.Ready:
-			c.finish(ctx, rec, nil)
-			c.publish(ctx)
 			return nil
-		case time.Now().After(deadline):
-			err := &diag.Error{Code: diag.ResourceNotReady, Message: fmt.Sprintf("the pods of %s/%s on compute %s were not all ready after %v: see `kubectl -n %s get pods -l berth.ml/deployment=%s` and `berth online-deployment get-logs -e %s -n %s`", rec.Endpoint, rec.Name, t.Compute, budget, t.Namespace, rec.Name, rec.Endpoint, rec.Name)}
-			c.finish(ctx, rec, err)
-			return err
+		}
+		if time.Now().After(deadline) {
+			if lastErr != nil {
+				return lastErr
+			}
+			return &diag.Error{Code: diag.ResourceNotReady, Message: fmt.Sprintf("the pods of %s/%s on compute %s were not all ready after %v: see `kubectl -n %s get pods -l berth.ml/deployment=%s` and `berth online-deployment get-logs -e %s -n %s`", rec.Endpoint, rec.Name, t.Compute, budget, t.Namespace, rec.Name, rec.Endpoint, rec.Name)}
 		}
 		select {
 		case <-ctx.Done():
@@ -260,88 +239,6 @@ const unschedulableGrace = time.Minute
 // clusterReadyBudget is how long a cluster's pods may take to be ready, beyond the
 // readiness probe's initial delay (image pulls and scheduling included).
 const clusterReadyBudget = 10 * time.Minute
-
-// watchCluster (re)starts the watch that keeps k's ready pod addresses and routing
-// settings, publishing a snapshot each time they change. It outlives ctx's cancel (a
-// provision ends; the watch goes on) and stops with removeCluster or Close.
-func (c *Controller) watchCluster(ctx context.Context, k fleet.Key, t runtime.ClusterTarget, routing fleet.Routing) *clusterRun {
-	run := &clusterRun{target: t, routing: routing}
-	run.also(c.background(ctx, func(ctx context.Context) {
-		c.cfg.Clusters.Watch(ctx, t, k.Endpoint, k.Deployment, func(addrs []string) {
-			run.mu.Lock()
-			run.addrs = addrs
-			run.mu.Unlock()
-			c.log.Info("cluster pods ready", "endpoint", k.Endpoint, "deployment", k.Deployment, "addresses", strings.Join(addrs, " "))
-			c.publish(ctx)
-		})
-	}))
-	c.mu.Lock()
-	old := c.clusters[k]
-	c.clusters[k] = run
-	c.mu.Unlock()
-	if old != nil {
-		old.stop()
-	}
-	return run
-}
-
-// startScaler runs the autoscaler of a cluster deployment (scale_settings.type:
-// target_utilization): it samples the requests the router holds for the deployment,
-// applies the replica count the autoscaler decides, and logs every decision with its
-// inputs (changes at info level, the others at debug).
-func (c *Controller) startScaler(ctx context.Context, k fleet.Key, run *clusterRun, st autoscale.Settings, cd runtime.ClusterDeployment) {
-	var replicas atomic.Int64
-	replicas.Store(int64(cd.Replicas))
-	per := max(run.routing.MaxConcurrent, 1)
-	sample := func() autoscale.Sample {
-		return loadSample(int(replicas.Load()), per, int(run.gate.InFlight.Load()))
-	}
-	scale := func(ctx context.Context, n int) error {
-		next := cd
-		next.Replicas = n
-		if err := c.cfg.Clusters.Apply(ctx, run.target, next); err != nil {
-			return err
-		}
-		replicas.Store(int64(n))
-		return nil
-	}
-	run.also(c.background(ctx, func(ctx context.Context) {
-		autoscale.Run(ctx, st, sample, scale, c.logDecisions(ctx, k))
-	}))
-}
-
-// clusterTable is the routing entry of a deployment served by a cluster, nil for one
-// served on this machine.
-func (c *Controller) clusterTable(k fleet.Key) *table.Deployment {
-	c.mu.Lock()
-	run := c.clusters[k]
-	c.mu.Unlock()
-	if run == nil {
-		return nil
-	}
-	td := &table.Deployment{Name: k.Deployment, RequestTimeout: run.routing.RequestTimeout,
-		MaxConcurrent: run.routing.MaxConcurrent, MaxQueueWait: run.routing.MaxQueueWait, Gate: &run.gate}
-	run.mu.Lock()
-	for _, a := range run.addrs {
-		td.Instances = append(td.Instances, table.NewInstance(a, run.routing.MaxConcurrent))
-	}
-	run.mu.Unlock()
-	return td
-}
-
-// removeCluster stops following k's pods and deletes its objects from the cluster; a
-// deployment on this machine is left alone.
-func (c *Controller) removeCluster(ctx context.Context, k fleet.Key) error {
-	c.mu.Lock()
-	run := c.clusters[k]
-	delete(c.clusters, k)
-	c.mu.Unlock()
-	if run == nil {
-		return nil
-	}
-	run.stop()
-	return c.cfg.Clusters.Delete(ctx, run.target, k.Endpoint, k.Deployment)
-}
 
 // ClusterLogs returns the container logs of a deployment served by a Kubernetes
 // compute, read from its pods; ok is false for a deployment served on this machine.

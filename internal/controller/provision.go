@@ -49,6 +49,21 @@ func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string
 	c.provisions[k] = p
 }
 
+// startProvisionIf starts a provision of generation gen when gen is still k's and no
+// provision of k runs, calling before first, in the same critical section; it reports
+// whether it started one.
+func (c *Controller) startProvisionIf(ctx context.Context, k fleet.Key, gen string, before func()) bool {
+	c.mu.Lock()
+	if c.gens[k] != gen || c.provisions[k] != nil {
+		c.mu.Unlock()
+		return false
+	}
+	before()
+	c.mu.Unlock()
+	c.startProvision(ctx, k, gen, 0)
+	return true
+}
+
 // provisionRun is a provision in progress.
 type provisionRun struct {
 	cancel context.CancelFunc
@@ -223,6 +238,7 @@ func (c *Controller) stopDeployment(ctx context.Context, k fleet.Key) {
 		p.cancel()
 		<-p.done // no provision of it starts instances after this
 	}
+	c.stopScaler(k) // again: the provision may have started one before it saw the cancel
 	c.fleet.Remove(ctx, k)
 }
 
@@ -258,7 +274,18 @@ func (c *Controller) deleteDeployment(ctx context.Context, k fleet.Key) error {
 	}
 	c.stopDeployment(ctx, k)
 	if err := c.removeCluster(ctx, k); err != nil {
-		return err
+		// Not left Deleting (that would refuse every later operation): Failed, with why,
+		// so the delete can be asked again.
+		de := &diag.Error{Code: diag.KubernetesUnaccessible, Message: fmt.Sprintf("the deployment's objects could not be deleted from its cluster: %v. Delete it again once the cluster answers", err)}
+		if d := diag.As(err); d != nil {
+			de.Code = d.Code
+		}
+		raw, _ := json.Marshal(de)
+		c.cfg.Store.UpdateDeployment(ctx, k.Endpoint, k.Deployment, func(r *store.Deployment) error {
+			r.State, r.Error = wire.StateFailed, raw
+			return nil
+		})
+		return de
 	}
 	if err := c.cfg.Store.DeleteDeployment(ctx, k.Endpoint, k.Deployment); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -298,12 +325,17 @@ func (c *Controller) Recover(ctx context.Context) error {
 		k := fleet.Key{Endpoint: d.Endpoint, Deployment: d.Name}
 		switch d.State {
 		case wire.StateDeleting:
+			if err := c.removeCluster(ctx, k); err != nil {
+				c.log.Warn("recover: delete the deployment's cluster objects", "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
+			}
 			if err := c.cfg.Store.DeleteDeployment(ctx, d.Endpoint, d.Name); err != nil {
 				c.log.Warn("recover: finish deleting deployment", "endpoint", d.Endpoint, "deployment", d.Name, "err", err)
 			}
 			c.removeFiles(k)
 		case wire.StateFailed:
-			// Nothing ran; the error stays for the user to read.
+			// Nothing runs here; the error stays for the user to read. On a cluster the
+			// pods of the last version that ran may still serve: route to them again.
+			c.rewatchCluster(ctx, k, d)
 		default:
 			c.startProvision(ctx, k, c.newGeneration(k, false), 0)
 		}

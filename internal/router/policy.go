@@ -25,8 +25,9 @@ func (w policyWriter) WriteHeader(code int) {
 func (w policyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush flushes a streamed answer.
-func (w policyWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+func (w policyWriter) Flush() { w.FlushError() }
+
+// FlushError flushes a streamed answer and says why it could not.
+func (w policyWriter) FlushError() error {
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }

@@ -81,4 +81,15 @@ func TestKubernetesPodFailures(t *testing.T) {
 			}
 		})
 	}
+	// After a restart nothing follows the Failed deployments; deleting one still deletes
+	// its objects from the cluster.
+	s.stop()
+	s.start()
+	s.ok("online-deployment", "delete", "-e", "sklearn-regression", "-n", "pull", "-y")
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "sklearn-regression-pull", metav1.GetOptions{}); err == nil {
+		t.Fatal("the Deployment of a Failed deployment outlived its delete after a restart")
+	}
+	if _, err := c.Client.CoreV1().Secrets(ns).Get(t.Context(), "sklearn-regression-pull-berth-token", metav1.GetOptions{}); err == nil {
+		t.Fatal("the token Secret outlived the delete")
+	}
 }
