@@ -86,15 +86,7 @@ func computeCreate(g *globals) *cobra.Command {
 		if c.Name == "" {
 			return diag.New(diag.BadArgument, "--name is required (or -f with a file that names the compute)")
 		}
-		cl, err := g.connect()
-		if err != nil {
-			return err
-		}
-		out, err := cl.PutCompute(cmd.Context(), c.Name, c)
-		if err != nil {
-			return err
-		}
-		return g.print(cmd.OutOrStdout(), out, computeColumns...)
+		return putCompute(g, cmd, c)
 	}
 	f := cmd.Flags()
 	f.StringVarP(&file, "file", "f", "", "compute YAML file")
@@ -106,6 +98,19 @@ func computeCreate(g *globals) *cobra.Command {
 	f.IntVar(&idle, "idle-time-before-scale-down", 0, "seconds a node stays idle before it is released")
 	addNoWait(cmd)
 	return cmd
+}
+
+// putCompute sends a finished compute spec to the server and prints what it stored.
+func putCompute(g *globals, cmd *cobra.Command, c *spec.Compute) error {
+	cl, err := g.connect()
+	if err != nil {
+		return err
+	}
+	out, err := cl.PutCompute(cmd.Context(), c.Name, c)
+	if err != nil {
+		return err
+	}
+	return g.print(cmd.OutOrStdout(), out, computeColumns...)
 }
 
 func computeShow(g *globals) *cobra.Command {

@@ -49,15 +49,7 @@ func computeAttach(g *globals) *cobra.Command {
 		if err := finishSpec(c); err != nil {
 			return err
 		}
-		cl, err := g.connect()
-		if err != nil {
-			return err
-		}
-		out, err := cl.PutCompute(cmd.Context(), c.Name, c)
-		if err != nil {
-			return err
-		}
-		return g.print(cmd.OutOrStdout(), out, computeColumns...)
+		return putCompute(g, cmd, c)
 	}
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "compute name")

@@ -12,18 +12,7 @@ import (
 // them after the scale-down delay once idle; decisions are logged with their inputs.
 func TestProcessAutoscale(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
-		"code/score.py": "import time\ndef init():\n    pass\ndef run(raw):\n    time.sleep(0.2)\n    return {'ok': True}\n",
-		"model/m.txt":   "1",
-		"deployment.yml": `name: blue
-endpoint_name: busy
-model: {path: ./model}
-code_configuration: {code: ./code, scoring_script: score.py}
-instance_count: 1
-scale_settings: {type: target_utilization, min_instances: 1, max_instances: 3, target_utilization_percentage: 70, polling_interval: 1}
-request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 30000}
-`,
-	})
+	busyDeployment(t, dir, nil)
 	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
 	s.ok("online-endpoint", "create", "-n", "busy")
 	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "deployment.yml"), "--all-traffic")
@@ -64,4 +53,27 @@ request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 
 		t.Errorf("the server log lacks the autoscaler's decisions:\n%s", log)
 	}
 	t.Logf("1 → 3 instances in %v under load, back to 1 in %v once idle", up.Round(time.Millisecond), down.Round(time.Millisecond))
+}
+
+// busyDeployment writes, under dir, deployment blue of endpoint busy: a run() that
+// takes 0.2 s, one request at a time per instance, autoscaled between 1 and 3
+// instances at 70% utilization, polled every second.
+func busyDeployment(t *testing.T, dir string, extra map[string]string) {
+	t.Helper()
+	files := map[string]string{
+		"code/score.py": "import time\ndef init():\n    pass\ndef run(raw):\n    time.sleep(0.2)\n    return {'ok': True}\n",
+		"model/m.txt":   "1",
+		"deployment.yml": `name: blue
+endpoint_name: busy
+model: {path: ./model}
+code_configuration: {code: ./code, scoring_script: score.py}
+instance_count: 1
+scale_settings: {type: target_utilization, min_instances: 1, max_instances: 3, target_utilization_percentage: 70, polling_interval: 1}
+request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 30000}
+`,
+	}
+	for k, v := range extra {
+		files[k] = v
+	}
+	writeFiles(t, dir, files)
 }

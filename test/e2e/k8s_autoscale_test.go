@@ -20,19 +20,7 @@ func TestKubernetesAutoscale(t *testing.T) {
 	ns := c.Namespace(t, "ml")
 	dir := t.TempDir()
 	code := filepath.Join(dir, "code")
-	writeFiles(t, dir, map[string]string{
-		"code/score.py": "import time\ndef init():\n    pass\ndef run(raw):\n    time.sleep(0.2)\n    return {'ok': True}\n",
-		"model/m.txt":   "1",
-		"endpoint.yml":  "name: busy\nauth_mode: key\ncompute: azureml:k8s\n",
-		"deployment.yml": `name: blue
-endpoint_name: busy
-model: {path: ./model}
-code_configuration: {code: ./code, scoring_script: score.py}
-instance_count: 1
-scale_settings: {type: target_utilization, min_instances: 1, max_instances: 3, target_utilization_percentage: 70, polling_interval: 1}
-request_settings: {max_concurrent_requests_per_instance: 1, request_timeout_ms: 30000}
-`,
-	})
+	busyDeployment(t, dir, map[string]string{"endpoint.yml": "name: busy\nauth_mode: key\ncompute: azureml:k8s\n"})
 	startPodServers(t, c, ns, code, dir)
 	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
 	s.ok("compute", "attach", "-n", "k8s", "--type", "kubernetes", "--kubeconfig", c.Kubeconfig, "--namespace", ns)
