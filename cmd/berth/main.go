@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/berthml/berth/internal/batch"
 	"github.com/berthml/berth/internal/cli"
 	"github.com/berthml/berth/internal/inference"
 	"github.com/berthml/berth/internal/server"
@@ -19,7 +20,7 @@ func main() {
 	// process at once, even in code that does not watch ctx.
 	context.AfterFunc(ctx, stop)
 	defer profileCPU()()
-	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand())
+	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand(), batch.NewPodCommand())
 	root.SetArgs(cli.AzArgs(os.Args[1:]))
 	cmd, err := root.ExecuteContextC(ctx)
 	stop()

@@ -41,6 +41,9 @@ type Batch interface {
 	CancelJob(ctx context.Context, name string) (*store.Job, error)
 	JobLog(ctx context.Context, name string, offset int64) ([]byte, int64, error)
 	OutputFolder(ctx context.Context, name, output string) (string, error)
+	// WorkerHandler serves the pods of jobs on Kubernetes computes
+	// (.../jobs/{name}/workers/{node}/{process}/{verb}).
+	WorkerHandler() http.Handler
 }
 
 // batchRoutes registers the routes of computes, batch endpoints and jobs.
@@ -61,6 +64,9 @@ func (a *api) batchRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+p+"/batch-endpoints/{name}/deployments/{dep}", a.deleteBatchDeployment)
 	mux.HandleFunc("POST "+p+"/batch-endpoints/{name}/jobs", a.invokeBatch)
 	a.jobRoutes(mux)
+	if a.Batch != nil {
+		mux.Handle("POST "+p+"/jobs/{name}/workers/{node}/{process}/{verb}", a.Batch.WorkerHandler())
+	}
 }
 
 func (a *api) putCompute(w http.ResponseWriter, r *http.Request) {

@@ -22,10 +22,11 @@ const debianPython = "/usr/bin/python3"
 
 // names is the script's default: one row per file, its base name.
 const namesScript = `
-import os, logging
+import os, logging, time
 def init():
     logging.getLogger("azureml").info("init done")
 def run(mini_batch):
+    time.sleep(float(os.environ.get("NAP", "0")))
     side = os.environ.get("SIDE")
     if side:
         with open(side, "a") as f:

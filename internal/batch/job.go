@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -38,6 +39,10 @@ type Job struct {
 	Progress func(Progress)
 	// Log, when not nil, also receives the driver log's lines (logs go to Dir anyway).
 	Log io.Writer
+	// Remote, when not nil, runs the mini-batches in workers of other processes (the
+	// pods of a Kubernetes Indexed Job) that join its slots over HTTP, rather than in
+	// Python processes of this machine; Worker is then unused.
+	Remote *Remote
 }
 
 // Settings are a job's effective batch settings (spec §3.2 after overrides).
@@ -119,9 +124,14 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	}()
 	r.prog.Started = time.Now()
 	r.logs.readme()
-	var err error
-	if r.entry, r.env, err = workerSetup(j); err != nil {
-		return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+	if j.Remote != nil {
+		j.Remote.start(inputRoot(j))
+		defer j.Remote.end()
+	} else {
+		var err error
+		if r.entry, r.env, err = workerSetup(j); err != nil {
+			return Result{}, fmt.Errorf("batch job %s: %w", j.Name, err)
+		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -153,6 +163,14 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		return Result{Progress: r.prog}, ioFailure(j, r.ioErr)
 	}
 	return r.conclude()
+}
+
+// inputRoot is the folder a job's input files are named below.
+func inputRoot(j Job) string {
+	if j.InputType == URIFile {
+		return filepath.Dir(j.Input)
+	}
+	return j.Input
 }
 
 // defaults fills settings a caller left at zero.

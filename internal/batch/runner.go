@@ -152,7 +152,7 @@ func (r *runner) startSlots(ctx context.Context, ready <-chan struct{}) (wait fu
 			stdio = append(stdio, inference.BatchStdio{Stdout: s.stdout, Stderr: s.stderr})
 		}
 	}
-	if len(slots) > 0 {
+	if len(slots) > 0 && r.j.Remote == nil {
 		if waits, end, err := inference.StartBatchWorkers(ctx, r.workerConfig(slots[0]), stdio); err == nil {
 			for i, s := range slots {
 				s.first = waits[i]

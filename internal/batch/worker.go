@@ -24,7 +24,7 @@ const initTries = 3
 type slot struct {
 	node, proc     string
 	stdout, stderr *os.File
-	w              *inference.BatchWorker
+	w              worker
 	pipe           []int // mini-batches sent to w and not yet answered, oldest first
 	// first waits for the slot's first worker, forked with the others; nil once used.
 	first func(context.Context) (*inference.BatchWorker, error)
@@ -147,7 +147,11 @@ func (r *runner) receive(ctx context.Context, s *slot) {
 	s.pipe = s.pipe[1:]
 	pid, attempt := s.w.Pid(), r.attempts(mb)
 	start := time.Now()
-	tctx, cancel := context.WithTimeout(ctx, r.j.Settings.Timeout)
+	limit := r.j.Settings.Timeout
+	if r.j.Remote != nil {
+		limit += r.j.Remote.Grace // the pod enforces the timeout; this is for the network
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
 	ans, err := s.w.Recv(tctx)
 	cancel()
 	if err != nil {
@@ -201,14 +205,7 @@ func (r *runner) startWorker(ctx context.Context, s *slot) bool {
 	limit := r.initTimeout()
 	for try := 1; try <= initTries; try++ {
 		sctx, cancel := context.WithTimeout(ctx, limit)
-		var w *inference.BatchWorker
-		var err error
-		if first := s.first; first != nil {
-			s.first = nil
-			w, err = first(sctx)
-		} else {
-			w, err = inference.StartBatchWorker(sctx, r.workerConfig(s))
-		}
+		w, err := r.startOne(sctx, s)
 		cancel()
 		if err == nil {
 			s.w = w
@@ -232,12 +229,33 @@ func (r *runner) startWorker(ctx context.Context, s *slot) bool {
 		r.noteInitErr(msg)
 	}
 	r.logs.sys(s, "gave up after %d failed starts", initTries)
+	if r.j.Remote != nil {
+		r.j.Remote.giveUp(s.node + "/" + s.proc)
+	}
 	return false
+}
+
+// startOne starts a worker in s: the first one forked with the job's others, a new
+// Python process, or — for a job whose workers run in pods — the next one that joins.
+func (r *runner) startOne(ctx context.Context, s *slot) (worker, error) {
+	if r.j.Remote != nil {
+		return r.j.Remote.take(ctx, s.node+"/"+s.proc, s.stdout, s.stderr)
+	}
+	if first := s.first; first != nil {
+		s.first = nil
+		return first(ctx)
+	}
+	return inference.StartBatchWorker(ctx, r.workerConfig(s))
 }
 
 // initTimeout bounds one worker start: Azure fails a worker stuck in init() for more
 // than 3 × timeout + 30 s.
-func (r *runner) initTimeout() time.Duration { return 3*r.j.Settings.Timeout + 30*time.Second }
+func (r *runner) initTimeout() time.Duration {
+	if r.j.Remote != nil {
+		return max(r.j.Remote.JoinTimeout, 3*r.j.Settings.Timeout+30*time.Second)
+	}
+	return 3*r.j.Settings.Timeout + 30*time.Second
+}
 
 // workerConfig is how slot s starts a worker.
 func (r *runner) workerConfig(s *slot) inference.BatchWorkerConfig {

@@ -103,7 +103,7 @@ func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cl
 	if d.CodeConfiguration != nil {
 		cd.EntryScript = d.CodeConfiguration.ScoringScript
 	}
-	cd.Requests, cd.Limits = defaultInstanceType.requests, defaultInstanceType.limits
+	cd.Requests, cd.Limits = runtime.DefaultInstanceType()
 	if r := d.Resources; r != nil && (len(r.Requests) > 0 || len(r.Limits) > 0) {
 		cd.Requests, cd.Limits = r.Requests, r.Limits
 	}
@@ -114,11 +114,10 @@ func baseClusterDeployment(rec *store.Deployment, d *spec.Deployment) runtime.Cl
 // pods request and are limited to.
 type kubernetesInstanceType struct{ requests, limits map[string]string }
 
-// defaultInstanceType is Azure's defaultinstancetype, which a Kubernetes compute has
-// from the start (spec §2.5): requests cpu 100m, memory 2Gi; limits cpu 2, memory 2Gi.
-var defaultInstanceType = kubernetesInstanceType{
-	requests: map[string]string{"cpu": "100m", "memory": "2Gi"},
-	limits:   map[string]string{"cpu": "2", "memory": "2Gi"},
+// defaultInstanceType is Azure's defaultinstancetype (runtime.DefaultInstanceType).
+func defaultInstanceType() kubernetesInstanceType {
+	req, lim := runtime.DefaultInstanceType()
+	return kubernetesInstanceType{req, lim}
 }
 
 // checkCluster refuses, at admission, a deployment its Kubernetes compute cannot run:
@@ -145,7 +144,7 @@ func clusterResources(compute string, d *spec.Deployment) (kubernetesInstanceTyp
 	}
 	switch strings.ToLower(d.InstanceType) {
 	case "", "defaultinstancetype":
-		return defaultInstanceType, nil
+		return defaultInstanceType(), nil
 	}
 	return kubernetesInstanceType{}, &diag.Error{Code: diag.BadArgument, Target: "instance_type",
 		Message: fmt.Sprintf("instance_type %q is not an instance type of Kubernetes compute %s: use defaultinstancetype (requests cpu 100m, memory 2Gi; limits cpu 2, memory 2Gi), or give resources.requests and resources.limits", d.InstanceType, compute)}

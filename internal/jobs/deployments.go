@@ -37,9 +37,15 @@ func (s *Service) PutBatchDeployment(ctx context.Context, in DeploymentInput, pr
 	if err != nil {
 		return nil, err
 	}
-	if cs, err := computeSpec(comp); err == nil && cs.Type == spec.KubernetesComputeType {
-		return nil, &diag.Error{Code: diag.BadArgument, Target: "compute",
-			Message: fmt.Sprintf("compute %q is a Kubernetes cluster: batch deployments do not run on Kubernetes computes yet; name an amlcompute (`berth compute create -n cpu-cluster --type amlcompute --max-instances 2`)", comp.Name)}
+	cs, err := computeSpec(comp)
+	if err != nil {
+		return nil, err
+	}
+	onCluster := cs.Type == spec.KubernetesComputeType
+	if onCluster {
+		if err := s.checkClusterDeployment(cs, in); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.pinModel(ctx, &in); err != nil {
 		return nil, err
@@ -47,8 +53,10 @@ func (s *Service) PutBatchDeployment(ctx context.Context, in DeploymentInput, pr
 	if err := s.checkSources(in); err != nil {
 		return nil, err
 	}
-	if _, err := s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress); err != nil {
-		return nil, err
+	if !onCluster { // pods run the Python of their image
+		if _, err := s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress); err != nil {
+			return nil, err
+		}
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {

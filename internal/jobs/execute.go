@@ -15,6 +15,7 @@ import (
 	"github.com/berthml/berth/internal/batch"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/logs"
+	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
@@ -26,7 +27,8 @@ type run struct {
 	cancel               context.CancelFunc
 	canceled             atomic.Bool // a user asked: the job ends Canceled, not resumable
 	progress             atomic.Pointer[batch.Progress]
-	saved                atomic.Int64 // unix nanos of the last progress write to the store
+	remote               atomic.Pointer[batch.Remote] // the slots of a job's pods on a Kubernetes compute
+	saved                atomic.Int64                 // unix nanos of the last progress write to the store
 }
 
 // start runs a stored job in the background.
@@ -70,21 +72,43 @@ func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) 
 	s.setStatus(ctx, name, wire.JobPreparing)
 	fmt.Fprintf(w, "job %s: preparing (deployment %s/%s, compute %s, %d node(s) × %d process(es), mini_batch_size %d)\n",
 		name, r.endpoint, r.deployment, js.Compute, js.Nodes, js.Settings.MaxConcurrencyPerInstance, js.Settings.MiniBatchSize)
-	job, err := s.prepare(ctx, name, js, w)
+	onCluster := s.onCluster(ctx, js.Compute)
+	prepare := s.prepare
+	if onCluster {
+		prepare = s.prepareCluster
+	}
+	job, err := prepare(ctx, name, js, w)
 	if err != nil {
 		s.finish(ctx, name, r, w, batch.Result{}, err)
 		return
 	}
-	release, err := s.acquire(ctx, js.Compute, js.Nodes, w)
-	if err != nil {
-		s.finish(ctx, name, r, w, batch.Result{}, err)
-		return
+	if !onCluster { // a cluster schedules its own pods
+		release, err := s.acquire(ctx, js.Compute, js.Nodes, w)
+		if err != nil {
+			s.finish(ctx, name, r, w, batch.Result{}, err)
+			return
+		}
+		defer release()
 	}
-	defer release()
 	s.setStatus(ctx, name, wire.JobRunning)
 	job.Progress = func(p batch.Progress) { s.onProgress(ctx, name, r, p) }
-	res, err := batch.Run(ctx, job)
+	var res batch.Result
+	if onCluster {
+		res, err = s.runOnCluster(ctx, name, js, job, w)
+	} else {
+		res, err = batch.Run(ctx, job)
+	}
 	s.finish(ctx, name, r, w, res, err)
+}
+
+// onCluster reports whether compute is a Kubernetes compute.
+func (s *Service) onCluster(ctx context.Context, compute string) bool {
+	comp, err := s.GetCompute(ctx, compute)
+	if err != nil {
+		return false
+	}
+	cs, err := computeSpec(comp)
+	return err == nil && cs.Type == spec.KubernetesComputeType
 }
 
 // prepare resolves everything the runner needs: the input on disk, the environment,

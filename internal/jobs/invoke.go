@@ -120,7 +120,7 @@ func (s *Service) plan(ctx context.Context, dep *store.BatchDeployment, in Invoc
 		return jobSpec{}, err
 	}
 	set, nodes := effective(d, in.Overrides)
-	if cs.MaxInstances > 0 && nodes > cs.MaxInstances {
+	if cs.MaxInstances > 0 && nodes > cs.MaxInstances && cs.Type != spec.KubernetesComputeType {
 		nodes = cs.MaxInstances
 	}
 	exp := in.ExperimentName

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthml/berth/internal/artifacts"
 	"github.com/berthml/berth/internal/registry"
+	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	HTTPClient HTTPDoer
 	// Clusters checks Kubernetes computes when they are attached; nil refuses them.
 	Clusters ClusterChecker
+	// ClusterJobs runs jobs on Kubernetes computes; nil refuses batch deployments there.
+	ClusterJobs runtime.ClusterJobs
+	// PodAccess is the server URL a job's pods pull from and the token they use.
+	PodAccess func() (url, token string)
 }
 
 // ClusterChecker checks that a Kubernetes cluster answers with the kubeconfig given

@@ -61,3 +61,50 @@ type Clusters interface {
 	// "storage-initializer") of the deployment's pods, each pod's under a header line.
 	Logs(ctx context.Context, t ClusterTarget, endpoint, deployment, container string, lines int) ([]byte, error)
 }
+
+// ClusterJob is a batch job as a cluster runs it: an Indexed Job of Nodes pods, each
+// running `berth batch-worker` with Processes Python workers that pull the job's
+// mini-batches from the server; the init container fetches model and code as an online
+// deployment's does.
+type ClusterJob struct {
+	Job, Endpoint, Deployment string
+	Nodes, Processes          int
+	Requests, Limits          map[string]string
+	Env                       map[string]string
+	EntryScript               string // relative to the code folder
+	ModelPath                 string // "<name>/<version>" of a registered model, "" inline
+	ModelBase                 string
+	ModelArtifact             string
+	CodeArtifact              string
+	TimeoutSeconds            float64 // of one run() call
+	LoggingLevel              string
+	ServerURL                 string
+	Token                     string
+}
+
+// ClusterJobState is what a cluster says of a batch job's pods: Failure (a *diag.Error
+// with the documented code) when they cannot run.
+type ClusterJobState struct {
+	// Exists is false once the Job is gone.
+	Exists  bool
+	Failure error
+}
+
+// ClusterJobs runs batch jobs on Kubernetes computes.
+type ClusterJobs interface {
+	// ApplyJob creates the job's Secret and Indexed Job; CheckJob refuses what the API
+	// server would (resources, names) before anything is applied.
+	CheckJob(t ClusterTarget, j ClusterJob) error
+	ApplyJob(ctx context.Context, t ClusterTarget, j ClusterJob) error
+	// JobState reads the Job and its pods.
+	JobState(ctx context.Context, t ClusterTarget, job string) (ClusterJobState, error)
+	// DeleteJob deletes the Job, its pods and its Secret, and waits until the Job is gone.
+	DeleteJob(ctx context.Context, t ClusterTarget, job string) error
+}
+
+// DefaultInstanceType is the resources of Azure's defaultinstancetype, which a
+// Kubernetes compute has from the start (spec §2.5): requests cpu 100m, memory 2Gi;
+// limits cpu 2, memory 2Gi.
+func DefaultInstanceType() (requests, limits map[string]string) {
+	return map[string]string{"cpu": "100m", "memory": "2Gi"}, map[string]string{"cpu": "2", "memory": "2Gi"}
+}

@@ -205,7 +205,9 @@ func (s *Server) buildBatch(arts *artifacts.Store, envs *envbuild.Builder, qc qu
 	stager := stage.New(stage.Config{Artifacts: arts, Registry: s.reg, Envs: envs, Quota: qc, Python: s.cfg.Python})
 	svc, err := jobs.New(jobs.Config{Store: s.store, Registry: s.reg, Artifacts: arts, Stage: stager,
 		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch"),
-		Clusters: kubernetes.Checker{}})
+		Clusters: kubernetes.Checker{}, ClusterJobs: kubernetes.Runtime{},
+		// A job's pods pull with the admin token, as online pods fetch artifacts.
+		PodAccess: func() (string, string) { return s.publicURL, s.token }})
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ var allowed = map[string][]string{
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/runtime/kubernetes", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
 		"internal/jobs", "internal/stage"},
-	"cmd/berth": {"internal/cli", "internal/inference", "internal/server"},
+	"cmd/berth": {"internal/cli", "internal/inference", "internal/batch", "internal/server"},
 }
 
 func repoRoot() string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,7 +23,7 @@ import (
 
 // Cluster is a connection to one Kubernetes compute's API server.
 //
-// It talks REST with a scheme of the few API groups Berth uses (core, apps, discovery)
+// It talks REST with a scheme of the few API groups Berth uses (core, apps, batch, discovery)
 // rather than client-go's full clientset, whose registration of every API group costs
 // berth serve about 13 MiB of memory whether or not a cluster is attached.
 type Cluster struct {
@@ -31,6 +32,7 @@ type Cluster struct {
 	Config *rest.Config
 	Core   *rest.RESTClient // /api/v1
 	Apps   *rest.RESTClient // /apis/apps/v1
+	Batch  *rest.RESTClient // /apis/batch/v1
 }
 
 // codecs encode and decode the API groups Berth uses; built at the first connection.
@@ -38,7 +40,7 @@ var codecs = sync.OnceValue(func() serializer.CodecFactory { return serializer.N
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, discoveryv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, discoveryv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err) // the generated registrations cannot fail
 		}
@@ -74,6 +76,9 @@ func Connect(kubeconfig []byte, source string) (*Cluster, error) {
 	c := &Cluster{Source: source, Config: cfg}
 	if c.Core, err = restClient(cfg, corev1.SchemeGroupVersion, "/api"); err == nil {
 		c.Apps, err = restClient(cfg, appsv1.SchemeGroupVersion, "/apis")
+	}
+	if err == nil {
+		c.Batch, err = restClient(cfg, batchv1.SchemeGroupVersion, "/apis")
 	}
 	if err != nil {
 		return nil, &diag.Error{Code: diag.BadArgument, Target: "kubeconfig", Message: fmt.Sprintf("%s: %v", source, err)}
