@@ -873,7 +873,8 @@ class Collector:
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (int(now * 1000) % 1000)}
             tail = {"correlationid": str(correlation_context.get_id()), "xrequestid": rid, "modelversion": "default",
                     "collectdatatype": type(data).__module__ + "." + type(data).__name__, "agent": _AGENT}
-            line = json.dumps(head)[:-1] + ', "data": ' + rows + ", " + json.dumps(tail)[1:] + "\n"
+            compact = (",", ":")
+            line = json.dumps(head, separators=compact)[:-1] + ',"data":' + rows + "," + json.dumps(tail, separators=compact)[1:] + "\n"
             sink.write(self.name, line.encode("utf-8"))
         except Exception as exc:
             if self.on_error is not None:
