@@ -18,6 +18,8 @@ func providedReason(dist string) string {
 		return "Berth's worker provides azureml.contrib.services.aml_request and .aml_response"
 	case "inference-schema":
 		return "Berth's worker provides inference_schema.schema_decorators and inference_schema.parameter_types"
+	case "azureml-ai-monitoring":
+		return "Berth's worker provides azureml.ai.monitoring (Collector, BasicCorrelationContext) and writes what it collects"
 	case "azureml-defaults":
 		return "the meta-package of Azure's serving stack, which Berth provides"
 	}

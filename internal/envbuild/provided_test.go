@@ -26,6 +26,7 @@ func TestDistName(t *testing.T) {
 		{"  azureml-contrib-services  ", "azureml-contrib-services"},
 		{"conda-forge::azureml-defaults=1.0=py_0", "azureml-defaults"},
 		{"inference-schema @ https://example.com/inference_schema-1.5-py3-none-any.whl", "inference-schema"},
+		{"azureml_ai_monitoring>=0.1.0b4", "azureml-ai-monitoring"},
 		{"numpy", "numpy"},
 		{"-r other.txt", ""},
 	} {
@@ -40,6 +41,7 @@ func TestSplitProvided(t *testing.T) {
 inference-schema[numpy-support]
 Azureml_Defaults
 azureml-contrib-services
+azureml-ai-monitoring==0.1.0b4
 azureml-core
 azureml-mlflow
 azureml-inference-server-http-extra
@@ -56,7 +58,7 @@ numpy
 	if diff := cmp.Diff([]string{"azureml-core", "azureml-mlflow", "azureml-inference-server-http-extra", "numpy"}, names(build)); diff != "" {
 		t.Errorf("built (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"azureml-inference-server-http==1.4.1", "inference-schema[numpy-support]", "Azureml_Defaults", "azureml-contrib-services"}, names(provided)); diff != "" {
+	if diff := cmp.Diff([]string{"azureml-inference-server-http==1.4.1", "inference-schema[numpy-support]", "Azureml_Defaults", "azureml-contrib-services", "azureml-ai-monitoring==0.1.0b4"}, names(provided)); diff != "" {
 		t.Errorf("provided (-want +got):\n%s", diff)
 	}
 	if Key("py", reqs, false) != Key("py", build, false) {

@@ -40,6 +40,7 @@ type handler struct {
 	cfg   Config
 	log   *logger
 	pool  *pool
+	col   *collector // payload logging and sampling; nil: no data collector
 	ready atomic.Bool
 
 	corsOnce sync.Once
@@ -223,7 +224,12 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return
 	}
-	req := requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, TimeoutMs: s.cfg.ScoringTimeout.Milliseconds()}
+	req := requestHeader{ID: rid, Method: r.Method, Query: r.URL.RawQuery, TimeoutMs: s.cfg.ScoringTimeout.Milliseconds(), Collect: s.col.sample()}
+	if req.Collect {
+		if err := s.col.request(r, rid, body); err != nil {
+			s.log.errorf(rid, "%v", err)
+		}
+	}
 	if s.pool.wantsHeaders.Load() {
 		req.Headers = make(map[string]string, len(r.Header)+1)
 		for k, v := range r.Header {
@@ -255,6 +261,12 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 	h.Set("x-ms-run-function-failed", failed)
 	if !fh.Server {
 		h.Set(instance.HeaderFromRun, "true")
+	}
+	if req.Collect && st == nil {
+		// Before the answer: a client that has its answer finds both records on disk.
+		if err := s.col.response(rid, fh.Status, h.Get("Content-Type"), out); err != nil {
+			s.log.errorf(rid, "%v", err)
+		}
 	}
 	w.WriteHeader(fh.Status)
 	w.Write(out)

@@ -77,6 +77,9 @@ type Config struct {
 	// interpreters are searched for a module score.py cannot import (nil: this
 	// machine's, instance.MachineInterpreters).
 	interpreters *instance.Interpreters
+	// collector is what the instance collects (instance.EnvDataCollector in Env or the
+	// environment); nil: nothing.
+	collector *instance.Collector
 }
 
 func (c *Config) defaults() error {
@@ -135,6 +138,9 @@ func (c *Config) defaults() error {
 	if c.ServiceVersion == "" {
 		c.ServiceVersion = "1.0"
 	}
+	if c.collector, err = instance.ReadCollector(c.Env, os.Getenv); err != nil {
+		return fmt.Errorf("data collector: %w", err)
+	}
 	return nil
 }
 
@@ -186,6 +192,12 @@ func (c *Config) workerEnv() []string {
 	}
 	set("AML_APP_INSIGHTS_ENABLED", strconv.FormatBool(c.started.appInsights()))
 	env = append(env, c.started.flagEnv...)
+	if c.collector != nil {
+		// The collector as resolved (with its rotation size): the last value wins.
+		if v, err := c.collector.Env(); err == nil {
+			set(instance.EnvDataCollector, v)
+		}
+	}
 	return env
 }
 

@@ -39,7 +39,7 @@ func start(ctx context.Context, cfg Config, port int) (*Instance, error) {
 	logBanner(log, cfg, port)
 	pctx, cancel := context.WithCancel(ctx)
 	p := &pool{cfg: cfg, log: log, done: pctx.Done(), fatal: make(chan error, 1)}
-	i := &Instance{h: &handler{cfg: cfg, log: log, pool: p}, p: p, cancel: cancel, done: make(chan struct{})}
+	i := &Instance{h: &handler{cfg: cfg, log: log, pool: p, col: newCollector(cfg.collector)}, p: p, cancel: cancel, done: make(chan struct{})}
 	// Workers still starting (init() may take minutes) are stopped as soon as the
 	// instance is: their start then fails and run returns.
 	context.AfterFunc(pctx, p.killAll)
@@ -51,6 +51,7 @@ func start(ctx context.Context, cfg Config, port int) (*Instance, error) {
 func (i *Instance) run(ctx context.Context, cfg Config, log *logger) {
 	defer close(i.done)
 	defer log.flush() // before done: the log file is closed then
+	defer i.h.col.close()
 	if cfg.builtinDir != "" {
 		defer os.RemoveAll(cfg.builtinDir)
 	}

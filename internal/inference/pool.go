@@ -70,6 +70,9 @@ type requestHeader struct {
 	Remote string `json:"ra,omitempty"`
 	// Ping asks the worker to answer at once, without calling run(): a liveness check.
 	Ping bool `json:"ping,omitempty"`
+	// Collect says the request is sampled by the data collector: the worker's
+	// Collector.collect() writes its records (all of a request's collections or none).
+	Collect bool `json:"dc,omitempty"`
 }
 
 // worker is one Python process and its two pipes.

@@ -149,7 +149,17 @@ func unknownFields(n *yaml.Node, typ reflect.Type, prefix string, out *[]string,
 		typ = typ.Elem()
 	}
 	field := strings.TrimSuffix(prefix, ".")
+	if typ == reflect.TypeOf(Toggle(false)) {
+		if _, ok := parseToggle(n.Value); n.Kind != yaml.ScalarNode || !ok {
+			p.add(field, "must be true or false ('True' and 'False' too), got %s", describe(n))
+		}
+		return
+	}
 	switch typ.Kind() {
+	case reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
+			p.add(field, "must be a number, got %s", describe(n))
+		}
 	case reflect.Int, reflect.Int64:
 		switch {
 		case n.Kind == yaml.ScalarNode && n.Tag == "!!int":
@@ -236,7 +246,20 @@ func decodeInto(p *problems, root *yaml.Node, v any, schema string) bool {
 	return true
 }
 
+// mapping returns the mapping under key in m, or nil.
+func mapping(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.MappingNode {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
 func hasKey(m *yaml.Node, key string) bool {
+	if m == nil {
+		return false
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
 			return true
@@ -323,10 +346,15 @@ func decodeDeployment(source string, data []byte, sets []string) (*Deployment, *
 	}
 	// An instance_count written as 0 is an error, not "take the default".
 	explicitZero := hasKey(root, "instance_count") && d.InstanceCount == 0
+	// So is a sampling_rate written as 0: it would collect nothing.
+	zeroRate := d.DataCollector != nil && d.DataCollector.SamplingRate == 0 && hasKey(mapping(root, "data_collector"), "sampling_rate")
 	d.Default()
 	d.validate(p)
 	if explicitZero {
 		p.add("instance_count", "must be between 1 and %d, got 0: a deployment needs at least one instance", MaxInstanceCount)
+	}
+	if zeroRate {
+		p.add("data_collector.sampling_rate", "must be greater than 0 and at most 1 (the share of requests collected), got 0: remove data_collector or disable its collections to collect nothing")
 	}
 	return &d, p, nil
 }

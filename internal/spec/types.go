@@ -56,7 +56,7 @@ type Deployment struct {
 	RequestSettings           RequestSettings    `json:"request_settings" yaml:"request_settings"`
 	LivenessProbe             Probe              `json:"liveness_probe" yaml:"liveness_probe"`
 	ReadinessProbe            Probe              `json:"readiness_probe" yaml:"readiness_probe"`
-	DataCollector             any                `json:"data_collector,omitempty" yaml:"data_collector"`
+	DataCollector             *DataCollector     `json:"data_collector,omitempty" yaml:"data_collector"`
 	EgressPublicNetworkAccess string             `json:"egress_public_network_access,omitempty" yaml:"egress_public_network_access"`
 	Resources                 *Resources         `json:"resources,omitempty" yaml:"resources"`
 }

@@ -188,6 +188,9 @@ func (d *Deployment) Default() {
 	if d.Model != nil && !d.Model.IsRef() && d.Model.Type == "" {
 		d.Model.Type = "custom_model"
 	}
+	if d.DataCollector != nil {
+		d.DataCollector.defaults(d.EndpointName, d.Name)
+	}
 }
 
 // Validate returns every problem of a defaulted deployment.
@@ -214,6 +217,9 @@ func (d *Deployment) validate(p *problems) {
 		p.add("egress_public_network_access", "must be enabled or disabled, got %q", d.EgressPublicNetworkAccess)
 	}
 	d.validateNumbers(p)
+	if d.DataCollector != nil {
+		d.DataCollector.validate(p)
+	}
 	if s := d.ScaleSettings; s != nil && s.Type != "" && s.Type != "default" && s.Type != "target_utilization" {
 		p.add("scale_settings.type", "must be default or target_utilization, got %q", s.Type)
 	}

@@ -30,9 +30,7 @@ func (d *Deployment) Warnings() []string {
 	if d.EgressPublicNetworkAccess == "disabled" {
 		w = append(w, noEffect("egress_public_network_access", "the scoring script keeps the machine's network access"))
 	}
-	if d.DataCollector != nil {
-		w = append(w, noEffect("data_collector", "no request, response or Collector data is stored"))
-	}
+	w = append(w, d.DataCollector.warnings(d.Type)...)
 	if s := d.ScaleSettings; s != nil && s.Type != "target_utilization" && (s.MinInstances != 0 || s.MaxInstances != 0 ||
 		s.TargetUtilizationPercentage != 0 || s.PollingInterval != 0) {
 		w = append(w, "scale_settings: min_instances, max_instances, target_utilization_percentage and polling_interval apply only with type: target_utilization, in Azure as in Berth; with type: default the deployment runs instance_count instances")

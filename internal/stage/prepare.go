@@ -119,6 +119,10 @@ func (s *Stager) Prepare(ctx context.Context, in Instance, env Env) (runtime.Ins
 		return is, err
 	}
 	s.writeEnvironment(w, d, env, &is)
+	if err := collector(w, d, &is); err != nil {
+		fmt.Fprintf(w, "%v\n", err)
+		return is, err
+	}
 	return is, nil
 }
 

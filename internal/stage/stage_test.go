@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/berthml/berth/internal/artifacts"
 	"github.com/berthml/berth/internal/artifacts/archive"
 	"github.com/berthml/berth/internal/diag"
@@ -152,6 +154,43 @@ func TestEnvironmentRefusesWhatTheProcessRuntimeCannotRun(t *testing.T) {
 		_, err := s.Environment(t.Context(), d, io.Discard)
 		if de := diag.As(err); de == nil || de.Code != diag.ImageBuildFailure {
 			t.Errorf("%s: got %v, want ImageBuildFailure", strings.TrimSpace(yml), err)
+		}
+	}
+}
+
+// TestPrepareTellsTheInstanceWhatToCollect: the enabled collections of data_collector
+// reach the instance in BERTH_DATA_COLLECTOR, with the folder beside instances/.
+func TestPrepareTellsTheInstanceWhatToCollect(t *testing.T) {
+	arts, err := artifacts.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Artifacts: arts, Registry: fakeRegistry{}})
+	code := put(t, arts, map[string]string{"score.py": "def init(): pass\ndef run(x): return x\n"})
+	rec := &store.Deployment{Endpoint: "shop", Name: "blue", CodeArtifact: code}
+	data := t.TempDir()
+	dir := filepath.Join(data, "instances", "shop", "blue", "2")
+	for yml, want := range map[string]*instance.Collector{
+		"": nil,
+		"data_collector: {collections: {model_inputs: {enabled: 'False'}}}\n": nil,
+		"data_collector: {sampling_rate: 0.25, rolling_rate: minute, collections: {model_inputs: {enabled: 'True'}, request: {enabled: true}, x: {}}, request_logging: {capture_headers: [a]}}\n": {
+			Dir: filepath.Join(data, "collections", "shop", "blue"), Endpoint: "shop", Deployment: "blue", Instance: 2,
+			SamplingRate: 0.25, RollingRate: "Minute", Collections: []string{"model_inputs", "request"}, Headers: []string{"a"}},
+	} {
+		d := deployment(t, "name: blue\nendpoint_name: shop\ncode_configuration: {code: ./src, scoring_script: score.py}\n"+yml)
+		is, err := s.Prepare(t.Context(), Instance{Deployment: rec, Spec: d, Index: 2, Dir: dir}, Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := instance.ReadCollector([]string{instance.EnvDataCollector + "=" + is.Env[instance.EnvDataCollector]}, func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want != nil {
+			want.MaxFileBytes = instance.DefaultCollectMaxFileBytes
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%q: collector (-want +got):\n%s", yml, diff)
 		}
 	}
 }

@@ -731,6 +731,175 @@ def _install_inference_schema():
             setattr(sys.modules[parent], child, mod)
 
 
+# ---- the azureml.ai.monitoring shim (data collection) -------------------------------
+# score.py's Collector(name=...).collect(df) writes JSON lines under the deployment's
+# collections folder, as Azure's model data collector writes blobs:
+# <dir>/<collection>/YYYY/MM/DD/HH/i<instance>-p<pid>-<seq>.jsonl. Each worker process
+# writes its own files (one writer per file: no line of two processes interleaves), each
+# record with one os.write on an O_APPEND descriptor, rotated past max_file_bytes.
+
+_AGENT = "berth/azureml-ai-monitoring"
+_PARTITIONS = {"Minute": "%Y/%m/%d/%H/%M", "Hour": "%Y/%m/%d/%H", "Day": "%Y/%m/%d", "Month": "%Y/%m", "Year": "%Y"}
+
+
+class _Sink:
+    """This worker's files of the deployment's enabled collections."""
+
+    def __init__(self, cfg):
+        import threading
+        self.cfg = cfg
+        self.enabled = set(cfg.get("collections") or ())
+        self.rate = float(cfg.get("sampling_rate") or 1.0)
+        self.fmt = _PARTITIONS.get(cfg.get("rolling_rate"), _PARTITIONS["Hour"])
+        self.max = int(cfg.get("max_file_bytes") or 64 << 20)
+        self.source = "/endpoints/%s/deployments/%s" % (cfg.get("endpoint", ""), cfg.get("deployment", ""))
+        self.lock = threading.Lock()
+        self.files = {}  # collection -> [partition, fd, size, seq, pid]
+
+    def sampled(self):
+        """Whether the current request is collected: berth decides once per request (its
+        frame says so), so all collections of a request are written or none are."""
+        if _current["rid"] != NO_REQUEST:
+            return _current.get("dc", False)
+        import random
+        return self.rate >= 1 or random.random() < self.rate
+
+    def write(self, collection, line):
+        now = time.gmtime()
+        part = time.strftime(self.fmt, now)
+        with self.lock:
+            st = self.files.get(collection)
+            pid = os.getpid()
+            if st is None or st[0] != part or st[4] != pid or (st[2] > 0 and st[2] + len(line) > self.max):
+                st = self._open(collection, part, st, pid, len(line))
+                self.files[collection] = st
+            view, n = memoryview(line), 0
+            while n < len(line):
+                n += os.write(st[1], view[n:])
+            st[2] += n
+
+    def _open(self, collection, part, old, pid, need):
+        if old is not None and old[4] == pid:
+            os.close(old[1])
+        seq = old[3] + 1 if old is not None and old[0] == part and old[4] == pid else 0
+        folder = os.path.join(self.cfg["dir"], collection, *part.split("/"))
+        os.makedirs(folder, exist_ok=True)
+        while True:
+            path = os.path.join(folder, "i%s-p%d-%03d.jsonl" % (self.cfg.get("instance", 0), pid, seq))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            size = os.fstat(fd).st_size
+            if size == 0 or size + need <= self.max:
+                return [part, fd, size, seq, pid]
+            os.close(fd)
+            seq += 1
+
+
+_sink = [None, False]  # the _Sink of this worker, and whether it was read from the environment
+
+
+def _get_sink():
+    if not _sink[1]:
+        _sink[1] = True
+        raw = os.environ.get("BERTH_DATA_COLLECTOR")
+        if raw:
+            try:
+                _sink[0] = _Sink(json.loads(raw))
+            except (ValueError, KeyError, TypeError) as exc:
+                logging.getLogger("azureml.ai.monitoring").error("BERTH_DATA_COLLECTOR is not usable: %s", exc)
+    return _sink[0]
+
+
+class CorrelationContext:
+    """What joins the records of one request across collections."""
+
+    def get_id(self):
+        raise NotImplementedError
+
+    def get_timestamp(self):
+        raise NotImplementedError
+
+    def get_headers(self):
+        return {}
+
+
+class BasicCorrelationContext(CorrelationContext):
+    def __init__(self, id=None, timestamp=None, headers=None):
+        if id is None:
+            import uuid
+            id = _current["rid"] if _current["rid"] != NO_REQUEST else str(uuid.uuid4())
+        self.id = id
+        self.timestamp = int(time.time() * 1000) if timestamp is None else timestamp
+        self.headers = headers or {}
+
+    def get_id(self):
+        return self.id
+
+    def get_timestamp(self):
+        return self.timestamp
+
+    def get_headers(self):
+        return self.headers
+
+
+class Collector:
+    """azureml.ai.monitoring.Collector: collect(df) logs a pandas DataFrame's rows to the
+    deployment's collection of this name, correlated by the request's x-request-id."""
+
+    def __init__(self, name=None, on_error=None, **kwargs):
+        self.name, self.on_error = name, on_error
+        self._log = logging.getLogger("azureml.ai.monitoring")
+        sink = _get_sink()
+        self.enabled = sink is not None and name in sink.enabled
+        if not self.enabled:
+            self._log.warning("Collector(name=%r) collects nothing: the deployment's data_collector.collections.%s is not enabled", name, name)
+
+    def collect(self, data, correlation_context=None):
+        if correlation_context is None:
+            correlation_context = BasicCorrelationContext()
+        if not self.enabled:
+            return correlation_context
+        try:
+            sink = _sink[0]
+            if not sink.sampled():
+                return correlation_context
+            if type(data).__module__.split(".")[0] != "pandas" or not hasattr(data, "to_json"):
+                raise TypeError("Collector.collect() takes a pandas DataFrame, got %s" % type(data).__name__)
+            import uuid
+            rows = data.to_json(orient="records", date_format="iso")
+            rid = _current["rid"] if _current["rid"] != NO_REQUEST else correlation_context.get_id()
+            now = time.time()
+            head = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": sink.source,
+                    "type": "azureml.inference." + self.name, "datacontenttype": "application/json",
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (int(now * 1000) % 1000)}
+            tail = {"correlationid": str(correlation_context.get_id()), "xrequestid": rid, "modelversion": "default",
+                    "collectdatatype": type(data).__module__ + "." + type(data).__name__, "agent": _AGENT}
+            compact = (",", ":")
+            line = json.dumps(head, separators=compact)[:-1] + ',"data":' + rows + "," + json.dumps(tail, separators=compact)[1:] + "\n"
+            sink.write(self.name, line.encode("utf-8"))
+        except Exception as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            else:
+                self._log.error("Collector(name=%r).collect failed: %s", self.name, exc)
+        return correlation_context
+
+
+def _install_monitoring():
+    names = {"azureml": {}, "azureml.ai": {}, "azureml.ai.monitoring": {
+        "Collector": Collector, "BasicCorrelationContext": BasicCorrelationContext, "CorrelationContext": CorrelationContext}}
+    names["azureml.ai.monitoring.context"] = {"BasicCorrelationContext": BasicCorrelationContext, "CorrelationContext": CorrelationContext}
+    for name, attrs in names.items():
+        mod = sys.modules.get(name)
+        if mod is None:
+            mod = types.ModuleType(name)
+            mod.__path__ = []
+            sys.modules[name] = mod
+        mod.__dict__.update(attrs)
+        if "." in name:
+            parent, child = name.rsplit(".", 1)
+            setattr(sys.modules[parent], child, mod)
+
+
 def _swagger_schemas(run):
     """ServiceInput / ServiceOutput schemas from the decorators, with examples."""
     inputs = getattr(run, "__berth_input_schema__", None)
@@ -1059,6 +1228,7 @@ def main():
     sys.stderr = _PrintToLog(printer, logging.ERROR)
     _install_shims()
     _install_inference_schema()
+    _install_monitoring()
     _install_berth_module()
     rin = _FrameReader(3)
     wout = open(4, "wb", buffering=1 << 16)
@@ -1172,6 +1342,7 @@ def _serve(rin, wout, run, raw, wants_headers, schema, log):
             _write_frame(wout, {"s": 200, "srv": True}, b"")
             continue
         _current["rid"] = req.get("id", NO_REQUEST)
+        _current["dc"] = req.get("dc", False)
         headers = req.get("h", {})
         method, query = req.get("m", "POST"), req.get("q", "")
         start = time.perf_counter()
