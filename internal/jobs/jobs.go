@@ -46,6 +46,8 @@ type Config struct {
 	HTTPClient HTTPDoer
 	// Clusters checks Kubernetes computes when they are attached; nil refuses them.
 	Clusters ClusterChecker
+	// Observe receives each running job's progress, for metrics (nil: nobody).
+	Observe func(JobProgress)
 }
 
 // ClusterChecker checks that a Kubernetes cluster answers with the kubeconfig given
