@@ -157,15 +157,25 @@ func percentile(counts [windowBuckets]int64, total int64, q float64) float64 {
 func (t *Telemetry) History(endpoint string, minutes int) wire.EndpointMetrics {
 	out := wire.EndpointMetrics{Endpoint: endpoint, StepSeconds: int(t.cfg.Step / time.Second), Deployments: []wire.DeploymentMetrics{}}
 	from := t.cfg.Now().Add(-time.Duration(minutes) * time.Minute)
+	// Every deployment in routing now is listed, with no points before its first step.
+	var names []string
+	for _, src := range t.loadSources() {
+		src.Load(func(l DeploymentLoad) {
+			if l.Endpoint == endpoint {
+				names = append(names, l.Deployment)
+			}
+		})
+	}
 	h := t.history
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k, r := range h.deps {
-		if k[0] != endpoint {
-			continue
+	for _, name := range names {
+		dm := wire.DeploymentMetrics{Name: name, Points: []wire.MetricsPoint{}}
+		var points []point
+		if r := h.deps[[2]string{endpoint, name}]; r != nil {
+			points = r.since(from)
 		}
-		dm := wire.DeploymentMetrics{Name: k[1], Points: []wire.MetricsPoint{}}
-		for _, p := range r.since(from) {
+		for _, p := range points {
 			wp := wire.MetricsPoint{T: p.t.Format(time.RFC3339),
 				Requests:     map[string]int64{"2xx": p.requests[0], "4xx": p.requests[1], "5xx": p.requests[2]},
 				LatencyP50Ms: p.p50, LatencyP99Ms: p.p99, Instances: map[string]wire.InstanceMetrics{}}
