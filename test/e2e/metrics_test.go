@@ -368,3 +368,46 @@ func TestTracesReachOTLPCollector(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsBatchJob runs a job of 6 mini-batches, one of which fails, and reads its
+// counts and pace at /metrics.
+func TestMetricsBatchJob(t *testing.T) {
+	settings := "  mini_batch_size: 5\n  error_threshold: -1\n  retry_settings: {max_retries: 1, timeout: 30}\n"
+	dir := batchProject(t, "mbatch", failOnBadScript, settings, 30)
+	s := startServer(t, "")
+	deployBatch(t, s, dir, "mbatch")
+	job := invokeBatch(t, s, "mbatch", filepath.Join(dir, "data"))
+	if st := waitJob(t, s, job, 60*time.Second); st != "Completed" {
+		t.Fatalf("status %s", st)
+	}
+	status, body := s.adminGet("/metrics", true)
+	if status != 200 {
+		t.Fatalf("/metrics: %d", status)
+	}
+	m := scrape(t, body)
+	lbl := `deployment="dep",endpoint="mbatch",job="` + job + `"`
+	if done, failed := m[`berth_batch_job_minibatches{`+lbl+`,result="done"}`], m[`berth_batch_job_minibatches{`+lbl+`,result="failed"}`]; done != 5 || failed != 1 {
+		t.Errorf("mini-batches done %v, failed %v; want 5 and 1", done, failed)
+	}
+	if pace := m[`berth_batch_job_files_per_second{`+lbl+`}`]; pace <= 0 {
+		t.Errorf("files/s %v, want > 0", pace)
+	}
+}
+
+// TestMetricsCountWorkerRestarts times a request out inside run(): its worker is
+// stopped and replaced, which berth_restarts_total counts with its cause.
+func TestMetricsCountWorkerRestarts(t *testing.T) {
+	s := startServer(t, "")
+	deployScript(t, s, "slow", behaviourScript, "request_settings: {request_timeout_ms: 500}\n", "--all-traffic")
+	key, _ := s.keys("dataplane")
+	if status, _, body := s.score("dataplane", key, `{"sleep": 3}`); status != 408 {
+		t.Fatalf("slow run(): %d %s, want 408", status, body)
+	}
+	const lbl = `deployment="slow",endpoint="dataplane"`
+	eventually(t, 10*time.Second, "the stopped worker counted", func() bool {
+		_, body := s.adminGet("/metrics", true)
+		m := scrape(t, body)
+		return m[`berth_restarts_total{cause="worker_stopped",`+lbl+`}`] == 1 &&
+			m[`berth_requests_total{`+lbl+`,model_status_code="",status_code="408",status_code_class="4xx"}`] == 1
+	})
+}
