@@ -140,14 +140,14 @@ func TestMetricsCountRequests(t *testing.T) {
 		`berth_requests_total{` + lbl + `,model_status_code="500",status_code="424",status_code_class="4xx"}`: 5,
 		`berth_requests_total{` + lbl + `,model_status_code="418",status_code="424",status_code_class="4xx"}`: 5,
 		`berth_requests_total{` + lbl + `,model_status_code="",status_code="429",status_code_class="4xx"}`:    5,
-		`berth_throttled_requests_total{` + lbl + `,reason="too_many_pending_request"}`:                         5,
-		`berth_throttled_requests_total{` + lbl + `,reason="rate_limited"}`:                                     0,
-		`berth_request_duration_seconds_count{` + lbl + `,phase="total"}`:                                       100,
-		`berth_request_duration_seconds_count{` + lbl + `,phase="run"}`:                                         95,
-		`berth_requests_in_flight{` + lbl + `}`:                                                                 0,
-		`berth_instances{` + lbl + `,state="ready"}`:                                                            1,
-		`berth_instances{` + lbl + `,state="not_ready"}`:                                                        0,
-		`berth_mirror_requests_total{` + lbl + `,result="sent"}`:                                                0,
+		`berth_throttled_requests_total{` + lbl + `,reason="too_many_pending_request"}`:                       5,
+		`berth_throttled_requests_total{` + lbl + `,reason="rate_limited"}`:                                   0,
+		`berth_request_duration_seconds_count{` + lbl + `,phase="total"}`:                                     100,
+		`berth_request_duration_seconds_count{` + lbl + `,phase="run"}`:                                       95,
+		`berth_requests_in_flight{` + lbl + `}`:                                                               0,
+		`berth_instances{` + lbl + `,state="ready"}`:                                                          1,
+		`berth_instances{` + lbl + `,state="not_ready"}`:                                                      0,
+		`berth_mirror_requests_total{` + lbl + `,result="sent"}`:                                              0,
 	}
 	var total float64
 	for k, v := range m {
