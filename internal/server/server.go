@@ -352,6 +352,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(metricsDone)
 		s.serveMetrics()
 	}()
+	defer func() {
+		if s.metricsSrv != nil {
+			s.metricsSrv.Close() // after the Shutdown below, or on an early return
+		}
+		<-metricsDone
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		if s.srv.TLSConfig != nil {
@@ -373,7 +379,6 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.metricsSrv != nil {
 		s.metricsSrv.Shutdown(shutCtx)
 	}
-	<-metricsDone
 	s.tel.Flush(shutCtx)
 	return nil
 }
