@@ -224,7 +224,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if status != 0 {
 		r.observe(req.Context(), w.Header(), snap, ep, &sc, status)
 	}
-	if r.log.Enabled(req.Context(), slog.LevelDebug) && sc.dep != nil {
+	if status != 0 && sc.dep != nil && r.log.Enabled(req.Context(), slog.LevelDebug) {
 		r.log.Debug("score", "endpoint", name, "deployment", sc.dep.Name, "status", status, "duration", time.Since(sc.arrival), "request_id", sc.id)
 	}
 }
