@@ -65,9 +65,10 @@ type Config struct {
 	// PodAccess is the server URL pods fetch artifacts from and the token they use
 	// (nil: pods get neither, and their storage initializer says so).
 	PodAccess func() (url, token string)
-	// Provisioned is told of every finished provision on this machine: when it began,
-	// its phases, and its failure (nil: nobody listens). It feeds metrics and traces.
-	Provisioned func(ctx context.Context, endpoint, deployment string, start time.Time, phases []wire.Phase, failure error)
+	// Operated is told of every finished deployment operation, "provision" (a create,
+	// an update, a scale) or "delete": when it began, its phases (a provision on this
+	// machine), and its failure (nil: nobody listens). It feeds metrics and traces.
+	Operated func(ctx context.Context, op, endpoint, deployment string, start time.Time, phases []wire.Phase, failure error)
 }
 
 // ComputeStore reads the computes endpoints name.

@@ -81,9 +81,20 @@ func (c *Controller) instancePhases(k fleet.Key, from time.Time) []wire.Phase {
 		phase(PhaseInit, importEnd, initEnd), phase(PhaseReadiness, initEnd, readyEnd)}
 }
 
-// provisioned reports a finished provision's phases (Config.Provisioned).
-func (c *Controller) provisioned(ctx context.Context, k fleet.Key, start time.Time, failure error) {
-	if c.cfg.Provisioned != nil {
-		c.cfg.Provisioned(ctx, k.Endpoint, k.Deployment, start, c.phases.get(k), failure)
+// Deployment operations reported to Config.Operated.
+const (
+	OpProvision = "provision"
+	OpDelete    = "delete"
+)
+
+// operated reports a finished operation (Config.Operated), with the phases of a provision.
+func (c *Controller) operated(ctx context.Context, op string, k fleet.Key, start time.Time, failure error) {
+	if c.cfg.Operated == nil {
+		return
 	}
+	var phases []wire.Phase
+	if op == OpProvision {
+		phases = c.phases.get(k)
+	}
+	c.cfg.Operated(ctx, op, k.Endpoint, k.Deployment, start, phases, failure)
 }

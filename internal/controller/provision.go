@@ -37,7 +37,7 @@ func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string
 		start := time.Now()
 		err := c.provision(ctx, k, gen)
 		if !errors.Is(err, context.Canceled) {
-			c.provisioned(ctx, k, start, err)
+			c.operated(ctx, OpProvision, k, start, err)
 		}
 		c.mu.Lock()
 		if c.provisions[k] == p {
@@ -269,7 +269,9 @@ func (c *Controller) DeleteDeployment(ctx context.Context, endpoint, name string
 			Message: fmt.Sprintf("deployment %q still receives %d%% of the traffic of endpoint %q: move it elsewhere first, e.g. `berth online-endpoint update -n %s --traffic \"%s=0 ...\"`", name, w, endpoint, endpoint, name)}
 	}
 	op := c.startOp(ctx, endpoint, name, opDelete)
-	err = c.deleteDeployment(ctx, fleet.Key{Endpoint: endpoint, Deployment: name})
+	k, start := fleet.Key{Endpoint: endpoint, Deployment: name}, time.Now()
+	err = c.deleteDeployment(ctx, k)
+	c.operated(ctx, OpDelete, k, start, err)
 	c.endOp(ctx, op, err)
 	return err
 }

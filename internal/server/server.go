@@ -188,14 +188,14 @@ func (s *Server) build() error {
 		Computes:  s.store,
 		// Pods fetch artifacts with the admin token, kept in a Secret of the
 		// compute's namespace (README: Running on Kubernetes).
-		PodAccess:   func() (string, string) { return s.publicURL, s.token },
-		DataDir:     dataDir,
-		Python:      s.cfg.Python,
-		Publish:     rt.Swap,
-		Log:         s.log.With("component", "controller"),
-		Quota:       qc,
-		Envs:        envs,
-		Provisioned: s.tel.Provisioned,
+		PodAccess: func() (string, string) { return s.publicURL, s.token },
+		DataDir:   dataDir,
+		Python:    s.cfg.Python,
+		Publish:   rt.Swap,
+		Log:       s.log.With("component", "controller"),
+		Quota:     qc,
+		Envs:      envs,
+		Operated:  s.tel.Operated,
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
 	if err := s.buildBatch(arts, envs, qc); err != nil {

@@ -31,11 +31,11 @@ func newDeployMetrics(reg prometheus.Registerer) *deployMetrics {
 	return m
 }
 
-// Provisioned records a finished provision of a deployment: each phase's duration in
-// berth_deploy_phase_duration_seconds, and a span for the operation (from start to
-// now) with one child span per phase. ctx carries the span of the request that began
-// the operation, if any.
-func (t *Telemetry) Provisioned(ctx context.Context, endpoint, deployment string, start time.Time, phases []wire.Phase, failure error) {
+// Operated records a finished operation on a deployment (op: "provision", "delete"):
+// each phase's duration in berth_deploy_phase_duration_seconds, and a span "deployment
+// <op>" from start to now with one child span per phase. ctx carries the span of the
+// request that began the operation, if any.
+func (t *Telemetry) Operated(ctx context.Context, op, endpoint, deployment string, start time.Time, phases []wire.Phase, failure error) {
 	for _, p := range phases {
 		s, e, ok := phaseTimes(p)
 		if ok {
@@ -46,7 +46,7 @@ func (t *Telemetry) Provisioned(ctx context.Context, endpoint, deployment string
 		return
 	}
 	attrs := trace.WithAttributes(attribute.String("berth.endpoint", endpoint), attribute.String("berth.deployment", deployment))
-	ctx, span := t.tracing.tracer.Start(ctx, "deployment provision", trace.WithTimestamp(start), attrs)
+	ctx, span := t.tracing.tracer.Start(ctx, "deployment "+op, trace.WithTimestamp(start), attrs)
 	for _, p := range phases {
 		if s, e, ok := phaseTimes(p); ok {
 			_, child := t.tracing.tracer.Start(ctx, p.Name, trace.WithTimestamp(s))

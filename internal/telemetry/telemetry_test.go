@@ -188,13 +188,13 @@ func get(t *testing.T, url string) string {
 	return b.String()
 }
 
-func TestProvisionedObservesPhases(t *testing.T) {
+func TestOperatedObservesPhases(t *testing.T) {
 	tel := newTest(t, nil)
 	start := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
 	ph := func(name string, from, to time.Duration) wire.Phase {
 		return wire.Phase{Name: name, Start: start.Add(from).Format(time.RFC3339Nano), End: start.Add(to).Format(time.RFC3339Nano)}
 	}
-	tel.Provisioned(context.Background(), "e", "blue", start, []wire.Phase{ph("environment", 0, time.Second), ph("init()", time.Second, 3*time.Second)}, nil)
+	tel.Operated(context.Background(), "provision", "e", "blue", start, []wire.Phase{ph("environment", 0, time.Second), ph("init()", time.Second, 3*time.Second)}, nil)
 	if n := testutil.CollectAndCount(tel.deploy.phases); n != 2 {
 		t.Fatalf("%d phase series, want 2", n)
 	}

@@ -307,7 +307,8 @@ func (o *otlpStub) byName() map[string]*tracepb.Span {
 
 // TestTracesReachOTLPCollector sends one scoring request with a traceparent and finds
 // its span and the admission, queue, worker and run() spans under the client's trace,
-// and run() seeing the worker span's traceparent.
+// and run() seeing the worker span's traceparent; a provision's span has its phases as
+// children, and a delete has a span of its own.
 func TestTracesReachOTLPCollector(t *testing.T) {
 	stub := &otlpStub{}
 	collector := httptest.NewServer(stub)
@@ -322,10 +323,12 @@ func TestTracesReachOTLPCollector(t *testing.T) {
 	}
 	var got struct{ Traceparent string }
 	json.Unmarshal([]byte(body), &got)
+	deployScript(t, s, "green", headersScript, "")
+	s.ok("online-deployment", "delete", "-e", "dataplane", "-n", "green", "--yes")
 	var spans map[string]*tracepb.Span
 	eventually(t, 10*time.Second, "the request's spans at the collector", func() bool {
 		spans = stub.byName()
-		for _, n := range []string{"score", "admission", "queue", "worker", "run()", "deployment provision"} {
+		for _, n := range []string{"score", "admission", "queue", "worker", "run()", "deployment provision", "deployment delete"} {
 			if spans[n] == nil {
 				return false
 			}
