@@ -44,6 +44,8 @@ type Control interface {
 	PreviousInstance(endpoint, name string) (int, error)
 	Instances(endpoint, name string) []controller.InstanceStatus
 	Rollout(endpoint, name string) (progress string, warnings []string)
+	// Phases times the deployment's latest provision on this machine (nil: none yet).
+	Phases(endpoint, name string) []wire.Phase
 	EnvironmentBuildLog(a *store.Asset) string
 }
 
@@ -85,6 +87,8 @@ type Config struct {
 	// BaseURL is the server's public URL, used in scoring_uri.
 	BaseURL func() string
 	Log     *slog.Logger
+	// Metrics answers GET /endpoints/{name}/metrics; nil answers an empty history.
+	Metrics Metrics
 }
 
 type api struct {
@@ -116,6 +120,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("DELETE "+p+"/endpoints/{name}/deployments/{dep}", a.scoped(a.deleteDeployment))
 	mux.HandleFunc("POST "+p+"/endpoints/{name}/deployments/{dep}/getLogs", a.scoped(a.getLogs))
 	mux.HandleFunc("GET "+p+"/endpoints/{name}/operations", a.scoped(a.listOperations))
+	mux.HandleFunc("GET "+p+"/endpoints/{name}/metrics", a.scoped(a.endpointMetrics))
 	mux.HandleFunc("GET "+p+"/artifacts/{digest}", a.getArtifact)
 	mux.HandleFunc("POST "+p+"/assets/{kind}", a.createAsset)
 	mux.HandleFunc("GET "+p+"/assets/{kind}", a.listAssets)

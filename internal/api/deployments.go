@@ -17,6 +17,7 @@ func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
 		CreatedAt: d.CreatedAt.Format(time.RFC3339), UpdatedAt: d.UpdatedAt.Format(time.RFC3339)}
 	v.Error = storedError(d.Error)
 	v.Progress, v.Warnings = a.Controller.Rollout(d.Endpoint, d.Name)
+	v.Phases = a.Controller.Phases(d.Endpoint, d.Name)
 	if d.State == wire.StateSucceeded || d.State == wire.StateFailed {
 		v.Progress = ""
 	}

@@ -251,6 +251,8 @@ func (f *fakeControl) Instances(string, string) []controller.InstanceStatus {
 	return f.instances
 }
 
+func (f *fakeControl) Phases(string, string) []wire.Phase { return nil }
+
 func (f *fakeControl) Rollout(string, string) (string, []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

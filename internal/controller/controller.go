@@ -24,6 +24,7 @@ import (
 	"github.com/berthml/berth/internal/runtime"
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
+	"github.com/berthml/berth/internal/wire"
 )
 
 // Store is the persistence the controller uses.
@@ -64,6 +65,10 @@ type Config struct {
 	// PodAccess is the server URL pods fetch artifacts from and the token they use
 	// (nil: pods get neither, and their storage initializer says so).
 	PodAccess func() (url, token string)
+	// Operated is told of every finished deployment operation, "provision" (a create,
+	// an update, a scale) or "delete": when it began, its phases (a provision on this
+	// machine), and its failure (nil: nobody listens). It feeds metrics and traces.
+	Operated func(ctx context.Context, op, endpoint, deployment string, start time.Time, phases []wire.Phase, failure error)
 }
 
 // ComputeStore reads the computes endpoints name.
@@ -89,6 +94,7 @@ type Controller struct {
 	nextGen    int
 
 	publishMu sync.Mutex
+	phases    phaseLog // the latest provision's phases per deployment
 }
 
 // New returns a controller. Call Recover once the server is up, and Close to stop every instance.

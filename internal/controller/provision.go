@@ -34,7 +34,11 @@ func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string
 		if old != nil {
 			<-old.done // one provision of a deployment at a time
 		}
+		start := time.Now()
 		err := c.provision(ctx, k, gen)
+		if !errors.Is(err, context.Canceled) {
+			c.operated(ctx, OpProvision, k, start, err)
+		}
 		c.mu.Lock()
 		if c.provisions[k] == p {
 			delete(c.provisions, k)
@@ -97,6 +101,9 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	}
 	envStart := time.Now()
 	env, err := c.stage.Environment(ctx, d, c.fleet.Progress(k))
+	envEnd := time.Now()
+	envPhase := phase(PhaseEnvironment, envStart, envEnd)
+	c.phases.set(k, []wire.Phase{envPhase})
 	c.fleet.SetWarnings(k, env.Warnings)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -122,6 +129,7 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	if ctx.Err() != nil {
 		return ctx.Err() // superseded by a newer rollout or a delete
 	}
+	c.phases.set(k, append([]wire.Phase{envPhase}, c.instancePhases(k, envEnd)...))
 	if err != nil || !routed {
 		c.finish(ctx, rec, err)
 	}
@@ -240,6 +248,7 @@ func (c *Controller) stopDeployment(ctx context.Context, k fleet.Key) {
 	}
 	c.stopScaler(k) // again: the provision may have started one before it saw the cancel
 	c.fleet.Remove(ctx, k)
+	c.phases.forget(k)
 }
 
 // DeleteDeployment stops the deployment's instances and deletes it. A deployment that
@@ -260,7 +269,9 @@ func (c *Controller) DeleteDeployment(ctx context.Context, endpoint, name string
 			Message: fmt.Sprintf("deployment %q still receives %d%% of the traffic of endpoint %q: move it elsewhere first, e.g. `berth online-endpoint update -n %s --traffic \"%s=0 ...\"`", name, w, endpoint, endpoint, name)}
 	}
 	op := c.startOp(ctx, endpoint, name, opDelete)
-	err = c.deleteDeployment(ctx, fleet.Key{Endpoint: endpoint, Deployment: name})
+	k, start := fleet.Key{Endpoint: endpoint, Deployment: name}, time.Now()
+	err = c.deleteDeployment(ctx, k)
+	c.operated(ctx, OpDelete, k, start, err)
 	c.endOp(ctx, op, err)
 	return err
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// NoServerVersion leaves out the x-ms-server-version header
 	// (SERVER_VERSION_LOG_RESPONSE_ENABLED set to anything but true).
 	NoServerVersion bool
+	// WorkerExited is told why a worker exited and is being replaced: WorkerCrashed or
+	// WorkerStopped (nil: nobody listens). Workers stopped with the instance are not told.
+	WorkerExited func(cause string)
 	// ServiceName, ServiceVersion and ServicePathPrefix shape the generated
 	// /swagger.json (defaults "ML service", "1.0" and "").
 	ServiceName, ServiceVersion, ServicePathPrefix string

@@ -292,14 +292,28 @@ func (p *pool) watch(w *worker) {
 	if p.stopping() {
 		return
 	}
+	cause := WorkerStopped
 	if !w.killed.Load() {
+		cause = WorkerCrashed
 		p.log.errorf("", "worker with pid %d exited: %v", w.proc.Pid(), w.proc.Err())
 		if p.died() {
 			return
 		}
 	}
+	if p.cfg.WorkerExited != nil {
+		p.cfg.WorkerExited(cause)
+	}
 	p.replace()
 }
+
+// Why a worker was replaced (Config.WorkerExited).
+const (
+	// WorkerCrashed: the worker exited by itself (a crash, os._exit, killed by the OS).
+	WorkerCrashed = "worker_crashed"
+	// WorkerStopped: Berth stopped it, because a request or a liveness ping ended while
+	// it was still in run(), or it answered garbage.
+	WorkerStopped = "worker_stopped"
+)
 
 // died records an unexpected worker exit and reports whether the instance should stop.
 func (p *pool) died() bool {

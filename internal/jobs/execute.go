@@ -230,6 +230,7 @@ const progressEvery = time.Second
 // progressEvery, and marks it Finalizing once every mini-batch has ended.
 func (s *Service) onProgress(ctx context.Context, name string, r *run, p batch.Progress) {
 	r.progress.Store(&p)
+	s.observe(name, r, p)
 	now := s.cfg.Now().UnixNano()
 	last := r.saved.Load()
 	done := p.Succeeded+p.Failed >= p.MiniBatches

@@ -51,6 +51,8 @@ type Config struct {
 	ClusterJobs runtime.ClusterJobs
 	// PodAccess is the server URL a job's pods pull from and the token they use.
 	PodAccess func() (url, token string)
+	// Observe receives each running job's progress, for metrics (nil: nobody).
+	Observe func(JobProgress)
 }
 
 // ClusterChecker checks that a Kubernetes cluster answers with the kubeconfig given

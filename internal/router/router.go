@@ -23,11 +23,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/router/table"
+	"github.com/berthml/berth/internal/telemetry"
 )
 
 // Data-plane error codes (not deployment error codes, so they live here).
@@ -64,21 +66,31 @@ type Config struct {
 	// Tokens validates the tokens of aml_token and aad_token endpoints; nil refuses
 	// every request to such endpoints.
 	Tokens TokenValidator
+	// Metrics counts requests per deployment; nil counts nothing.
+	Metrics *telemetry.Scoring
+	// Tracer traces scoring requests; nil traces nothing (no cost on the hot path).
+	Tracer trace.Tracer
 }
 
 // snapshot is a published table plus what the hot path derives from it once.
 type snapshot struct {
 	t     *table.Table
 	order map[string][]string // endpoint → deployments with weight > 0, sorted
+	// depMetrics and epMetrics are the metrics of each deployment and of each
+	// endpoint's requests refused before a deployment was chosen (nil without metrics).
+	depMetrics map[*table.Deployment]*telemetry.Deployment
+	epMetrics  map[string]*telemetry.Deployment
 }
 
 // Router is the scoring front door. It is safe for concurrent use.
 type Router struct {
-	cfg    Config
-	log    *slog.Logger
-	tokens TokenValidator
-	snap   atomic.Pointer[snapshot]
-	http   *http.Client
+	cfg     Config
+	log     *slog.Logger
+	tokens  TokenValidator
+	metrics *telemetry.Scoring
+	tracer  trace.Tracer
+	snap    atomic.Pointer[snapshot]
+	http    *http.Client
 
 	limiters sync.Map // endpoint name → *rate.Limiter
 
@@ -112,7 +124,7 @@ func New(cfg Config) *Router {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	r := &Router{cfg: cfg, log: cfg.Log, tokens: cfg.Tokens, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit), closing: make(chan struct{})}
+	r := &Router{cfg: cfg, log: cfg.Log, tokens: cfg.Tokens, metrics: cfg.Metrics, tracer: cfg.Tracer, http: &http.Client{Transport: tr}, mirrorSem: make(chan struct{}, mirrorLimit), closing: make(chan struct{})}
 	r.Swap(&table.Table{})
 	return r
 }
@@ -130,6 +142,7 @@ func (r *Router) Swap(t *table.Table) {
 		sort.Strings(names)
 		s.order[name] = names
 	}
+	s.depMetrics, s.epMetrics = r.deploymentMetrics(t)
 	r.snap.Store(s)
 }
 
@@ -178,14 +191,12 @@ func (r *Router) limiter(endpoint string) *rate.Limiter {
 
 // ServeHTTP serves /endpoints/<endpoint>/score.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	arrival := time.Now()
-	reqID := uuid.NewString()
+	sc := request{arrival: time.Now(), id: uuid.NewString()}
 	h := w.Header()
-	h.Set("x-request-id", reqID)
-	clientID := ""
+	h.Set("x-request-id", sc.id)
 	if c := req.Header.Get("x-ms-client-request-id"); c != "" {
-		clientID = sanitizeClientID(c)
-		h.Set("x-ms-client-request-id", clientID)
+		sc.clientID = sanitizeClientID(c)
+		h.Set("x-ms-client-request-id", sc.clientID)
 	}
 	rest, ok := strings.CutPrefix(req.URL.Path, "/endpoints/")
 	name, route, _ := strings.Cut(rest, "/")
@@ -206,53 +217,69 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if ep.Policy != nil {
 		w = policyWriter{w, ep.Policy}
 	}
+	if route == "score" && r.tracer != nil {
+		req = r.startSpan(req, &sc, name)
+	}
+	status := r.score(w, req, snap, ep, route == "swagger.json", &sc)
+	if status != 0 {
+		r.observe(req.Context(), w.Header(), snap, ep, &sc, status)
+	}
+	if status != 0 && sc.dep != nil && r.log.Enabled(req.Context(), slog.LevelDebug) {
+		r.log.Debug("score", "endpoint", name, "deployment", sc.dep.Name, "status", status, "duration", time.Since(sc.arrival), "request_id", sc.id)
+	}
+}
+
+// score serves a request to endpoint ep and returns the status it answered (as a
+// managed endpoint answers it; 0 for a swagger document, which is not counted).
+func (r *Router) score(w http.ResponseWriter, req *http.Request, snap *snapshot, ep *table.Endpoint, swagger bool, sc *request) int {
+	name := ep.Name
 	if !r.authenticate(w, req, ep) {
-		return
+		return http.StatusUnauthorized
 	}
 	if r.cfg.EndpointRPS > 0 && !r.limiter(name).Allow() {
+		sc.throttled = telemetry.ReasonRateLimited
 		tooMany(w, "rate_limited", "endpoint "+name+" is over its rate limit of "+strconv.FormatFloat(r.cfg.EndpointRPS, 'f', -1, 64)+" requests/s: retry with exponential backoff")
-		return
+		return http.StatusTooManyRequests
 	}
 	if req.ContentLength > r.cfg.MaxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "the request body is larger than the limit of "+strconv.FormatInt(r.cfg.MaxBodyBytes, 10)+" bytes (berth serve --max-request-body)")
-		return
+		return http.StatusRequestEntityTooLarge
 	}
 	dep, targeted := r.pickDeployment(w, req, ep, snap.order[name])
 	if dep == nil {
-		return
+		return http.StatusNotFound
 	}
-	h.Set("azureml-model-deployment", dep.Name)
-	if route == "swagger.json" {
+	sc.dep = dep
+	w.Header().Set("azureml-model-deployment", dep.Name)
+	if swagger {
 		r.swagger(w, req, dep)
-		return
+		return 0
 	}
 	if len(dep.Instances) == 0 {
 		writeError(w, http.StatusServiceUnavailable, codeServiceUnavailable, "deployment "+dep.Name+" has no ready instance: check it with `berth online-deployment show -e "+name+" -n "+dep.Name+"`")
-		return
+		return http.StatusServiceUnavailable
 	}
 	if !admit(w, dep) {
-		return
+		sc.throttled = telemetry.ReasonTooManyPending
+		return http.StatusTooManyRequests
 	}
 	if dep.Gate != nil {
 		defer dep.Gate.InFlight.Add(-1)
 	}
+	sc.admitted = time.Now()
 	body := io.Reader(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
 	if !targeted {
 		if m := r.mirrorTarget(ep); m != nil {
 			// The copy needs the body twice: read it once, bounded by the body limit.
 			b, err := io.ReadAll(body)
 			if err != nil {
-				r.bodyError(w, err)
-				return
+				return r.bodyError(w, err)
 			}
 			body = bytes.NewReader(b)
-			r.mirror(name, m, req, b, reqID)
+			r.mirror(name, m, req, b, sc.id)
 		}
 	}
-	status := r.forward(w, req, body, dep, reqID, clientID, arrival)
-	if r.log.Enabled(req.Context(), slog.LevelDebug) {
-		r.log.Debug("score", "endpoint", name, "deployment", dep.Name, "status", status, "duration", time.Since(arrival), "request_id", reqID)
-	}
+	return r.forward(w, req, body, dep, sc)
 }
 
 // pickDeployment chooses the deployment a request goes to: the one the
@@ -359,19 +386,28 @@ func (r *Router) acquireSlot(ctx context.Context, w http.ResponseWriter, inst *t
 
 // forward waits for a free slot on an instance, sends the request and copies the answer
 // back, turning run() failures into 424; it returns the status sent.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reader, dep *table.Deployment, reqID, clientID string, arrival time.Time) int {
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reader, dep *table.Deployment, sc *request) int {
 	timeout := dep.RequestTimeout
+	reqID, clientID := sc.id, sc.clientID
 	// The timeout counts from arrival, time in the queue included.
-	ctx, cancel := withDeadline(req.Context(), dep, arrival)
+	ctx, cancel := withDeadline(req.Context(), dep, sc.arrival)
 	defer cancel()
 	inst := dep.Pick()
 	inst.InFlight.Add(1)
 	defer inst.InFlight.Add(-1)
-	if status := r.acquireSlot(ctx, w, inst, dep); status != 0 {
+	status := r.acquireSlot(ctx, w, inst, dep)
+	sc.dequeued = time.Now()
+	if status != 0 {
+		if status == http.StatusTooManyRequests {
+			sc.throttled = telemetry.ReasonTooManyPending
+		}
 		return status
 	}
 	if inst.Slots != nil {
 		defer func() { <-inst.Slots }()
+	}
+	if r.tracer != nil {
+		ctx = r.workerSpan(ctx, req.Header, sc)
 	}
 	if inst.Handler != nil {
 		return r.serveLocal(ctx, w, req, body, inst, dep, reqID, clientID)
@@ -420,7 +456,7 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 		}
 		h[k] = v
 	}
-	status := modelError(h, resp.StatusCode, resp.Header.Get(instance.HeaderFromRun) != "")
+	status = modelError(h, resp.StatusCode, resp.Header.Get(instance.HeaderFromRun) != "")
 	w.WriteHeader(status)
 	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() != nil {
 		r.log.Warn("response cut by the request timeout", "deployment", dep.Name, "request_id", reqID)

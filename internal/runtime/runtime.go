@@ -26,6 +26,9 @@ type InstanceSpec struct {
 	StatusFile  string // where a startup failure is written as a JSON diag.Error
 	// MemoryLimit caps the memory of the instance's processes together, in bytes (0 = none).
 	MemoryLimit int64
+	// WorkerExited is told why a worker of the instance exited and was replaced (nil:
+	// nobody listens); see inference.Config.WorkerExited for the causes.
+	WorkerExited func(cause string)
 }
 
 // Instance is one started instance.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,6 +67,12 @@ type Config struct {
 	TLSCert, TLSKey string
 	// TLS serves HTTPS with a self-signed certificate kept in <data-dir>/tls.
 	TLS bool
+	// MetricsAddr is a loopback host:port of a second listener that serves only GET
+	// /metrics without a token; "" opens none (/metrics on Addr needs the admin token).
+	MetricsAddr string
+	// OTLPEndpoint is the base URL of an OTLP/HTTP collector that receives traces; ""
+	// traces nothing.
+	OTLPEndpoint string
 }
 
 // SettingError is a configuration value that does not parse. Err says what is wrong and
@@ -166,6 +174,10 @@ func settings() []setting {
 			to(func(c *Config) *string { return &c.TLSKey }, anyString)},
 		{"tls", "BERTH_TLS", "false", "true: serve HTTPS with a self-signed certificate kept in <data-dir>/tls (clients must trust <data-dir>/tls/cert.pem, e.g. SSL_CERT_FILE)",
 			to(func(c *Config) *bool { return &c.TLS }, boolean)},
+		{"metrics-addr", "BERTH_METRICS_ADDR", "", "loopback address (127.0.0.1:9464) of a listener serving only GET /metrics without a token, for a local Prometheus (empty: none; /metrics on --addr needs the admin token)",
+			to(func(c *Config) *string { return &c.MetricsAddr }, loopbackAddr)},
+		{"otlp-endpoint", "BERTH_OTLP_ENDPOINT", os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "base URL of an OTLP/HTTP collector (http://127.0.0.1:4318) that receives traces at /v1/traces (default: OTEL_EXPORTER_OTLP_ENDPOINT; empty: no tracing)",
+			to(func(c *Config) *string { return &c.OTLPEndpoint }, httpURL)},
 		{"log-level", "BERTH_LOG_LEVEL", "info", "server log level: debug, info, warn, error",
 			to(func(c *Config) *slog.Level { return &c.LogLevel }, level)},
 	}
@@ -267,6 +279,34 @@ func limitOf(what string) func(string) (float64, error) {
 }
 
 func anyString(s string) (string, error) { return s, nil }
+
+// loopbackAddr accepts "" or a host:port whose host is a loopback address or localhost:
+// the metrics listener has no token, so it must not be reachable from other machines.
+func loopbackAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return "", errors.New("want a loopback host:port, such as 127.0.0.1:9464")
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", errors.New("the metrics listener has no token, so it listens only on loopback: use 127.0.0.1:PORT or [::1]:PORT, or scrape /metrics on --addr with the admin token")
+	}
+	return s, nil
+}
+
+// httpURL accepts "" or an http(s) URL with a host.
+func httpURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", errors.New("want an http(s) URL such as http://127.0.0.1:4318")
+	}
+	return s, nil
+}
 
 func positiveWhole(s string) (int, error) {
 	n, err := strconv.Atoi(s)

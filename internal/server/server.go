@@ -34,6 +34,7 @@ import (
 	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store/sealed"
 	"github.com/berthml/berth/internal/store/sqlite"
+	"github.com/berthml/berth/internal/telemetry"
 	"github.com/berthml/berth/internal/wire"
 )
 
@@ -107,7 +108,11 @@ type Server struct {
 	store     *sealed.Store // the metadata store, endpoint keys sealed
 	srv       *http.Server
 	ln        net.Listener
-	closers   []func() // undone in reverse order by Close
+	tel       *telemetry.Telemetry
+	// metricsSrv serves --metrics-addr on metricsLn (nil: no such listener).
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	closers    []func() // undone in reverse order by Close
 }
 
 // New opens the data dir, the metadata and artifact stores, listens on cfg.Addr and wires
@@ -163,11 +168,10 @@ func (s *Server) build() error {
 	if err := s.listen(); err != nil {
 		return err
 	}
-	rps := s.cfg.EndpointRPS
-	if rps == 0 {
-		rps = -1 // the router reads < 0 as "no limit"
+	rt, err := s.buildRouter()
+	if err != nil {
+		return err
 	}
-	rt := router.New(router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps, Tokens: s.tokens})
 	s.closers = append(s.closers, rt.Close)
 	// Endpoint keys are sealed at rest with the same key as connection credentials.
 	s.store = sealed.Wrap(st, sealer)
@@ -179,7 +183,7 @@ func (s *Server) build() error {
 		Store:     s.store,
 		Registry:  s.reg,
 		Artifacts: arts,
-		Runtime:   &process.Runtime{},
+		Runtime:   &trackedRuntime{next: &process.Runtime{}, tel: s.tel.Instances},
 		Clusters:  kubernetes.Runtime{},
 		Computes:  s.store,
 		// Pods fetch artifacts with the admin token, kept in a Secret of the
@@ -191,6 +195,7 @@ func (s *Server) build() error {
 		Log:       s.log.With("component", "controller"),
 		Quota:     qc,
 		Envs:      envs,
+		Operated:  s.tel.Operated,
 	})
 	s.closers = append(s.closers, s.ctrl.Close)
 	if err := s.buildBatch(arts, envs, qc); err != nil {
@@ -200,12 +205,37 @@ func (s *Server) build() error {
 	return nil
 }
 
+// buildRouter builds telemetry, the --metrics-addr listener and the router that
+// reports to them.
+func (s *Server) buildRouter() (*router.Router, error) {
+	var err error
+	if s.tel, err = telemetry.New(telemetry.Config{Log: s.log.With("component", "telemetry"), OTLPEndpoint: s.cfg.OTLPEndpoint}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.tel.Stop)
+	if err := s.metricsListener(); err != nil {
+		return nil, err
+	}
+	rps := s.cfg.EndpointRPS
+	if rps == 0 {
+		rps = -1 // the router reads < 0 as "no limit"
+	}
+	rcfg := router.Config{Log: s.log.With("component", "router"), MaxBodyBytes: s.cfg.MaxRequestBody, EndpointRPS: rps, Tokens: s.tokens,
+		Metrics: s.tel.Scoring}
+	if s.tel.Tracing() {
+		rcfg.Tracer = s.tel.Tracer()
+	}
+	rt := router.New(rcfg)
+	s.tel.AddLoadSource(rt)
+	return rt, nil
+}
+
 // buildBatch wires the batch service: computes, batch endpoints and jobs.
 func (s *Server) buildBatch(arts *artifacts.Store, envs *envbuild.Builder, qc quota.Checker) error {
 	stager := stage.New(stage.Config{Artifacts: arts, Registry: s.reg, Envs: envs, Quota: qc, Python: s.cfg.Python})
 	svc, err := jobs.New(jobs.Config{Store: s.store, Registry: s.reg, Artifacts: arts, Stage: stager,
 		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch"),
-		Clusters: kubernetes.Checker{}, ClusterJobs: kubernetes.Runtime{},
+		Clusters: kubernetes.Checker{}, ClusterJobs: kubernetes.Runtime{}, Observe: batchProgress(s.tel),
 		// A job's pods pull with the admin token, as online pods fetch artifacts.
 		PodAccess: func() (string, string) { return s.publicURL, s.token }})
 	if err != nil {
@@ -276,9 +306,10 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
 	cfg := api.Config{
 		Controller: s.ctrl, Registry: s.reg, Batch: s.batch, Token: s.token, Tokens: s.tokens, Log: s.log,
-		BaseURL: func() string { return s.publicURL },
+		BaseURL: func() string { return s.publicURL }, Metrics: s.tel,
 	}
 	mux.Handle(wire.APIPrefix+"/", api.New(cfg))
+	mux.Handle("GET /metrics", api.RequireAdmin(cfg, s.tel.Handler()))
 	mux.Handle("/endpoints/", rt)
 	mux.Handle("POST /endpoints/{name}/jobs", api.NewBatchInvoke(cfg, s.tokens))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -315,6 +346,20 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if err := s.tel.Start(ctx); err != nil {
+		return err
+	}
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		s.serveMetrics()
+	}()
+	defer func() {
+		if s.metricsSrv != nil {
+			s.metricsSrv.Close() // after the Shutdown below, or on an early return
+		}
+		<-metricsDone
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		if s.srv.TLSConfig != nil {
@@ -333,6 +378,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	s.srv.Shutdown(shutCtx)
 	<-errc
+	if s.metricsSrv != nil {
+		s.metricsSrv.Shutdown(shutCtx)
+	}
+	s.tel.Flush(shutCtx)
 	return nil
 }
 

@@ -176,6 +176,8 @@ type Deployment struct {
 	Warnings          []string        `json:"warnings,omitempty"`
 	CreatedAt         string          `json:"created_at,omitempty"`
 	UpdatedAt         string          `json:"updated_at,omitempty"`
+	// Phases times the latest provision on this machine, in order (none before one ends).
+	Phases []Phase `json:"phases,omitempty"`
 }
 
 // Instance is the read view of one running copy of a deployment.

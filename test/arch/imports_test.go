@@ -40,7 +40,8 @@ var allowed = map[string][]string{
 	"internal/stage":             {"internal/store", "internal/artifacts", "internal/envbuild", "internal/quota", "internal/runtime", "internal/spec", "internal/instance", "internal/logs", "internal/diag"},
 	"internal/registry":          {"internal/store", "internal/artifacts", "internal/artifacts/archive", "internal/auth", "internal/diag"},
 	"internal/fleet":             {"internal/rollout", "internal/runtime", "internal/instance", "internal/router/table", "internal/logs", "internal/quota", "internal/diag"},
-	"internal/router":            {"internal/router/table", "internal/auth", "internal/diag", "internal/logs", "internal/instance"},
+	"internal/router":            {"internal/router/table", "internal/auth", "internal/diag", "internal/logs", "internal/instance", "internal/telemetry"},
+	"internal/telemetry":         {"internal/wire"},
 	"internal/controller": {"internal/autoscale", "internal/store", "internal/registry", "internal/stage", "internal/fleet", "internal/rollout", "internal/quota", "internal/runtime", "internal/spec",
 		"internal/artifacts", "internal/envbuild", "internal/router/table", "internal/instance", "internal/diag", "internal/auth", "internal/logs", "internal/wire"},
 	"internal/batch": {"internal/diag", "internal/inference", "internal/inference/python", "internal/instance", "internal/logs", "internal/supervise", "internal/spec"},
@@ -53,7 +54,7 @@ var allowed = map[string][]string{
 	"internal/inference":          {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/runtime/kubernetes", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
-		"internal/jobs", "internal/stage"},
+		"internal/jobs", "internal/stage", "internal/telemetry", "internal/runtime"},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/batch", "internal/server"},
 }
 

@@ -68,15 +68,16 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.InstanceSpec) (runtime
 		env = append(env, k+"="+spec.Env[k])
 	}
 	inst, err := inference.Start(context.WithoutCancel(ctx), inference.Config{
-		EntryScript: spec.EntryScript,
-		ModelDir:    spec.ModelDir,
-		WorkerCount: max(spec.WorkerCount, 1),
-		Python:      spec.Python,
-		StatusFile:  spec.StatusFile,
-		Log:         logFile,
-		Env:         env,
-		Dir:         spec.CodeDir,
-		Label:       []string{"--endpoint", spec.Endpoint, "--deployment", spec.Deployment, "--instance", strconv.Itoa(spec.Index)},
+		EntryScript:  spec.EntryScript,
+		ModelDir:     spec.ModelDir,
+		WorkerCount:  max(spec.WorkerCount, 1),
+		Python:       spec.Python,
+		StatusFile:   spec.StatusFile,
+		Log:          logFile,
+		Env:          env,
+		Dir:          spec.CodeDir,
+		WorkerExited: spec.WorkerExited,
+		Label:        []string{"--endpoint", spec.Endpoint, "--deployment", spec.Deployment, "--instance", strconv.Itoa(spec.Index)},
 	})
 	if err != nil {
 		logFile.Close()
