@@ -3,6 +3,13 @@ import { h, fill, get, enc, fmtTime, empty, state } from './dom.js';
 
 const KINDS = [['model', 'Models'], ['environment', 'Environments'], ['data', 'Data']];
 
+// newestFirst orders versions newest first: by creation time, then by version (numbers
+// as numbers).
+function newestFirst(a, b) {
+  return String(b.created_at || '').localeCompare(String(a.created_at || '')) ||
+    String(b.version).localeCompare(String(a.version), undefined, { numeric: true });
+}
+
 export async function assetsPage(p, main, kind) {
   const list = await get(`/assets/${enc(kind)}`);
   const byName = new Map();
@@ -19,7 +26,7 @@ export async function assetsPage(p, main, kind) {
     byName.size ? h('table', { id: 'assets' },
       h('tr', {}, ['Name', 'Versions', 'Latest', 'Details', 'Created'].map(c => h('th', {}, c))),
       [...byName.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, versions]) => {
-        versions.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+        versions.sort(newestFirst);
         const latest = versions[0];
         return h('tr', { 'data-asset': name },
           h('td', {}, name),

@@ -67,6 +67,9 @@ export async function endpointPage(p, main, name, tab) {
 async function overview(ctx, body) {
   const { p, ep, q, name } = ctx;
   const depsBox = h('div', { id: 'deployments' });
+  // One colour per deployment in both bars.
+  const names = [...new Set([...ctx.deps.map(d => d.name), ...Object.keys(ep.traffic || {}), ...Object.keys(ep.mirror_traffic || {})])].sort();
+  const colors = Object.fromEntries(names.map((n, i) => [n, 's' + (i % 6)]));
   fill(body,
     h('div', { class: 'card' }, kv([
       ['Scoring URI', h('span', { class: 'row' }, h('span', { class: 'mono', id: 'scoring-uri' }, ep.scoring_uri), copyButton(() => ep.scoring_uri))],
@@ -77,8 +80,8 @@ async function overview(ctx, body) {
     ])),
     await keysCard(ep, q),
     h('div', { class: 'card', id: 'traffic' },
-      h('h3', {}, 'Traffic'), splitBar(ep.traffic, 'traffic'),
-      Object.keys(ep.mirror_traffic || {}).length ? [h('h3', {}, 'Mirror traffic'), splitBar(ep.mirror_traffic, 'mirror')] : null),
+      h('h3', {}, 'Traffic'), splitBar(ep.traffic, 'traffic', colors),
+      Object.keys(ep.mirror_traffic || {}).length ? [h('h3', {}, 'Mirror traffic'), splitBar(ep.mirror_traffic, 'mirror', colors)] : null),
     ep.error ? errorBox(ep.error) : null,
     h('h2', {}, 'Deployments'),
     depsBox);
@@ -121,13 +124,13 @@ async function keysCard(ep, q) {
 function mask(secret) { return '•'.repeat(Math.min(String(secret || '').length, 24)); }
 
 /** splitBar draws percentages by deployment as one bar. */
-function splitBar(split, kind) {
+function splitBar(split, kind, colors) {
   const entries = Object.entries(split || {}).filter(([, w]) => w > 0);
   const total = entries.reduce((a, [, w]) => a + w, 0);
   if (!entries.length) return h('p', { class: 'muted', 'data-split': kind }, kind === 'traffic' ? 'No deployment takes traffic.' : 'No mirror.');
   return h('div', {},
     h('div', { class: 'bar' + (kind === 'mirror' ? ' mirror' : ''), 'data-split': kind },
-      entries.map(([d, w], i) => h('span', { class: 's' + (i % 6), style: { width: w + '%' }, title: `${d} ${w}%`, 'data-deployment': d }, `${d} ${w}%`))),
+      entries.map(([d, w]) => h('span', { class: colors[d], style: { width: w + '%' }, title: `${d} ${w}%`, 'data-deployment': d }, `${d} ${w}%`))),
     kind === 'traffic' && total < 100 ? h('div', { class: 'muted' }, `${100 - total}% unassigned`) : null);
 }
 
