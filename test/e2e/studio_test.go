@@ -282,6 +282,18 @@ func TestStudio(t *testing.T) {
 		}
 	})
 
+	step("TestRequestFromAFile", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "request.json")
+		if err := os.WriteFile(file, []byte(`{"from": "a file"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.run(t, "send a file", chromedp.SetUploadFiles(chromedp.CSS("#test-file"), []string{file}), chromedp.Click(chromedp.CSS("#test-send")))
+		b.waitText(t, "#test-answer", "a file")
+		if got := b.text(t, "#test-status"); got != "200 OK" {
+			t.Errorf("status %q, want 200 OK", got)
+		}
+	})
+
 	step("Logs", func(t *testing.T) {
 		b.run(t, "open the Logs tab", chromedp.Click(chromedp.CSS(`[data-tab="logs"]`)))
 		b.waitText(t, "#logs", "studio-init-marker")
