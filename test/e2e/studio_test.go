@@ -224,6 +224,7 @@ func TestStudio(t *testing.T) {
 		if row := b.text(t, `#online-endpoints tr[data-endpoint="studio"]`); !strings.Contains(row, s.URL+"/endpoints/studio/score") {
 			t.Errorf("endpoint row %q lacks the scoring URI", row)
 		}
+		b.text(t, `#batch-endpoints tr[data-endpoint="studio-batch"]`)
 	})
 
 	step("EndpointPage", func(t *testing.T) {
@@ -317,6 +318,8 @@ func TestStudio(t *testing.T) {
 		if got := b.text(t, "#job-log-file"); len(strings.TrimSpace(got)) < 20 {
 			t.Errorf("logs/readme.txt shows %q", got)
 		}
+		b.run(t, "open the batch endpoint", chromedp.Click(chromedp.CSS(`main a[href="#/batch-endpoints/studio-batch"]`)))
+		b.waitText(t, fmt.Sprintf(`#jobs-table tr[data-job=%q]`, job), "Completed")
 	})
 
 	step("Assets", func(t *testing.T) {
