@@ -131,6 +131,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET "+p+"/connections", a.listConnections)
 	mux.HandleFunc("GET "+p+"/connections/{name}", a.getConnection)
 	mux.HandleFunc("DELETE "+p+"/connections/{name}", a.deleteConnection)
+	mux.HandleFunc("GET "+p+"/error-codes", a.listErrorCodes)
 	a.batchRoutes(mux)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, diag.New(diag.ResourceNotFound, "no control-plane route %s %s", r.Method, r.URL.Path))

@@ -178,7 +178,7 @@ func (a *api) jobView(j *store.Job) wire.Job {
 		ExperimentName: exp, EndpointName: j.Endpoint, DeploymentName: j.Deployment,
 		Inputs:   map[string]wire.JobIO{"input_data": {Type: inputType(in), Path: inputPath(in), Mode: "ro_mount"}},
 		Outputs:  map[string]wire.JobIO{jobs.OutputName: {Type: "uri_folder", Path: outDir, Mode: "rw_mount"}},
-		Services: map[string]wire.JobServ{"Studio": {Endpoint: a.BaseURL() + "/studio/jobs/" + j.Name, JobServiceType: "Studio"}},
+		Services: map[string]wire.JobServ{"Studio": {Endpoint: a.BaseURL() + "/#/jobs/" + j.Name, JobServiceType: "Studio"}},
 		Error:    storedError(j.Error),
 		Creation: wire.JobCreationContext{CreatedAt: j.CreatedAt.Format(time.RFC3339)},
 		Properties: map[string]string{"azureml.batchrun": "true", "output_action": set.OutputAction,

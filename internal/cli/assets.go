@@ -92,7 +92,7 @@ func assetShow(g *globals, k assetKind) *cobra.Command {
 				return err
 			}
 			if web {
-				return printWeb(cmd, c.BaseURL())
+				return printWeb(cmd, c.BaseURL(), "assets/"+k.kind)
 			}
 			raw, err := c.GetAsset(cmd.Context(), k.kind, name, v)
 			if err != nil {

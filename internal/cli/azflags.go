@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/berthml/berth/internal/spec"
 	"github.com/spf13/cobra"
@@ -119,7 +124,7 @@ func addNoWait(cmd *cobra.Command) {
 
 // addWeb registers --web on a show command.
 func addWeb(cmd *cobra.Command, web *bool) {
-	cmd.Flags().BoolVar(web, "web", false, "print the URL of the page instead of the resource (nothing opens a browser)")
+	cmd.Flags().BoolVar(web, "web", false, "print the studio URL of the page instead of the resource, and open it in a browser when stdout is a terminal")
 }
 
 // webRoot is the root (scheme and host) of a URL such as an endpoint's scoring_uri.
@@ -131,12 +136,43 @@ func webRoot(raw string) (string, error) {
 	return u.Scheme + "://" + u.Host + "/", nil
 }
 
-// printWeb prints the page URL of --web.
-func printWeb(cmd *cobra.Command, page string) error {
-	root, err := webRoot(page)
+// printWeb prints the studio URL of --web: the root of base (a URL of the server, such
+// as a scoring_uri) and the studio's page, such as "endpoints/<name>" ("" = the start
+// page). It then tries to open the URL.
+func printWeb(cmd *cobra.Command, base, page string) error {
+	root, err := webRoot(base)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(cmd.OutOrStdout(), root)
-	return err
+	if page != "" {
+		root += "#/" + page
+	}
+	return showPage(cmd, root)
+}
+
+// showPage prints a page's URL and, when stdout is a terminal, opens it with the
+// desktop's opener (xdg-open, open, or the URL handler on Windows). Failing to open is
+// not an error: the URL is printed.
+func showPage(cmd *cobra.Command, page string) error {
+	if _, err := fmt.Fprintln(cmd.OutOrStdout(), page); err != nil {
+		return err
+	}
+	f, ok := cmd.OutOrStdout().(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	name, args := "xdg-open", []string{page}
+	switch runtime.GOOS {
+	case "darwin":
+		name = "open"
+	case "windows":
+		name, args = "rundll32", []string{"url.dll,FileProtocolHandler", page}
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+	defer cancel()
+	exec.CommandContext(ctx, name, args...).Run()
+	return nil
 }

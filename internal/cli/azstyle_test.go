@@ -290,13 +290,13 @@ func TestWebPrintsThePage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, stderr)
 		}
-		if out != "http://127.0.0.1:8000/\n" {
-			t.Errorf("%v: stdout = %q, want the scoring host's root", args, out)
+		if out != "http://127.0.0.1:8000/#/endpoints/a\n" {
+			t.Errorf("%v: stdout = %q, want the studio's page of endpoint a on the scoring host", args, out)
 		}
 	}
 	out, _, err := f.berth(t, "model", "show", "-n", "m", "--web")
-	if err != nil || out != f.url+"/\n" {
-		t.Errorf("model show --web = %q, %v; want the server's root %s/", out, err, f.url)
+	if err != nil || out != f.url+"/#/assets/model\n" {
+		t.Errorf("model show --web = %q, %v; want the studio's models page %s/#/assets/model", out, err, f.url)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -195,7 +196,7 @@ func batchEndpointShow(g *globals) *cobra.Command {
 				return err
 			}
 			if web {
-				return printWeb(cmd, ep.ScoringURI)
+				return printWeb(cmd, ep.ScoringURI, "batch-endpoints/"+url.PathEscape(ep.Name))
 			}
 			return g.print(cmd.OutOrStdout(), raw, batchEndpointColumns...)
 		},

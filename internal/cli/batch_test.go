@@ -384,7 +384,7 @@ func TestJobShowListCancel(t *testing.T) {
 		want string
 	}{
 		{[]string{"show", "-n", "job-1", "--query", "status", "-o", "tsv"}, "Running\n"},
-		{[]string{"show", "-n", "job-1", "--web"}, f.url + "/jobs/job-1\n"},
+		{[]string{"show", "-n", "job-1", "--web"}, f.url + "/#/jobs/job-1\n"},
 		{[]string{"show", "-n", "job-9", "--web"}, "http://127.0.0.1:1/ui/jobs/job-9\n"},
 		{[]string{"list", "--query", "[].name", "-o", "tsv"}, "job-2\njob-1\n"},
 		{[]string{"list", "--max-results", "1", "--query", "[].name", "-o", "tsv"}, "job-2\n"},

@@ -118,7 +118,7 @@ func connectionShow(g *globals) *cobra.Command {
 				return err
 			}
 			if web {
-				return printWeb(cmd, c.BaseURL())
+				return printWeb(cmd, c.BaseURL(), "")
 			}
 			out, err := c.GetConnection(cmd.Context(), name)
 			if err != nil {

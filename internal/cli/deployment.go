@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -320,7 +321,7 @@ func deploymentShow(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printWeb(cmd, ep.ScoringURI)
+				return printWeb(cmd, ep.ScoringURI, "endpoints/"+url.PathEscape(ep.Name))
 			}
 			raw, err := c.GetDeployment(cmd.Context(), endpoint, name)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -168,7 +169,7 @@ func endpointShow(g *globals) *cobra.Command {
 				return err
 			}
 			if web {
-				return printWeb(cmd, ep.ScoringURI)
+				return printWeb(cmd, ep.ScoringURI, "endpoints/"+url.PathEscape(ep.Name))
 			}
 			return g.print(cmd.OutOrStdout(), raw, endpointColumns...)
 		},

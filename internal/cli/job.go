@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -47,12 +48,11 @@ func jobShow(g *globals) *cobra.Command {
 				return err
 			}
 			if web {
-				page := c.BaseURL() + "/jobs/" + j.Name
+				page := c.BaseURL() + "/#/jobs/" + url.PathEscape(j.Name)
 				if s, ok := j.Services["Studio"]; ok && s.Endpoint != "" {
 					page = s.Endpoint
 				}
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), page)
-				return err
+				return showPage(cmd, page)
 			}
 			return g.print(cmd.OutOrStdout(), raw, jobColumns...)
 		},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func (s *streamer) page(j *wire.Job) string {
 	if st, ok := j.Services["Studio"]; ok && st.Endpoint != "" {
 		return st.Endpoint
 	}
-	return s.c.BaseURL() + "/jobs/" + j.Name
+	return s.c.BaseURL() + "/#/jobs/" + url.PathEscape(j.Name)
 }
 
 // progressLine describes a job's status and progress in one line.

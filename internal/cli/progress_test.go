@@ -66,7 +66,7 @@ func TestJobStreamCompleted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	page := f.url + "/jobs/job-1"
+	page := f.url + "/#/jobs/job-1"
 	want := "RunId: job-1\nWeb View: " + page + "\n\nStreaming azureml-logs/70_driver_log.txt\n" + strings.Repeat("=", 40) + "\n\n" +
 		"line1\nline2\n\nExecution Summary\n=================\nRunId: job-1\nWeb View: " + page + "\n"
 	if diff := cmp.Diff(want, out); diff != "" {

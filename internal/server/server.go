@@ -36,6 +36,7 @@ import (
 	"github.com/berthml/berth/internal/store/sqlite"
 	"github.com/berthml/berth/internal/telemetry"
 	"github.com/berthml/berth/internal/wire"
+	"github.com/berthml/berth/web"
 )
 
 // NewServeCommand returns `berth serve`: it reads the configuration table, then runs
@@ -312,10 +313,9 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 	mux.Handle("GET /metrics", api.RequireAdmin(cfg, s.tel.Handler()))
 	mux.Handle("/endpoints/", rt)
 	mux.Handle("POST /endpoints/{name}/jobs", api.NewBatchInvoke(cfg, s.tokens))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Berth is running. Scoring: POST /endpoints/<name>/score. Control plane: /api/v1 (admin token).")
-	})
+	studio := web.Handler()
+	mux.Handle("GET /{$}", studio)
+	mux.Handle("GET "+web.AssetPrefix, studio)
 	return mux
 }
 

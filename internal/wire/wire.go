@@ -274,3 +274,14 @@ type AssetCreate struct {
 	Spec        json.RawMessage   `json:"spec,omitempty"`
 	Artifact    string            `json:"artifact,omitempty"`
 }
+
+// ErrorCode is one documented error code of GET /error-codes: the catalogue that
+// `berth diagnose` prints from, for clients that do not link it (the studio).
+type ErrorCode struct {
+	Code string `json:"code"`
+	// Reason is the cause in plain words, Fix what to change or run, Berth whether and
+	// how Berth produces the code.
+	Reason string `json:"reason"`
+	Fix    string `json:"fix"`
+	Berth  string `json:"berth"`
+}

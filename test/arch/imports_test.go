@@ -54,7 +54,9 @@ var allowed = map[string][]string{
 	"internal/inference":          {"internal/supervise", "internal/diag", "internal/logs", "internal/inference/python", "internal/instance"},
 	"internal/server": {"internal/api", "internal/artifacts", "internal/auth", "internal/controller", "internal/envbuild", "internal/registry", "internal/quota",
 		"internal/router", "internal/runtime/process", "internal/runtime/kubernetes", "internal/store/sqlite", "internal/store/sealed", "internal/wire", "internal/spec", "internal/instance",
-		"internal/jobs", "internal/stage", "internal/telemetry", "internal/runtime"},
+		"internal/jobs", "internal/stage", "internal/telemetry", "internal/runtime", "web"},
+	// web, the studio, is static files and their handler: it imports nothing of Berth.
+	"web":       {},
 	"cmd/berth": {"internal/cli", "internal/inference", "internal/batch", "internal/server"},
 }
 
@@ -75,7 +77,7 @@ func goList(t *testing.T, format string, pkgs ...string) []string {
 }
 
 func TestImportRules(t *testing.T) {
-	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...") {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/...", "./internal/...", "./web/...") {
 		fields := strings.Fields(line)
 		pkg := strings.TrimPrefix(fields[0], mod)
 		ok, known := allowed[pkg]
@@ -147,6 +149,23 @@ func TestK8senvIsTestOnly(t *testing.T) {
 		for _, imp := range fields[1:] {
 			if imp == mod+"test/k8senv" {
 				t.Errorf("%s imports test/k8senv outside its tests", strings.TrimPrefix(fields[0], mod))
+			}
+		}
+	}
+}
+
+// TestOnlyE2EImportsChromedp keeps the browser driver in the studio's browser tests
+// (test/e2e), out of the binary.
+func TestOnlyE2EImportsChromedp(t *testing.T) {
+	for _, line := range goList(t, "{{.ImportPath}} {{join .Imports \" \"}} {{join .TestImports \" \"}}", "./cmd/...", "./internal/...", "./web/...", "./test/...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		if pkg == "test/e2e" {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "github.com/chromedp/") {
+				t.Errorf("%s imports %s: only test/e2e (the studio's browser tests) may", pkg, imp)
 			}
 		}
 	}

@@ -70,14 +70,14 @@ func (v Violation) String() string {
 	return fmt.Sprintf("%s: %s [%s]", v.File, v.Message, v.Rule)
 }
 
-// Check walks the Go packages under root's cmd/ and internal/ folders and
+// Check walks the Go packages under root's cmd/, internal/ and web/ folders and
 // returns every house-rule violation, sorted by file and line. Folders named
 // testdata, or starting with "." or "_", are skipped as the go tool skips
 // them; _test.go files count only toward the package-name rule. The error
 // reports a folder that cannot be read or a file that does not parse.
 func Check(root string) ([]Violation, error) {
 	var out []Violation
-	for _, top := range []string{"cmd", "internal"} {
+	for _, top := range []string{"cmd", "internal", "web"} {
 		dirs, err := goDirs(filepath.Join(root, top))
 		if err != nil {
 			return nil, err

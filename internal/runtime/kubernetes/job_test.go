@@ -12,7 +12,7 @@ import (
 func TestJobObjectName(t *testing.T) {
 	for in, want := range map[string]string{
 		"batchjob-3705107a-bef4-46ac-b465-63c433d2b51c": "berth-batchjob-3705107a-bef4-46ac-b465-63c433d2b51c",
-		"My_Job.v2": "berth-my-job-v2",
+		"My_Job.v2":                   "berth-my-job-v2",
 		strings.Repeat("a", 80) + "_": "berth-" + strings.Repeat("a", 46),
 	} {
 		if got := JobObjectName(in); got != want {
