@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/controller"
@@ -69,6 +71,8 @@ type Tokens interface {
 	EndpointToken(endpoint string) (auth.Token, error)
 	AccessToken(resource string) (auth.Token, error)
 	ValidateAccess(tok string) error
+	// ValidatePod checks the token of a pod on a Kubernetes compute.
+	ValidatePod(tok string) (auth.PodScope, error)
 }
 
 // Config is what the API needs.
@@ -152,11 +156,35 @@ func (a *api) requireToken(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			if scope, perr := a.Tokens.ValidatePod(tok); perr == nil {
+				if podAllowed(r, scope) {
+					next.ServeHTTP(w, r)
+					return
+				}
+				writeError(w, diag.New(diag.AuthorizationFailed, "a pod's token may only fetch its deployment's model and code, and serve its batch job's workers, not %s %s", r.Method, r.URL.Path))
+				return
+			}
 			writeError(w, diag.New(diag.Unauthorized, "the access token was refused: %v: get a new one with `berth account get-access-token`", err))
 			return
 		}
 		writeError(w, diag.New(diag.Unauthorized, "missing or wrong admin token: the berth CLI reads it from <data-dir>/server.json, or pass --token / BERTH_TOKEN, or send an access token from `berth account get-access-token`"))
 	})
+}
+
+// podAllowed reports whether a pod token of scope may make request r: read one of
+// its artifacts, or serve a worker of its job.
+func podAllowed(r *http.Request, scope auth.PodScope) bool {
+	p := wire.APIPrefix
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		digest, ok := strings.CutPrefix(r.URL.Path, p+"/artifacts/")
+		return ok && digest != "" && slices.Contains(scope.Artifacts, digest)
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, p+"/jobs/")
+	if r.Method != http.MethodPost || !ok || scope.Job == "" {
+		return false
+	}
+	job, rest, _ := strings.Cut(rest, "/")
+	return job == scope.Job && strings.HasPrefix(rest, "workers/")
 }
 
 // writeError is the one place an error becomes an HTTP status and a JSON body.

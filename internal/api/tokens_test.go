@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthml/berth/internal/auth"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -111,5 +112,32 @@ func TestGetCredentialsMintsNewTokens(t *testing.T) {
 	again := decodeAs[wire.Credentials](t, hs.do(http.MethodPost, "/endpoints/tok/listkeys", nil), http.StatusOK)
 	if again.Bearer() == first.Bearer() {
 		t.Fatal("get-credentials returned the same token twice")
+	}
+}
+
+// TestPodTokenScope: a pod's token reads its own artifacts and serves its own job's
+// workers, and nothing else: any other call is 403 AuthorizationFailed.
+func TestPodTokenScope(t *testing.T) {
+	hs := newHarness(t)
+	tok, err := hs.tokens.PodToken(auth.PodScope{Artifacts: []string{"sha256:mine"}, Job: "j1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, wire.APIPrefix+path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+tok.Value)
+		rec := httptest.NewRecorder()
+		hs.h.ServeHTTP(rec, req)
+		return rec
+	}
+	// Allowed through: the artifact is not stored, so the handler says 404.
+	if e := errorOf(t, call(http.MethodGet, "/artifacts/sha256:mine"), http.StatusNotFound); e.Code != string(diag.ResourceNotFound) {
+		t.Errorf("own artifact: %+v", e)
+	}
+	for _, c := range [][2]string{{http.MethodGet, "/artifacts/sha256:other"}, {http.MethodGet, "/endpoints"},
+		{http.MethodPost, "/jobs/j2/workers/0/0/join"}, {http.MethodPost, "/artifacts"}, {http.MethodGet, "/jobs/j1"}} {
+		if e := errorOf(t, call(c[0], c[1]), http.StatusForbidden); e.Code != string(diag.AuthorizationFailed) {
+			t.Errorf("%s %s with a pod token: %+v", c[0], c[1], e)
+		}
 	}
 }

@@ -26,6 +26,12 @@ const (
 
 	issuer         = "berth"
 	endpointPrefix = "berth-endpoint:"
+	// podAudience is the audience of the tokens of Berth's pods on Kubernetes computes.
+	podAudience = "berth-pod"
+	// PodTokenLifetime is how long a pod's token lasts: pods of a deployment start
+	// long after it was applied (a scale-up, a node replaced), and each apply mints a
+	// new one.
+	PodTokenLifetime = 365 * 24 * time.Hour
 )
 
 // Token validation failures. Validate* wrap one of them with the details.
@@ -87,7 +93,44 @@ func EndpointAudience(endpoint string) string { return endpointPrefix + endpoint
 
 // EndpointToken mints a token for scoring the aml_token endpoint.
 func (i *Issuer) EndpointToken(endpoint string) (Token, error) {
-	return i.mint(EndpointAudience(endpoint), endpoint)
+	return i.mint(EndpointAudience(endpoint), endpoint, TokenLifetime)
+}
+
+// PodScope is what a pod's token allows: reading these artifacts (the model and code
+// its storage initializer fetches), and serving as a worker of this batch job.
+type PodScope struct {
+	Artifacts []string
+	Job       string
+}
+
+// PodToken mints the token of a deployment's or a batch job's pods: it allows what
+// scope says and nothing else, so a token read from the cluster's Secrets cannot run
+// the Berth server.
+func (i *Issuer) PodToken(scope PodScope) (Token, error) {
+	sub := "job=" + scope.Job + ";artifacts=" + strings.Join(scope.Artifacts, ",")
+	return i.mint(podAudience, sub, PodTokenLifetime)
+}
+
+// ValidatePod checks that tok is a valid, unexpired pod token and returns its scope.
+func (i *Issuer) ValidatePod(tok string) (PodScope, error) {
+	claims, err := i.claims(tok)
+	if err != nil {
+		return PodScope{}, err
+	}
+	if claims.Audience[0] != podAudience {
+		return PodScope{}, fmt.Errorf("%w: it is for %s, not a pod's token", ErrTokenAudience, claims.Audience[0])
+	}
+	var s PodScope
+	for _, part := range strings.Split(claims.Subject, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		switch {
+		case k == "job":
+			s.Job = v
+		case k == "artifacts" && v != "":
+			s.Artifacts = strings.Split(v, ",")
+		}
+	}
+	return s, nil
 }
 
 // AccessToken mints a token for the admin identity and resource ("" = DefaultResource),
@@ -96,12 +139,12 @@ func (i *Issuer) AccessToken(resource string) (Token, error) {
 	if resource == "" {
 		resource = DefaultResource
 	}
-	return i.mint(resource, AdminSubject)
+	return i.mint(resource, AdminSubject, TokenLifetime)
 }
 
-func (i *Issuer) mint(aud, sub string) (Token, error) {
+func (i *Issuer) mint(aud, sub string, lifetime time.Duration) (Token, error) {
 	now := i.now().Truncate(time.Second)
-	exp := now.Add(TokenLifetime)
+	exp := now.Add(lifetime)
 	// A random id makes every token new, even two minted in the same second.
 	id, err := NewKey()
 	if err != nil {
@@ -165,6 +208,16 @@ func normResource(r string) string {
 
 // parse verifies tok's signature, issuer and expiry and returns its audience.
 func (i *Issuer) parse(tok string) (string, error) {
+	claims, err := i.claims(tok)
+	if err != nil {
+		return "", err
+	}
+	return claims.Audience[0], nil
+}
+
+// claims verifies tok's signature, issuer and expiry and returns its claims, which
+// name one audience.
+func (i *Issuer) claims(tok string) (jwt.RegisteredClaims, error) {
 	var claims jwt.RegisteredClaims
 	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(i.now),
 		jwt.WithExpirationRequired(), jwt.WithIssuer(issuer))
@@ -172,18 +225,18 @@ func (i *Issuer) parse(tok string) (string, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "", ErrTokenMalformed
+		return claims, ErrTokenMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "", ErrTokenSignature
+		return claims, ErrTokenSignature
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "", fmt.Errorf("%w at %s", ErrTokenExpired, claims.ExpiresAt.UTC().Format(time.RFC3339))
+		return claims, fmt.Errorf("%w at %s", ErrTokenExpired, claims.ExpiresAt.UTC().Format(time.RFC3339))
 	default:
-		return "", fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+		return claims, fmt.Errorf("%w: %w", ErrTokenMalformed, err)
 	}
 	if len(claims.Audience) != 1 {
-		return "", fmt.Errorf("%w: it names %d audiences, want 1", ErrTokenAudience, len(claims.Audience))
+		return claims, fmt.Errorf("%w: it names %d audiences, want 1", ErrTokenAudience, len(claims.Audience))
 	}
-	return claims.Audience[0], nil
+	return claims, nil
 }
 
 // LooksLikeToken reports whether cred has the shape of a JWT (three dot-separated

@@ -150,3 +150,28 @@ func TestOpenIssuerKeepsItsKey(t *testing.T) {
 		t.Fatal("a short key was accepted")
 	}
 }
+
+func TestPodToken(t *testing.T) {
+	iss, err := NewIssuer(make([]byte, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.PodToken(PodScope{Artifacts: []string{"sha256:a", "sha256:b"}, Job: "j1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Expiry.Sub(time.Now()) < 300*24*time.Hour {
+		t.Errorf("a pod token lasts until %v", tok.Expiry)
+	}
+	s, err := iss.ValidatePod(tok.Value)
+	if err != nil || s.Job != "j1" || len(s.Artifacts) != 2 || s.Artifacts[1] != "sha256:b" {
+		t.Fatalf("scope %+v, %v", s, err)
+	}
+	if err := iss.ValidateAccess(tok.Value); err == nil {
+		t.Error("a pod token was accepted as an access token")
+	}
+	acc, _ := iss.AccessToken("")
+	if _, err := iss.ValidatePod(acc.Value); !errors.Is(err, ErrTokenAudience) {
+		t.Errorf("an access token as a pod token: %v", err)
+	}
+}

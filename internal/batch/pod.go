@@ -23,8 +23,8 @@ import (
 // PodConfig is one pod of a job on a Kubernetes compute: `berth batch-worker`.
 type PodConfig struct {
 	// Server is the Berth server's URL, Token what the pod authenticates with, Job the
-	// job's name.
-	Server, Token, Job string
+	// job's name, Run the id of the job's run the pod was started for.
+	Server, Token, Job, Run string
 	// Node is the pod's completion index; Processes its workers
 	// (max_concurrency_per_instance).
 	Node, Processes int
@@ -108,7 +108,7 @@ func (pw *podWorker) run(ctx context.Context) error {
 // joinOnce starts a Python worker and joins the slot with it, or reports its init()
 // failure (the server decides whether to try again).
 func (pw *podWorker) joinOnce(ctx context.Context) error {
-	j := podJoin{}
+	j := podJoin{Run: pw.cfg.Run}
 	if pw.w != nil {
 		pw.w.Stop(2 * time.Second)
 		pw.w = nil
@@ -159,7 +159,7 @@ func (pw *podWorker) serve(ctx context.Context) error {
 		if ans != nil {
 			ans.Stdout, ans.Stderr = pw.out.take()
 		}
-		status, resp, err := pw.call(ctx, VerbNext, podNext{Worker: pw.id, Answer: ans}, nil)
+		status, resp, err := pw.call(ctx, VerbNext, podNext{Run: pw.cfg.Run, Worker: pw.id, Answer: ans}, nil)
 		if err != nil {
 			return err
 		}
@@ -194,7 +194,7 @@ func (pw *podWorker) bye(ctx context.Context) {
 	}
 	a := &podAnswer{MiniBatch: -1}
 	a.Stdout, a.Stderr = pw.out.take()
-	pw.call(ctx, VerbNext, podNext{Worker: pw.id, Answer: a, Bye: true}, nil)
+	pw.call(ctx, VerbNext, podNext{Run: pw.cfg.Run, Worker: pw.id, Answer: a, Bye: true}, nil)
 }
 
 // runMiniBatch unpacks a mini-batch's files and runs them through the Python worker.
@@ -219,11 +219,17 @@ func (pw *podWorker) runMiniBatch(ctx context.Context, resp *mbResponse) *podAns
 		a.Timeout = true
 	case err != nil:
 		a.Lost = err.Error()
+	case len(ans.Rows) > maxRows:
+		a.Failed = true
+		a.Message = fmt.Sprintf("the rows of mini-batch %d are %d MiB, more than the %d MiB a pod may send back: lower mini_batch_size", resp.mb, len(ans.Rows)>>20, maxRows>>20)
 	default:
 		a.Rows, a.Items, a.Failed, a.Message, a.Traceback = ans.Rows, ans.Items, ans.Failed, ans.Message, ans.Traceback
 	}
 	return a
 }
+
+// maxRows bounds the rows one answer carries, under what the server reads.
+const maxRows = maxPodBody - 4*maxOutput
 
 // mbResponse is a mini-batch as the server sent it.
 type mbResponse struct {
@@ -242,8 +248,12 @@ func (pw *podWorker) call(ctx context.Context, verb string, body, out any) (int,
 	deadline := time.Now().Add(pw.cfg.RetryFor)
 	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		status, resp, err := pw.post(ctx, url, raw, out)
+		var se *statusError
 		if err == nil && status < 500 {
 			return status, resp, nil
+		}
+		if errors.As(err, &se) && se.status < 500 {
+			return 0, nil, err // refused: trying again would be refused again
 		}
 		if err == nil {
 			err = fmt.Errorf("%s answered %d", url, status)
@@ -292,9 +302,21 @@ func (pw *podWorker) post(ctx context.Context, url string, raw []byte, out any) 
 	case resp.StatusCode == http.StatusOK && out != nil:
 		return resp.StatusCode, nil, json.NewDecoder(resp.Body).Decode(out)
 	}
+	if resp.StatusCode >= 400 && resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusGone {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return 0, nil, &statusError{status: resp.StatusCode, msg: strings.TrimSpace(string(b))}
+	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, nil, nil
 }
+
+// statusError is an answer of the server that refused a call, in its words.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("the server answered %d: %s", e.status, e.msg) }
 
 // unpack writes a mini-batch's tar under dir and returns the files' paths in order.
 func unpack(dir string, body []byte) ([]string, error) {

@@ -65,6 +65,7 @@ func NewPodCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Server, "server", "", "the Berth server's URL")
 	f.StringVar(&cfg.Job, "job", "", "the job's name")
+	f.StringVar(&cfg.Run, "run", "", "the id of the job's run this pod serves")
 	f.StringVar(&node, "node", os.Getenv(CompletionIndexEnv), "the pod's completion index (env "+CompletionIndexEnv+")")
 	f.IntVar(&cfg.Processes, "processes", 1, "Python workers in this pod (max_concurrency_per_instance)")
 	f.StringVar(&entry, "entry_script", "", "the scoring script (absolute)")

@@ -40,6 +40,7 @@ type Remote struct {
 	// ask again; 0 is 20 seconds.
 	Poll time.Duration
 
+	run     string // this run's id: workers of another run (an old pod) are refused
 	mu      sync.Mutex
 	slots   map[string]*remoteSlot
 	workers map[int]*remoteWorker
@@ -48,9 +49,10 @@ type Remote struct {
 	root    string // the input's folder: files are sent by their path below it
 }
 
-// NewRemote returns a Remote with no worker joined.
-func NewRemote() *Remote {
-	return &Remote{slots: map[string]*remoteSlot{}, workers: map[int]*remoteWorker{}}
+// NewRemote returns a Remote with no worker joined, for the run whose workers say run
+// (the pods started for it are given the same id).
+func NewRemote(run string) *Remote {
+	return &Remote{run: run, slots: map[string]*remoteSlot{}, workers: map[int]*remoteWorker{}}
 }
 
 // remoteSlot is one <node>/<process> slot as workers see it.
@@ -86,6 +88,9 @@ type remoteWorker struct {
 	why     int
 	bye     chan struct{} // closed when the worker, told to exit, sent its last output
 	byeOnce sync.Once
+
+	mu      sync.Mutex
+	current *remoteTask // handed to the pod and not answered yet
 }
 
 // remoteTask is a mini-batch sent to a remote worker.
@@ -239,6 +244,14 @@ func (w *remoteWorker) drop(why int) {
 	w.once.Do(func() {
 		w.why = why
 		close(w.gone)
+		for { // what the pod has not taken is not handed out any more
+			select {
+			case <-w.tasks:
+				continue
+			default:
+			}
+			return
+		}
 	})
 }
 
@@ -308,11 +321,33 @@ func (r *Remote) output(key, stdout, stderr string) {
 	io.WriteString(sl.stderr, stderr)
 }
 
-// deliver hands an answer to the slot.
+// hand records the task given to the pod; a request that does not answer it gets it
+// again (the pod never received it).
+func (w *remoteWorker) hand(t remoteTask) {
+	w.mu.Lock()
+	w.current = &t
+	w.mu.Unlock()
+}
+
+// unanswered is the task handed to the pod and not answered, or nil.
+func (w *remoteWorker) unanswered() *remoteTask {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.current
+}
+
+// deliver hands an answer to the slot: only the answer to the task the pod holds
+// counts, so a request sent twice (a retry after a broken connection) does not answer
+// a mini-batch twice, nor another one.
 func (w *remoteWorker) deliver(a *podAnswer) {
-	if a.MiniBatch < 0 {
-		return // output only
+	w.mu.Lock()
+	cur := w.current
+	if cur == nil || cur.mb != a.MiniBatch {
+		w.mu.Unlock()
+		return // a duplicate, or output only
 	}
+	w.current = nil
+	w.mu.Unlock()
 	ra := remoteAnswer{ans: inference.BatchAnswer{Rows: a.Rows, Items: a.Items, Failed: a.Failed,
 		Message: a.Message, Traceback: a.Traceback}}
 	switch {

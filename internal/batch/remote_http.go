@@ -30,6 +30,8 @@ const (
 
 // podJoin is the body of a join.
 type podJoin struct {
+	// Run is the id of the run the pod was started for.
+	Run       string `json:"run,omitempty"`
 	PID       int    `json:"pid,omitempty"`
 	Error     string `json:"error,omitempty"`
 	Traceback string `json:"traceback,omitempty"`
@@ -41,6 +43,7 @@ type podJoin struct {
 // podNext is the body of a next. Bye is the last call of a worker told to exit: it
 // carries the output its Python process wrote until it ended.
 type podNext struct {
+	Run    string     `json:"run,omitempty"`
 	Worker int        `json:"worker"`
 	Answer *podAnswer `json:"answer,omitempty"`
 	Bye    bool       `json:"bye,omitempty"`
@@ -81,6 +84,10 @@ func (r *Remote) ServeWorker(w http.ResponseWriter, req *http.Request, node, pro
 			http.Error(w, "bad join: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		if j.Run != r.run {
+			http.Error(w, "this pod was started for another run of the job: it exits", http.StatusGone)
+			return
+		}
 		r.output(key, j.Stdout, j.Stderr)
 		var initErr error
 		if j.Error != "" {
@@ -97,6 +104,10 @@ func (r *Remote) ServeWorker(w http.ResponseWriter, req *http.Request, node, pro
 		var n podNext
 		if err := json.NewDecoder(body).Decode(&n); err != nil {
 			http.Error(w, "bad next: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if n.Run != r.run {
+			http.Error(w, "this pod was started for another run of the job: it exits", http.StatusGone)
 			return
 		}
 		r.next(w, req, key, n)
@@ -126,6 +137,16 @@ func (r *Remote) next(w http.ResponseWriter, req *http.Request, key string, n po
 	if n.Answer != nil {
 		rw.deliver(n.Answer)
 	}
+	select { // a worker let go takes nothing more, even with tasks left
+	case <-rw.gone:
+		r.letGo(w, rw)
+		return
+	default:
+	}
+	if t := rw.unanswered(); t != nil { // handed out, but the pod did not get it
+		r.send(w, *t)
+		return
+	}
 	r.mu.Lock()
 	poll := r.Poll
 	r.mu.Unlock()
@@ -133,18 +154,26 @@ func (r *Remote) next(w http.ResponseWriter, req *http.Request, key string, n po
 	defer t.Stop()
 	select {
 	case task := <-rw.tasks:
+		rw.hand(task)
 		r.send(w, task)
 	case <-rw.gone:
-		if rw.why == goneStopped {
-			w.WriteHeader(http.StatusNoContent) // the worker says bye, then it is forgotten
-			return
-		}
-		r.forget(rw.id)
-		http.Error(w, "this worker was let go (a timeout, a crash, or a newer worker of the slot): start a new one and join again", http.StatusConflict)
+		r.letGo(w, rw)
 	case <-t.C:
 		w.WriteHeader(http.StatusAccepted)
 	case <-req.Context().Done():
 	}
+}
+
+// letGo answers a worker its slot let go: 204 (exit, after a last call with its
+// output) when the job needs it no more, 409 (start a new Python worker and join
+// again) after a timeout, a crash or a newer worker of the slot.
+func (r *Remote) letGo(w http.ResponseWriter, rw *remoteWorker) {
+	if rw.why == goneStopped {
+		w.WriteHeader(http.StatusNoContent) // the worker says bye, then it is forgotten
+		return
+	}
+	r.forget(rw.id)
+	http.Error(w, "this worker was let go (a timeout, a crash, or a newer worker of the slot): start a new one and join again", http.StatusConflict)
 }
 
 // send writes a mini-batch's files as a tar, each named by its path below the input's

@@ -3,7 +3,9 @@
 package batch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,7 +47,7 @@ func (f *fixture) startPods(ctx context.Context, srv *httptest.Server, nodes int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[n] = RunPod(ctx, PodConfig{Server: srv.URL, Token: "pod-token", Job: job.Name, Node: n,
+			errs[n] = RunPod(ctx, PodConfig{Server: srv.URL, Token: "pod-token", Job: job.Name, Run: "r1", Node: n,
 				Processes: job.Settings.MaxConcurrencyPerInstance, Timeout: job.Settings.Timeout,
 				WorkDir: filepath.Join(f.t.TempDir(), "work"), RetryFor: 5 * time.Second,
 				Worker: inference.BatchWorkerConfig{Python: debianPython, Dir: job.Worker.CodeDir,
@@ -69,7 +71,7 @@ func TestRemoteWorkersSameOutput(t *testing.T) {
 	f := newFixture(t, 45, namesScript)
 	f.job.Settings.MaxConcurrencyPerInstance, f.job.Nodes = 2, 2
 	f.job.Settings.MiniBatchSize = 3
-	rem := NewRemote()
+	rem := NewRemote("r1")
 	f.job.Remote = rem
 	// Each run() naps, so that every worker gets mini-batches.
 	pods := f.startPods(t.Context(), podServer(t, rem), 2, "NAP=0.1")
@@ -102,7 +104,7 @@ func TestRemoteTimeoutAndLostPod(t *testing.T) {
 	f.job.Settings.Timeout = 2 * time.Second
 	f.job.Settings.MaxRetries = 2
 	f.job.Settings.ErrorThreshold = -1
-	rem := NewRemote()
+	rem := NewRemote("r1")
 	rem.Grace = time.Second
 	f.job.Remote = rem
 	srv := podServer(t, rem)
@@ -113,8 +115,11 @@ func TestRemoteTimeoutAndLostPod(t *testing.T) {
 	pod2 := make(chan func() []error, 1)
 	go func() {
 		// Once the pod has reported the timeout, it is killed while it sleeps again.
-		for !strings.Contains(readFile(filepath.Join(f.job.Dir, "logs", "user", "error.txt")), "No progress update") {
-			time.Sleep(20 * time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(readFile(filepath.Join(f.job.Dir, "logs", "user", "error.txt")), "No progress update"); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the pod's timeout never reached user/error.txt")
+				break
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 		kill()
@@ -146,4 +151,71 @@ func TestRemoteTimeoutAndLostPod(t *testing.T) {
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// TestRemoteNextIsIdempotent: a pod whose call broke after the server handled it sends
+// it again. The answer is not taken twice (nor as the answer of the next mini-batch),
+// and the mini-batch the pod never received is handed to it again; a pod of another
+// run is refused.
+func TestRemoteNextIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"a.txt", "b.txt"} {
+		writeT(t, filepath.Join(dir, f), f)
+	}
+	rem := NewRemote("r1")
+	rem.Poll = 100 * time.Millisecond
+	rem.start(dir)
+	srv := podServer(t, rem)
+	try := func(verb string, body any) (*http.Response, error) {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/jobs/j/workers/0/0/"+verb, bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer pod-token")
+		return http.DefaultClient.Do(req)
+	}
+	post := func(verb string, body any) *http.Response {
+		t.Helper()
+		resp, err := try(verb, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if resp := post(VerbJoin, podJoin{Run: "old", PID: 7}); resp.StatusCode != http.StatusGone {
+		t.Fatalf("a pod of another run joined: %d", resp.StatusCode)
+	}
+	var joined struct{ Worker int }
+	json.NewDecoder(post(VerbJoin, podJoin{Run: "r1", PID: 7}).Body).Decode(&joined)
+	var stdout, stderr strings.Builder
+	w, err := rem.take(t.Context(), SlotKey(0, 0), &stdout, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Send(0, []string{filepath.Join(dir, "a.txt")})
+	w.Send(1, []string{filepath.Join(dir, "b.txt")})
+	mbOf := func(resp *http.Response) string { return resp.Header.Get(MiniBatchHeader) }
+	if mb := mbOf(post(VerbNext, podNext{Run: "r1", Worker: joined.Worker})); mb != "0" {
+		t.Fatalf("first next: mini-batch %q", mb)
+	}
+	answer0 := &podAnswer{MiniBatch: 0, Rows: []byte("a\n"), Items: 1}
+	if mb := mbOf(post(VerbNext, podNext{Run: "r1", Worker: joined.Worker, Answer: answer0})); mb != "1" {
+		t.Fatalf("next after answering 0: mini-batch %q", mb)
+	}
+	// The same call again: mini-batch 1 is handed again, the answer is not taken twice.
+	if mb := mbOf(post(VerbNext, podNext{Run: "r1", Worker: joined.Worker, Answer: answer0})); mb != "1" {
+		t.Fatalf("repeated next: mini-batch %q, want 1 again", mb)
+	}
+	if a, err := w.Recv(t.Context()); err != nil || string(a.Rows) != "a\n" {
+		t.Fatalf("answer to 0: %q %v", a.Rows, err)
+	}
+	go func() {
+		if resp, err := try(VerbNext, podNext{Run: "r1", Worker: joined.Worker, Answer: &podAnswer{MiniBatch: 1, Rows: []byte("b\n"), Items: 1}}); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if a, err := w.Recv(ctx); err != nil || string(a.Rows) != "b\n" {
+		t.Fatalf("answer to 1: %q %v", a.Rows, err)
+	}
 }

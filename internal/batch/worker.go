@@ -160,6 +160,14 @@ func (r *runner) receive(ctx context.Context, s *slot) {
 	if ctx.Err() != nil && err != nil {
 		return // stopping mid-run: nothing is recorded, a resumed job runs it again
 	}
+	if errors.Is(err, errWorkerLost) {
+		// The pod went away (deleted, restarted): run() may never have seen the
+		// mini-batch, so it goes back to the queue without costing an attempt. A pod
+		// that keeps dying fails the job through the cluster's own limits.
+		r.requeue(mb)
+		r.logs.sys(s, "mini-batch %d: %v; it goes back to the queue", mb, err)
+		return
+	}
 	out := r.judge(s, mb, attempt, pid, ans, err)
 	r.logs.sys(s, "mini-batch %d attempt %d: pid %d, items total %d, succeeded %d, failed %d, start %s, duration %.3f s",
 		mb, attempt+1, pid, len(r.mbs[mb]), out.ok, out.failed, stamp(start), time.Since(start).Seconds())

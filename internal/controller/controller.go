@@ -62,9 +62,10 @@ type Config struct {
 	// holds (both nil: online endpoints run on this machine only).
 	Clusters runtime.Clusters
 	Computes ComputeStore
-	// PodAccess is the server URL pods fetch artifacts from and the token they use
-	// (nil: pods get neither, and their storage initializer says so).
-	PodAccess func() (url, token string)
+	// PodAccess is the server URL pods fetch artifacts from and a token that allows
+	// reading those artifacts only (nil: pods get neither, and their storage
+	// initializer says so).
+	PodAccess func(artifacts []string, job string) (url, token string, err error)
 	// Operated is told of every finished deployment operation, "provision" (a create,
 	// an update, a scale) or "delete": when it began, its phases (a provision on this
 	// machine), and its failure (nil: nobody listens). It feeds metrics and traces.

@@ -139,6 +139,10 @@ func requestEntries() []Entry {
 			"The key or admin token is missing or wrong.",
 			"Scoring: send `Authorization: Bearer <key>` with a key from `berth online-endpoint get-credentials -n <endpoint>`. Control plane: the CLI reads the admin token from <data-dir>/server.json.",
 			"Yes: HTTP 401."},
+		{AuthorizationFailed,
+			"The credential is valid but may not make this call: a pod's token (from a Kubernetes compute's Secret) only fetches its deployment's model and code and serves its batch job's workers.",
+			"Use the admin token (<data-dir>/server.json) or an access token from `berth account get-access-token` for anything else.",
+			"Yes: HTTP 403."},
 	}
 }
 

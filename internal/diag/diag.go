@@ -27,6 +27,9 @@ const (
 	DeploymentNotFound         Code = "DeploymentNotFound"
 	DeploymentAlreadyExists    Code = "DeploymentAlreadyExists"
 	Unauthorized               Code = "Unauthorized"
+	// AuthorizationFailed is a valid credential that may not do what it asked (HTTP
+	// 403), as Azure Resource Manager names it.
+	AuthorizationFailed        Code = "AuthorizationFailed"
 	Conflict                   Code = "Conflict"
 	DeploymentCrashLoopBackOff Code = "DeploymentCrashLoopBackOff"
 	// RequestEntityTooLarge is a request body over the control plane's limit (HTTP 413).
@@ -106,6 +109,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusBadRequest
 	case Unauthorized:
 		return http.StatusUnauthorized
+	case AuthorizationFailed:
+		return http.StatusForbidden
 	case ResourceNotFound, EndpointNotFound, DeploymentNotFound, JobNotFound, ComputeNotFound:
 		return http.StatusNotFound
 	case RequestEntityTooLarge:

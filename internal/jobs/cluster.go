@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/berthml/berth/internal/batch"
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/runtime"
@@ -87,8 +89,10 @@ func (s *Service) runOnCluster(ctx context.Context, name string, js jobSpec, job
 	}
 	fmt.Fprintf(w, "job %s: on Kubernetes compute %s: Indexed Job %s with %d pod(s) × %d process(es), image %s\n",
 		name, cs.Name, t.Namespace, cj.Nodes, cj.Processes, t.Image)
-	// The pods find the job's slots from the moment they exist.
-	job.Remote = batch.NewRemote()
+	// The pods find the job's slots from the moment they exist; pods of an earlier run
+	// (still terminating) are refused by the run id.
+	cj.Run = uuid.NewString()[:8]
+	job.Remote = batch.NewRemote(cj.Run)
 	s.mu.Lock()
 	if r := s.running[name]; r != nil {
 		r.remote.Store(job.Remote)
@@ -140,7 +144,15 @@ func (s *Service) clusterJobOf(ctx context.Context, name string, js jobSpec) (ru
 		cj.ModelPath, cj.ModelBase = reg.Name+"/"+reg.Version, reg.PathBase
 	}
 	if s.cfg.PodAccess != nil {
-		cj.ServerURL, cj.Token = s.cfg.PodAccess()
+		var arts []string
+		for _, a := range []string{js.ModelArtifact, js.CodeArtifact} {
+			if a != "" {
+				arts = append(arts, a)
+			}
+		}
+		if cj.ServerURL, cj.Token, err = s.cfg.PodAccess(arts, name); err != nil {
+			return cj, err
+		}
 	}
 	return cj, nil
 }
@@ -156,6 +168,12 @@ func (s *Service) watchClusterJob(ctx context.Context, t runtime.ClusterTarget, 
 		case <-time.After(time.Second):
 		}
 		st, err := s.cfg.ClusterJobs.JobState(ctx, t, name)
+		if err == nil && !st.Exists && ctx.Err() == nil {
+			gone := fmt.Errorf("the Indexed Job of job %s was deleted from namespace %s of compute %s while the job ran: invoke the job again", name, t.Namespace, t.Compute)
+			fmt.Fprintf(w, "job %s: %v\n", name, gone)
+			stop(gone)
+			return
+		}
 		if err != nil || st.Failure == nil {
 			unschedulableSince = time.Time{}
 			continue

@@ -72,7 +72,11 @@ func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) 
 	s.setStatus(ctx, name, wire.JobPreparing)
 	fmt.Fprintf(w, "job %s: preparing (deployment %s/%s, compute %s, %d node(s) × %d process(es), mini_batch_size %d)\n",
 		name, r.endpoint, r.deployment, js.Compute, js.Nodes, js.Settings.MaxConcurrencyPerInstance, js.Settings.MiniBatchSize)
-	onCluster := s.onCluster(ctx, js.Compute)
+	onCluster, err := s.onCluster(ctx, js.Compute)
+	if err != nil { // deleted since the job was invoked: ComputeNotFound names the fix
+		s.finish(ctx, name, r, w, batch.Result{}, err)
+		return
+	}
 	prepare := s.prepare
 	if onCluster {
 		prepare = s.prepareCluster
@@ -102,13 +106,16 @@ func (s *Service) execute(ctx context.Context, name string, js jobSpec, r *run) 
 }
 
 // onCluster reports whether compute is a Kubernetes compute.
-func (s *Service) onCluster(ctx context.Context, compute string) bool {
+func (s *Service) onCluster(ctx context.Context, compute string) (bool, error) {
 	comp, err := s.GetCompute(ctx, compute)
 	if err != nil {
-		return false
+		return false, err
 	}
 	cs, err := computeSpec(comp)
-	return err == nil && cs.Type == spec.KubernetesComputeType
+	if err != nil {
+		return false, err
+	}
+	return cs.Type == spec.KubernetesComputeType, nil
 }
 
 // prepare resolves everything the runner needs: the input on disk, the environment,

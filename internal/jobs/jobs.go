@@ -49,8 +49,9 @@ type Config struct {
 	Clusters ClusterChecker
 	// ClusterJobs runs jobs on Kubernetes computes; nil refuses batch deployments there.
 	ClusterJobs runtime.ClusterJobs
-	// PodAccess is the server URL a job's pods pull from and the token they use.
-	PodAccess func() (url, token string)
+	// PodAccess is the server URL a job's pods pull from and a token that allows
+	// reading artifacts (the model and code) and serving the job's workers only.
+	PodAccess func(artifacts []string, job string) (url, token string, err error)
 	// Observe receives each running job's progress, for metrics (nil: nobody).
 	Observe func(JobProgress)
 }

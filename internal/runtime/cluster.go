@@ -68,6 +68,8 @@ type Clusters interface {
 // deployment's does.
 type ClusterJob struct {
 	Job, Endpoint, Deployment string
+	// Run identifies this run of the job: the server refuses pods of another.
+	Run                       string
 	Nodes, Processes          int
 	Requests, Limits          map[string]string
 	Env                       map[string]string

@@ -187,9 +187,9 @@ func (s *Server) build() error {
 		Runtime:   &trackedRuntime{next: &process.Runtime{}, tel: s.tel.Instances},
 		Clusters:  kubernetes.Runtime{},
 		Computes:  s.store,
-		// Pods fetch artifacts with the admin token, kept in a Secret of the
-		// compute's namespace (README: Running on Kubernetes).
-		PodAccess: func() (string, string) { return s.publicURL, s.token },
+		// Pods fetch artifacts with a token that allows only that, kept in a Secret
+		// of the compute's namespace (README: Running on Kubernetes).
+		PodAccess: s.podAccess,
 		DataDir:   dataDir,
 		Python:    s.cfg.Python,
 		Publish:   rt.Swap,
@@ -231,14 +231,24 @@ func (s *Server) buildRouter() (*router.Router, error) {
 	return rt, nil
 }
 
+// podAccess is the server's public URL and a token for pods on Kubernetes computes
+// that allows reading artifacts and serving job's workers, nothing else.
+func (s *Server) podAccess(artifacts []string, job string) (string, string, error) {
+	tok, err := s.tokens.PodToken(auth.PodScope{Artifacts: artifacts, Job: job})
+	if err != nil {
+		return "", "", err
+	}
+	return s.publicURL, tok.Value, nil
+}
+
 // buildBatch wires the batch service: computes, batch endpoints and jobs.
 func (s *Server) buildBatch(arts *artifacts.Store, envs *envbuild.Builder, qc quota.Checker) error {
 	stager := stage.New(stage.Config{Artifacts: arts, Registry: s.reg, Envs: envs, Quota: qc, Python: s.cfg.Python})
 	svc, err := jobs.New(jobs.Config{Store: s.store, Registry: s.reg, Artifacts: arts, Stage: stager,
 		DataDir: s.dataDir, BaseURL: func() string { return s.publicURL }, Log: s.log.With("component", "batch"),
 		Clusters: kubernetes.Checker{}, ClusterJobs: kubernetes.Runtime{}, Observe: batchProgress(s.tel),
-		// A job's pods pull with the admin token, as online pods fetch artifacts.
-		PodAccess: func() (string, string) { return s.publicURL, s.token }})
+		// A job's pods fetch artifacts and pull mini-batches with a token scoped to that.
+		PodAccess: s.podAccess})
 	if err != nil {
 		return err
 	}

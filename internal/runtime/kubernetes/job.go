@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -28,9 +30,20 @@ const ContainerBatchWorker = "batch-worker"
 
 var _ runtime.ClusterJobs = Runtime{}
 
-// JobObjectName is the name of a Berth job's Indexed Job: "berth-" and the job's name
-// in lower case, with what Kubernetes names may not hold replaced by "-".
+// JobObjectName is the name of a Berth job's Indexed Job: "berth-" and the job's name.
+// A name Kubernetes cannot take as it is (upper case, other characters, too long) is
+// lower-cased, its other characters replaced by "-", cut, and given a hash of the
+// exact name, so that two jobs never share a Job.
 func JobObjectName(job string) string {
+	name := jobObjectBase(job)
+	if name == "berth-"+job {
+		return name
+	}
+	sum := sha256.Sum256([]byte(job))
+	return strings.TrimRight(name[:min(len(name), 43)], "-") + "-" + hex.EncodeToString(sum[:4])
+}
+
+func jobObjectBase(job string) string {
 	var b strings.Builder
 	b.WriteString("berth-")
 	for _, r := range strings.ToLower(job) {
@@ -120,6 +133,7 @@ func batchWorkerArgs(s DeploymentSpec, j runtime.ClusterJob) []string {
 	return []string{"batch-worker",
 		"--server", j.ServerURL,
 		"--job", j.Job,
+		"--run", j.Run,
 		"--processes", strconv.Itoa(max(j.Processes, 1)),
 		"--entry_script", EntryScript(s),
 		"--model_dir", ModelDir(s),

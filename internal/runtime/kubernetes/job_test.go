@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -12,8 +14,10 @@ import (
 func TestJobObjectName(t *testing.T) {
 	for in, want := range map[string]string{
 		"batchjob-3705107a-bef4-46ac-b465-63c433d2b51c": "berth-batchjob-3705107a-bef4-46ac-b465-63c433d2b51c",
-		"My_Job.v2":                   "berth-my-job-v2",
-		strings.Repeat("a", 80) + "_": "berth-" + strings.Repeat("a", 46),
+		"rows1":                 "berth-rows1",
+		"Rows1":                 "berth-rows1-" + hashOf("Rows1"),
+		"My_Job.v2":             "berth-my-job-v2-" + hashOf("My_Job.v2"),
+		strings.Repeat("a", 80): "berth-" + strings.Repeat("a", 37) + "-" + hashOf(strings.Repeat("a", 80)),
 	} {
 		if got := JobObjectName(in); got != want {
 			t.Errorf("JobObjectName(%q) = %q, want %q", in, got, want)
@@ -28,6 +32,7 @@ func TestJobObjects(t *testing.T) {
 		Requests: map[string]string{"cpu": "100m", "memory": "1Gi"}, Limits: map[string]string{"cpu": "1", "memory": "1Gi"}, Env: map[string]string{"A": "b"},
 		EntryScript: "score.py", ModelBase: "model", ModelArtifact: "sha256:m", CodeArtifact: "sha256:c",
 		TimeoutSeconds: 30, ServerURL: "http://berth:5000", Token: "tok"}
+	j.Job = "j1"
 	set, err := JobObjects("ml", "img:1", j)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +43,7 @@ func TestJobObjects(t *testing.T) {
 	}
 	pod := kj.Template.Spec
 	args := strings.Join(pod.Containers[0].Args, " ")
-	for _, want := range []string{"batch-worker", "--server http://berth:5000", "--job J1", "--processes 2", "--entry_script /var/azureml-app/code/score.py", "--timeout 30"} {
+	for _, want := range []string{"batch-worker", "--server http://berth:5000", "--job j1", "--processes 2", "--entry_script /var/azureml-app/code/score.py", "--timeout 30"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("batch-worker args %q lack %q", args, want)
 		}
@@ -51,4 +56,9 @@ func TestJobObjects(t *testing.T) {
 	if _, err := JobObjects("ml", "", j); err == nil || !strings.Contains(err.Error(), "cpu") {
 		t.Errorf("requests above limits: %v", err)
 	}
+}
+
+func hashOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
