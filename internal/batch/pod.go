@@ -316,7 +316,9 @@ type statusError struct {
 	msg    string
 }
 
-func (e *statusError) Error() string { return fmt.Sprintf("the server answered %d: %s", e.status, e.msg) }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("the server answered %d: %s", e.status, e.msg)
+}
 
 // unpack writes a mini-batch's tar under dir and returns the files' paths in order.
 func unpack(dir string, body []byte) ([]string, error) {

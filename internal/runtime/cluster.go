@@ -69,19 +69,19 @@ type Clusters interface {
 type ClusterJob struct {
 	Job, Endpoint, Deployment string
 	// Run identifies this run of the job: the server refuses pods of another.
-	Run                       string
-	Nodes, Processes          int
-	Requests, Limits          map[string]string
-	Env                       map[string]string
-	EntryScript               string // relative to the code folder
-	ModelPath                 string // "<name>/<version>" of a registered model, "" inline
-	ModelBase                 string
-	ModelArtifact             string
-	CodeArtifact              string
-	TimeoutSeconds            float64 // of one run() call
-	LoggingLevel              string
-	ServerURL                 string
-	Token                     string
+	Run              string
+	Nodes, Processes int
+	Requests, Limits map[string]string
+	Env              map[string]string
+	EntryScript      string // relative to the code folder
+	ModelPath        string // "<name>/<version>" of a registered model, "" inline
+	ModelBase        string
+	ModelArtifact    string
+	CodeArtifact     string
+	TimeoutSeconds   float64 // of one run() call
+	LoggingLevel     string
+	ServerURL        string
+	Token            string
 }
 
 // ClusterJobState is what a cluster says of a batch job's pods: Failure (a *diag.Error
