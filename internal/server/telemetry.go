@@ -78,6 +78,6 @@ func (r *trackedRuntime) Start(ctx context.Context, spec runtime.InstanceSpec) (
 func batchProgress(tel *telemetry.Telemetry) func(jobs.JobProgress) {
 	return func(p jobs.JobProgress) {
 		tel.BatchJob(telemetry.BatchProgress{Job: p.Job, Endpoint: p.Endpoint, Deployment: p.Deployment,
-			Done: p.Done, Failed: p.Failed, FilesPerSecond: p.FilesPerSecond})
+			Done: p.Done, Failed: p.Failed, FilesPerSecond: p.FilesPerSecond, Ended: p.Ended})
 	}
 }
