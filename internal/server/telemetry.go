@@ -70,8 +70,7 @@ func (r *trackedRuntime) Start(ctx context.Context, spec runtime.InstanceSpec) (
 	if p, ok := inst.(processInstance); ok {
 		r.tel.Started(ep, dep, spec.Index, p)
 	}
-	r.last.watch(ep, dep, spec.Index, inst)
-	return inst, nil
+	return r.last.watch(ep, dep, spec.Index, inst), nil
 }
 
 // batchProgress adapts the jobs service's progress reports to telemetry.
