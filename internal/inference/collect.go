@@ -73,6 +73,7 @@ type collector struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	files  map[string]*rollingFile
+	closed bool // set by close: later records are dropped, no file is reopened
 }
 
 func newCollector(cfg *instance.Collector) *collector {
@@ -150,6 +151,11 @@ func (c *collector) write(collection string, rec record) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		// The instance has stopped while a request was still in the handler: its
+		// record is dropped rather than reopening a file nobody would close.
+		return nil
+	}
 	f := c.files[collection]
 	if f == nil {
 		f = &rollingFile{dir: filepath.Join(c.cfg.Dir, collection), prefix: c.prefix, rate: c.cfg.RollingRate, max: c.cfg.MaxFileBytes}
@@ -161,13 +167,14 @@ func (c *collector) write(collection string, rec record) error {
 	return nil
 }
 
-// close closes every open file.
+// close closes every open file; records written after it are dropped.
 func (c *collector) close() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for _, f := range c.files {
 		f.close()
 	}

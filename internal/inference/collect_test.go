@@ -236,3 +236,24 @@ func TestReadCollectorRotationSize(t *testing.T) {
 		t.Fatalf("%+v, %v; want the server's 4096", c, err)
 	}
 }
+
+// TestCollectAfterCloseDropped: a request still in the handler when its instance has
+// stopped (and closed the collector) does not reopen a file that nobody would close.
+func TestCollectAfterCloseDropped(t *testing.T) {
+	dir := t.TempDir()
+	c := newCollector(&instance.Collector{Dir: dir, Endpoint: "shop", Deployment: "blue", SamplingRate: 1,
+		RollingRate: "Hour", Collections: []string{"response"}, MaxFileBytes: 1 << 20})
+	if err := c.response("one", 200, "application/json", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	if err := c.response("two", 200, "application/json", []byte(`{"a":2}`)); err != nil {
+		t.Fatalf("a record after close: %v", err)
+	}
+	if f := c.files["response"]; f == nil || f.f != nil {
+		t.Errorf("a record after close left a file open")
+	}
+	if recs, _ := readCollection(t, dir, "response"); len(recs) != 1 {
+		t.Errorf("%d records, want the one written before close", len(recs))
+	}
+}

@@ -184,6 +184,7 @@ func (s *Service) finish(ctx context.Context, name string, r *run, w io.Writer, 
 
 // end stores a job's final status.
 func (s *Service) end(ctx context.Context, name string, r *run, status string, failure error, p batch.Progress) {
+	defer s.observeEnd(name)
 	var errJSON json.RawMessage
 	if failure != nil {
 		de := diag.As(failure)

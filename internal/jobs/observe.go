@@ -9,6 +9,9 @@ type JobProgress struct {
 	// this run of the job (files done since it started over the time since then).
 	Done, Failed   int
 	FilesPerSecond float64
+	// Ended is set on the last report of a job, sent once it has ended (completed,
+	// failed or canceled): the receiver forgets the job. Only Job is set with it.
+	Ended bool
 }
 
 // observe passes a progress report to Config.Observe, if set.
@@ -22,4 +25,11 @@ func (s *Service) observe(name string, r *run, p batch.Progress) {
 	}
 	s.cfg.Observe(JobProgress{Job: name, Endpoint: r.endpoint, Deployment: r.deployment,
 		Done: p.Succeeded, Failed: p.Failed, FilesPerSecond: pace})
+}
+
+// observeEnd tells Config.Observe, if set, that the job has ended.
+func (s *Service) observeEnd(name string) {
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(JobProgress{Job: name, Ended: true})
+	}
 }

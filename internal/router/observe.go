@@ -40,19 +40,24 @@ const (
 )
 
 // deploymentMetrics resolves the metrics of every deployment of t once, when the
-// snapshot is built, so that a request only looks its deployment up by pointer.
+// snapshot is built, so that a request only looks its deployment up by pointer; the
+// metrics of deployments and endpoints no longer in t are forgotten.
 func (r *Router) deploymentMetrics(t *table.Table) (map[*table.Deployment]*telemetry.Deployment, map[string]*telemetry.Deployment) {
 	if r.metrics == nil {
 		return nil, nil
 	}
 	deps := map[*table.Deployment]*telemetry.Deployment{}
 	eps := map[string]*telemetry.Deployment{}
+	var keep []*telemetry.Deployment
 	for name, ep := range t.Endpoints {
 		eps[name] = r.metrics.Deployment(name, "")
+		keep = append(keep, eps[name])
 		for _, d := range ep.Deployments {
 			deps[d] = r.metrics.Deployment(name, d.Name)
+			keep = append(keep, deps[d])
 		}
 	}
+	r.metrics.Retain(keep)
 	return deps, eps
 }
 

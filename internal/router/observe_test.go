@@ -111,3 +111,54 @@ func TestNoTelemetry(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// A deployment or endpoint that leaves the routing snapshot leaves /metrics with it.
+func TestMetricsOfRemovedDeploymentsForgotten(t *testing.T) {
+	tel, err := telemetry.New(telemetry.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Stop()
+	r := New(Config{EndpointRPS: -1, Metrics: tel.Scoring})
+	defer r.Close()
+	dep := func(name string) *table.Deployment {
+		return &table.Deployment{Name: name, Instances: []*table.Instance{runInstance()}, RequestTimeout: time.Second, MaxConcurrent: 1, Gate: &table.Gate{}}
+	}
+	ep := func(name string, deps ...string) *table.Endpoint {
+		e := &table.Endpoint{Name: name, AuthMode: "key", Keys: []string{"k1"}, Traffic: map[string]int{}, Deployments: map[string]*table.Deployment{}}
+		for _, d := range deps {
+			e.Traffic[d] = 100 / len(deps)
+			e.Deployments[d] = dep(d)
+		}
+		return e
+	}
+	front := httptest.NewServer(r)
+	defer front.Close()
+	score := func(endpoint, deployment string) {
+		req, _ := http.NewRequest("POST", front.URL+"/endpoints/"+endpoint+"/score", strings.NewReader("x"))
+		req.Header.Set("Authorization", "Bearer k1")
+		req.Header.Set("azureml-model-deployment", deployment)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{"ep": ep("ep", "blue", "green"), "old": ep("old", "red")}})
+	score("ep", "blue")
+	score("ep", "green")
+	score("old", "red")
+	if n, err := testutil.GatherAndCount(tel.Registry(), "berth_requests_total"); err != nil || n != 3 {
+		t.Fatalf("%d request series (%v), want blue's, green's and red's", n, err)
+	}
+	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{"ep": ep("ep", "blue")}})
+	want := `
+# HELP berth_requests_total Scoring requests answered, by status code, its class and the status run() returned (empty when run() did not answer). Azure: RequestsPerMinute.
+# TYPE berth_requests_total counter
+berth_requests_total{deployment="blue",endpoint="ep",model_status_code="200",status_code="200",status_code_class="2xx"} 1
+`
+	if err := testutil.GatherAndCompare(tel.Registry(), strings.NewReader(want), "berth_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+}

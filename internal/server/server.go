@@ -180,11 +180,12 @@ func (s *Server) build() error {
 	envs := &envbuild.Builder{Root: filepath.Join(dataDir, "envs"), Strict: s.cfg.EnvStrict}
 	qc := quota.Checker{Types: s.cfg.InstanceTypes,
 		Limits: quota.Limits{Cores: s.cfg.QuotaCores, MemoryBytes: s.cfg.QuotaMemory, MaxEndpoints: s.cfg.MaxEndpoints}}
+	tracked := &trackedRuntime{next: &process.Runtime{}, tel: s.tel.Instances}
 	s.ctrl = controller.New(controller.Config{
 		Store:     s.store,
 		Registry:  s.reg,
 		Artifacts: arts,
-		Runtime:   &trackedRuntime{next: &process.Runtime{}, tel: s.tel.Instances},
+		Runtime:   tracked,
 		Clusters:  kubernetes.Runtime{},
 		Computes:  s.store,
 		// Pods fetch artifacts with a token that allows only that, kept in a Secret
@@ -192,7 +193,7 @@ func (s *Server) build() error {
 		PodAccess: s.podAccess,
 		DataDir:   dataDir,
 		Python:    s.cfg.Python,
-		Publish:   rt.Swap,
+		Publish:   afterPublish(rt.Swap, func() { tracked.last.retain(rt.Load) }),
 		Log:       s.log.With("component", "controller"),
 		Quota:     qc,
 		Envs:      envs,

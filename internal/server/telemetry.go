@@ -70,14 +70,13 @@ func (r *trackedRuntime) Start(ctx context.Context, spec runtime.InstanceSpec) (
 	if p, ok := inst.(processInstance); ok {
 		r.tel.Started(ep, dep, spec.Index, p)
 	}
-	r.last.watch(ep, dep, spec.Index, inst)
-	return inst, nil
+	return r.last.watch(ep, dep, spec.Index, inst), nil
 }
 
 // batchProgress adapts the jobs service's progress reports to telemetry.
 func batchProgress(tel *telemetry.Telemetry) func(jobs.JobProgress) {
 	return func(p jobs.JobProgress) {
 		tel.BatchJob(telemetry.BatchProgress{Job: p.Job, Endpoint: p.Endpoint, Deployment: p.Deployment,
-			Done: p.Done, Failed: p.Failed, FilesPerSecond: p.FilesPerSecond})
+			Done: p.Done, Failed: p.Failed, FilesPerSecond: p.FilesPerSecond, Ended: p.Ended})
 	}
 }

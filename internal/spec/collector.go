@@ -173,11 +173,21 @@ func (dc *DataCollector) validate(p *problems) {
 	}
 	if rl := dc.RequestLogging; rl != nil {
 		for i, h := range rl.CaptureHeaders {
-			if h == "" || strings.ContainsAny(h, " :\t\r\n") {
-				p.add(fmt.Sprintf("%srequest_logging.capture_headers.%d", f, i), "must be a header name such as x-ms-client-request-id, got %q", h)
+			field := fmt.Sprintf("%srequest_logging.capture_headers.%d", f, i)
+			switch {
+			case h == "" || strings.ContainsAny(h, " :\t\r\n"):
+				p.add(field, "must be a header name such as x-ms-client-request-id, got %q", h)
+			case contains(credentialHeaders(), strings.ToLower(h)):
+				p.add(field, "%s carries credentials (an endpoint key, a token or a session cookie), which payload logging would write in plain text to the collection files: remove it from capture_headers", h)
 			}
 		}
 	}
+}
+
+// credentialHeaders are the request headers, in lower case, that carry a key, a token
+// or a session: request_logging never captures them.
+func credentialHeaders() []string {
+	return []string{"authorization", "proxy-authorization", "cookie"}
 }
 
 func contains(list []string, s string) bool {

@@ -9,6 +9,9 @@ type BatchProgress struct {
 	// pace of this run of the job.
 	Done, Failed   int
 	FilesPerSecond float64
+	// Ended reports that the job has ended: its series are deleted, so that finished
+	// jobs neither export stale values nor grow the number of series. Only Job is read.
+	Ended bool
 }
 
 type batchMetrics struct {
@@ -31,9 +34,15 @@ func newBatchMetrics(reg prometheus.Registerer) *batchMetrics {
 	return m
 }
 
-// BatchJob records a batch job's progress.
+// BatchJob records a batch job's progress, or forgets the job once it has ended.
 func (t *Telemetry) BatchJob(p BatchProgress) {
 	m := t.batch
+	if p.Ended {
+		job := prometheus.Labels{"job": p.Job}
+		m.minibatches.DeletePartialMatch(job)
+		m.pace.DeletePartialMatch(job)
+		return
+	}
 	m.minibatches.WithLabelValues(p.Job, p.Endpoint, p.Deployment, "done").Set(float64(p.Done))
 	m.minibatches.WithLabelValues(p.Job, p.Endpoint, p.Deployment, "failed").Set(float64(p.Failed))
 	m.pace.WithLabelValues(p.Job, p.Endpoint, p.Deployment).Set(p.FilesPerSecond)

@@ -126,14 +126,24 @@ func (t *Telemetry) record(now time.Time) {
 		p.p50, p.p99 = percentile(counts, total, 0.50), percentile(counts, total, 0.99)
 		k := [2]string{d.endpoint, d.deployment}
 		h.mu.Lock()
+		defer h.mu.Unlock()
+		if d.dropped.Load() {
+			return // forgotten since each listed it: its ring must not come back
+		}
 		r := h.deps[k]
 		if r == nil {
 			r = &ring{buf: make([]point, h.size)}
 			h.deps[k] = r
 		}
 		r.add(p)
-		h.mu.Unlock()
 	})
+}
+
+// drop forgets a deployment's ring.
+func (h *history) drop(endpoint, deployment string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.deps, [2]string{endpoint, deployment})
 }
 
 // percentile is the upper bound of the bucket that holds quantile q of total answers.

@@ -33,6 +33,8 @@ type Scoring struct {
 
 	mu   sync.Mutex
 	deps map[[2]string]*Deployment
+	// forget is called, under mu, with each deployment Retain drops (nil: nothing).
+	forget func(endpoint, deployment string)
 }
 
 func newScoring(reg prometheus.Registerer) *Scoring {
@@ -78,6 +80,33 @@ func (s *Scoring) Deployment(endpoint, deployment string) *Deployment {
 	return d
 }
 
+// Retain forgets every deployment's metrics but keep's, the ones of the routing snapshot
+// being published: their series leave the registry and their history goes, so that a
+// deleted deployment neither exports stale values nor grows the registry. A request
+// still recording on a forgotten Deployment is not counted.
+func (s *Scoring) Retain(keep []*Deployment) {
+	kept := make(map[*Deployment]bool, len(keep))
+	for _, d := range keep {
+		kept[d] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, d := range s.deps {
+		if kept[d] {
+			continue
+		}
+		delete(s.deps, k)
+		d.dropped.Store(true)
+		l := prometheus.Labels{"endpoint": k[0], "deployment": k[1]}
+		s.requests.DeletePartialMatch(l)
+		s.latency.DeletePartialMatch(l)
+		s.throttled.DeletePartialMatch(l)
+		if s.forget != nil {
+			s.forget(k[0], k[1])
+		}
+	}
+}
+
 // each calls f with every deployment's metrics.
 func (s *Scoring) each(f func(*Deployment)) {
 	s.mu.Lock()
@@ -107,6 +136,8 @@ type Deployment struct {
 	byStatus [maxStatus]atomic.Pointer[prometheus.Counter]
 	byModel  [maxStatus]atomic.Pointer[statusCounters]
 	win      *window // the history's current step
+	// dropped is set, under s.mu, once Retain has forgotten the deployment.
+	dropped atomic.Bool
 }
 
 // Request records one answered request: the status sent, the status run() returned
@@ -160,7 +191,13 @@ func (d *Deployment) counter(status, model int) prometheus.Counter {
 	if model != 0 {
 		m = strconv.Itoa(model)
 	}
-	// Two first requests may both resolve the child: WithLabelValues returns the same one.
+	// Two first requests may both resolve the child: WithLabelValues returns the same
+	// one. s.mu orders this first use against Retain, which would leave the child behind.
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	if d.dropped.Load() {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_requests_total"}) // registered nowhere
+	}
 	c := d.s.requests.WithLabelValues(d.endpoint, d.deployment, strconv.Itoa(status), statusClass(status), m)
 	slot.Store(&c)
 	return c

@@ -82,6 +82,7 @@ func New(cfg Config) (*Telemetry, error) {
 	t.deploy = newDeployMetrics(reg)
 	t.batch = newBatchMetrics(reg)
 	t.history = newHistory(int(cfg.History / cfg.Step))
+	t.Scoring.forget = t.forget
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newLoadCollector(t))
 	t.wg.Add(1)
@@ -142,6 +143,15 @@ func (t *Telemetry) tick() {
 			t.record(t.cfg.Now())
 		}
 	}
+}
+
+// forget drops what is kept about a deployment that left routing: its history, its
+// restarts and its deploy phases (Scoring.Retain has dropped its request series).
+func (t *Telemetry) forget(endpoint, deployment string) {
+	t.history.drop(endpoint, deployment)
+	l := prometheus.Labels{"endpoint": endpoint, "deployment": deployment}
+	t.Instances.restarts.DeletePartialMatch(l)
+	t.deploy.phases.DeletePartialMatch(l)
 }
 
 // slogPrinter lets promhttp report errors in the server's log.

@@ -372,28 +372,41 @@ func TestTracesReachOTLPCollector(t *testing.T) {
 	}
 }
 
-// TestMetricsBatchJob runs a job of 6 mini-batches, one of which fails, and reads its
-// counts and pace at /metrics.
+// TestMetricsBatchJob runs a job of 6 mini-batches, one of which fails: while it runs
+// /metrics has its counts and pace, and once it has ended its series are gone.
 func TestMetricsBatchJob(t *testing.T) {
 	settings := "  mini_batch_size: 5\n  error_threshold: -1\n  retry_settings: {max_retries: 1, timeout: 30}\n"
 	dir := batchProject(t, "mbatch", failOnBadScript, settings, 30)
 	s := startServer(t, "")
 	deployBatch(t, s, dir, "mbatch")
 	job := invokeBatch(t, s, "mbatch", filepath.Join(dir, "data"))
-	if st := waitJob(t, s, job, 60*time.Second); st != "Completed" {
-		t.Fatalf("status %s", st)
-	}
-	status, body := s.adminGet("/metrics", true)
-	if status != 200 {
-		t.Fatalf("/metrics: %d", status)
-	}
-	m := scrape(t, body)
 	lbl := `deployment="dep",endpoint="mbatch",job="` + job + `"`
-	if done, failed := m[`berth_batch_job_minibatches{`+lbl+`,result="done"}`], m[`berth_batch_job_minibatches{`+lbl+`,result="failed"}`]; done != 5 || failed != 1 {
-		t.Errorf("mini-batches done %v, failed %v; want 5 and 1", done, failed)
+	metrics := func() map[string]float64 {
+		status, body := s.adminGet("/metrics", true)
+		if status != 200 {
+			t.Fatalf("/metrics: %d", status)
+		}
+		return scrape(t, body)
 	}
-	if pace := m[`berth_batch_job_files_per_second{`+lbl+`}`]; pace <= 0 {
-		t.Errorf("files/s %v, want > 0", pace)
+	var status string
+	eventually(t, 60*time.Second, "job "+job+" to end", func() bool {
+		// The job may end between two looks: only counts seen while it ran are checked.
+		m := metrics()
+		if done, ok := m[`berth_batch_job_minibatches{`+lbl+`,result="done"}`]; ok {
+			if failed := m[`berth_batch_job_minibatches{`+lbl+`,result="failed"}`]; done > 5 || failed > 1 || m[`berth_batch_job_files_per_second{`+lbl+`}`] < 0 {
+				t.Errorf("mini-batches done %v, failed %v while running; want at most 5 and 1", done, failed)
+			}
+		}
+		status = strings.TrimSpace(s.ok("job", "show", "-n", job, "--query", "status", "-o", "tsv"))
+		return status == "Completed" || status == "Failed" || status == "Canceled"
+	})
+	if status != "Completed" {
+		t.Fatalf("status %s", status)
+	}
+	for k := range metrics() {
+		if strings.Contains(k, `job="`+job+`"`) {
+			t.Errorf("the ended job still has %s", k)
+		}
 	}
 }
 
