@@ -219,3 +219,46 @@ func maps(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestKubernetesBatchJobPodFailure: a job whose pod cannot pull its image fails with
+// ImagePullLoopBackOff naming the image, rather than waiting for workers that never
+// come, and its Indexed Job is deleted.
+func TestKubernetesBatchJobPodFailure(t *testing.T) {
+	c := k8senv.Start(t) // the API server only: the test plays the pod
+	ns := c.Namespace(t, "batch")
+	dir := batchProject(t, "rows", echoScript, "  mini_batch_size: 10\n", 20)
+	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
+	s.ok("compute", "attach", "-n", "k8s", "--type", "kubernetes", "--kubeconfig", c.Kubeconfig, "--namespace", ns)
+	s.ok("batch-endpoint", "create", "-n", "rows", "-f", filepath.Join(dir, "endpoint.yml"))
+	s.ok("batch-deployment", "create", "-f", filepath.Join(dir, "deployment.yml"), "--set", "compute=azureml:k8s", "--set-default")
+	job := invokeBatch(t, s, "rows", filepath.Join(dir, "data"))
+	var kj *batchv1.Job
+	eventually(t, 30*time.Second, "the Indexed Job to be applied", func() bool {
+		j, err := c.Client.BatchV1().Jobs(ns).Get(t.Context(), "berth-"+job, metav1.GetOptions{})
+		kj = j
+		return err == nil
+	})
+	tpl := kj.Spec.Template
+	pod, err := c.Client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: kj.Name + "-0-abcde", Labels: tpl.Labels}, Spec: tpl.Spec}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{
+		Name: "storage-initializer", Image: "berth:latest",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "berth:latest"`}}}}}
+	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitJob(t, s, job, 60*time.Second); st != "Failed" {
+		t.Fatalf("job %s, want Failed", st)
+	}
+	shown := s.ok("job", "show", "-n", job, "-o", "json")
+	if !strings.Contains(shown, "ImagePullLoopBackOff") || !strings.Contains(shown, "berth:latest") {
+		t.Errorf("the job's error does not say the pod could not pull its image:\n%s", shown)
+	}
+	eventually(t, 30*time.Second, "the Indexed Job to be deleted", func() bool {
+		_, err := c.Client.BatchV1().Jobs(ns).Get(t.Context(), "berth-"+job, metav1.GetOptions{})
+		return err != nil
+	})
+}
