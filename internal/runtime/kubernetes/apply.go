@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+
+	"github.com/berthml/berth/internal/diag"
 )
 
 // FieldManager owns the fields Berth applies (server-side apply).
@@ -40,6 +42,9 @@ func (c *Cluster) objects(set *Set) []object {
 // Apply creates or updates set's objects in namespace with server-side apply, so a
 // second Apply of the same set changes nothing and a changed one updates in place.
 func (c *Cluster) Apply(ctx context.Context, namespace string, set *Set) error {
+	if err := c.checkOwner(ctx, namespace, set.Deployment); err != nil {
+		return err
+	}
 	for _, o := range c.objects(set) {
 		body, err := json.Marshal(o.body)
 		if err != nil {
@@ -54,6 +59,24 @@ func (c *Cluster) Apply(ctx context.Context, namespace string, set *Set) error {
 		}
 	}
 	return nil
+}
+
+// checkOwner refuses to apply over a Deployment of the same name that belongs to
+// another endpoint and deployment: "a" + "b-c" and "a-b" + "c" give the same name.
+func (c *Cluster) checkOwner(ctx context.Context, namespace string, want *appsv1.Deployment) error {
+	have := &appsv1.Deployment{}
+	err := c.Apps.Get().Namespace(namespace).Resource("deployments").Name(want.Name).Do(ctx).Into(have)
+	if err != nil || owns(have.Labels, want.Labels[LabelEndpoint], want.Labels[LabelDeployment]) {
+		return nil // absent (or unreadable: the apply says why), or ours
+	}
+	return &diag.Error{Code: diag.Conflict, Target: "name",
+		Message: fmt.Sprintf("the Kubernetes name %q in namespace %s (endpoint and deployment names joined by -) is taken by endpoint %q, deployment %q: rename this deployment or its endpoint",
+			want.Name, namespace, have.Labels[LabelEndpoint], have.Labels[LabelDeployment])}
+}
+
+// owns reports whether an object's labels name endpoint and deployment.
+func owns(l map[string]string, endpoint, deployment string) bool {
+	return l[LabelEndpoint] == endpoint && l[LabelDeployment] == deployment
 }
 
 // applyErr explains an apply that failed: a missing namespace is NamespaceNotFound, an
@@ -74,6 +97,12 @@ func (c *Cluster) applyErr(ctx context.Context, namespace string, o object, err 
 // already gone are not an error. Its pods go with the Deployment.
 func (c *Cluster) Delete(ctx context.Context, namespace, endpoint, deployment string) error {
 	name := ObjectName(endpoint, deployment)
+	if o, err := c.Observe(ctx, namespace, endpoint, deployment); err == nil && o.Deployment == nil {
+		have := &appsv1.Deployment{}
+		if c.Apps.Get().Namespace(namespace).Resource("deployments").Name(name).Do(ctx).Into(have) == nil {
+			return nil // the name is another endpoint's deployment: not ours to delete
+		}
+	}
 	background := metav1.DeletePropagationBackground
 	for _, o := range []object{{c.Core, "services", name, nil}, {c.Apps, "deployments", name, nil},
 		{c.Core, "secrets", SecretName(endpoint, deployment), nil}} {
@@ -103,6 +132,9 @@ func (c *Cluster) Observe(ctx context.Context, namespace, endpoint, deployment s
 		return o, nil
 	case err != nil:
 		return o, c.unaccessible(err)
+	}
+	if !owns(d.Labels, endpoint, deployment) {
+		return o, nil // another endpoint's deployment of the same name
 	}
 	o.Deployment = d
 	pods := &corev1.PodList{}

@@ -214,3 +214,37 @@ func injectPod(t *testing.T, c *k8senv.Cluster, ns string, set *Set, name string
 	}
 	return created.Name
 }
+
+// TestNameCollision: endpoint "heart" + deployment "blue-x" and endpoint "heart-blue" +
+// deployment "x" give the same Kubernetes name; the second is refused with Conflict,
+// and neither Observe nor Delete of it touches the first one's objects.
+func TestNameCollision(t *testing.T) {
+	c := k8senv.Start(t)
+	kc := connect(t, c)
+	ns := c.Namespace(t, "ml")
+	first := testSpec(ns)
+	first.Deployment = "blue-x"
+	set, err := Objects(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.Apply(t.Context(), ns, set); err != nil {
+		t.Fatal(err)
+	}
+	second := testSpec(ns)
+	second.Endpoint, second.Deployment = "heart-blue", "x"
+	set2, _ := Objects(second)
+	err = kc.Apply(t.Context(), ns, set2)
+	if de := diag.As(err); de == nil || de.Code != diag.Conflict || !strings.Contains(de.Message, `endpoint "heart", deployment "blue-x"`) {
+		t.Fatalf("a colliding apply: %v", err)
+	}
+	if o, err := kc.Observe(t.Context(), ns, "heart-blue", "x"); err != nil || o.Deployment != nil {
+		t.Fatalf("Observe of the other pair saw %v, %v", o.Deployment, err)
+	}
+	if err := kc.Delete(t.Context(), ns, "heart-blue", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(t.Context(), "heart-blue-x", metav1.GetOptions{}); err != nil {
+		t.Fatalf("Delete of the other pair deleted the first one's Deployment: %v", err)
+	}
+}
