@@ -242,3 +242,47 @@ func TestNoValidDeploymentMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamedAnswerFromAnInstanceIsRelayedChunkByChunk: an instance behind an address
+// (a pod) that streams its answer: the client gets the first chunk while the instance
+// still holds the second back.
+func TestStreamedAnswerFromAnInstanceIsRelayedChunkByChunk(t *testing.T) {
+	got1 := make(chan struct{})
+	pod := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("chunk1\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-got1: // the client has read the first chunk
+		case <-time.After(5 * time.Second):
+		}
+		w.Write([]byte("chunk2\n"))
+	}))
+	t.Cleanup(pod.Close)
+	r := New(Config{EndpointRPS: -1})
+	r.Swap(&table.Table{Endpoints: map[string]*table.Endpoint{"ep": {Name: "ep", Keys: []string{"k"}, Traffic: map[string]int{"blue": 100},
+		Deployments: map[string]*table.Deployment{"blue": {Name: "blue", RequestTimeout: 10 * time.Second,
+			Instances: []*table.Instance{{Addr: addr(pod)}}}}}}})
+	front := httptest.NewServer(r)
+	t.Cleanup(front.Close)
+	req, _ := http.NewRequest("POST", front.URL+"/endpoints/ep/score", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer k")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line := make([]byte, len("chunk1\n"))
+	if _, err := io.ReadFull(resp.Body, line); err != nil || string(line) != "chunk1\n" {
+		t.Fatalf("first chunk %q, %v", line, err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("the first chunk came only after %v: the router held it until the answer ended", waited)
+	}
+	close(got1)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "chunk2\n" {
+		t.Fatalf("rest %q", rest)
+	}
+}
