@@ -165,6 +165,10 @@ func (c *Controller) provisionCluster(ctx context.Context, t *runtime.ClusterTar
 			err = &diag.Error{Code: diag.BadArgument, Target: "scale_settings", Message: err.Error()}
 		}
 		cd.Replicas = min(max(cd.Replicas, st.MinInstances), st.MaxInstances)
+		// Applied again (an update, a server restart): the autoscaler's count stands.
+		if now, serr := c.cfg.Clusters.State(ctx, *t, rec.Endpoint, rec.Name); serr == nil && now.Replicas >= st.MinInstances && now.Replicas <= st.MaxInstances {
+			cd.Replicas = now.Replicas
+		}
 	}
 	if err == nil {
 		// The previous run's autoscaler must not apply the previous spec over this one.

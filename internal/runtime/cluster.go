@@ -41,6 +41,9 @@ type ClusterDeployment struct {
 type ClusterState struct {
 	Ready   bool
 	Failure error
+	// Replicas is the replica count the cluster has now (0 when the deployment is not
+	// there yet), so an autoscaled deployment applied again keeps its scale.
+	Replicas int
 }
 
 // Clusters runs online deployments on Kubernetes computes.

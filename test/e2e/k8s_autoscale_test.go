@@ -13,8 +13,9 @@ import (
 
 // TestKubernetesAutoscale: a deployment with scale_settings.type target_utilization
 // (min 1, max 3, polling 1 s) scales out to max at once under load above its target,
-// and back to min after the documented delay (20 polling intervals) once idle. Every
-// decision is in the server's log with its inputs.
+// and back to min after the documented delay (20 polling intervals) once idle; a server
+// restart in between keeps the scale. Every decision is in the server's log with its
+// inputs.
 func TestKubernetesAutoscale(t *testing.T) {
 	c := k8senv.Start(t, k8senv.WithPods())
 	ns := c.Namespace(t, "ml")
@@ -52,6 +53,13 @@ func TestKubernetesAutoscale(t *testing.T) {
 	stopLoad := s.load("busy", key, 6)
 	up := waitReplicas(3, 15*time.Second)
 	stopLoad()
+	// A server restart applies the deployment again: the autoscaler's count stands.
+	s.stop()
+	s.start()
+	time.Sleep(3 * time.Second)
+	if n := replicas(); n != 3 {
+		t.Fatalf("after a restart the Deployment has %d replicas: applying it again reset the autoscaler's 3", n)
+	}
 	down := waitReplicas(1, 60*time.Second)
 	if down < 15*time.Second {
 		t.Errorf("scaled back to 1 after %v: scale-down must wait 20 polling intervals below target", down)

@@ -72,7 +72,11 @@ func (Runtime) State(ctx context.Context, t runtime.ClusterTarget, endpoint, dep
 	if f := Classify(o.Deployment, o.Pods); f != nil {
 		return runtime.ClusterState{Failure: f.Err(c.logTail(ctx, t.Namespace, f.Pod, f.Container))}, nil
 	}
-	return runtime.ClusterState{Ready: Ready(o.Deployment)}, nil
+	replicas := 0
+	if r := o.Deployment.Spec.Replicas; r != nil {
+		replicas = int(*r)
+	}
+	return runtime.ClusterState{Ready: Ready(o.Deployment), Replicas: replicas}, nil
 }
 
 // logTail is the last lines the previous run of a container wrote; nil when the
