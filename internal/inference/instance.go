@@ -73,8 +73,10 @@ func (i *Instance) run(ctx context.Context, cfg Config, log *logger) {
 		i.err = reportStartFailure(log, cfg, err)
 		return
 	}
-	i.h.ready.Store(true)
+	// The status file holds the phases before the instance says ready: berth serve
+	// reads it when its probe first succeeds.
 	reportReady(log, cfg, i.p, started)
+	i.h.ready.Store(true)
 	select {
 	case err := <-i.p.fatal:
 		log.errorf("", "%v", err)
