@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +108,8 @@ type PodScope struct {
 // scope says and nothing else, so a token read from the cluster's Secrets cannot run
 // the Berth server.
 func (i *Issuer) PodToken(scope PodScope) (Token, error) {
-	sub := "job=" + scope.Job + ";artifacts=" + strings.Join(scope.Artifacts, ",")
+	arts := slices.DeleteFunc(slices.Clone(scope.Artifacts), func(a string) bool { return a == "" }) // "": no code, say
+	sub := "job=" + scope.Job + ";artifacts=" + strings.Join(arts, ",")
 	return i.mint(podAudience, sub, PodTokenLifetime)
 }
 

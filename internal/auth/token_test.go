@@ -156,7 +156,7 @@ func TestPodToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := iss.PodToken(PodScope{Artifacts: []string{"sha256:a", "sha256:b"}, Job: "j1"})
+	tok, err := iss.PodToken(PodScope{Artifacts: []string{"sha256:a", "", "sha256:b"}, Job: "j1"})
 	if err != nil {
 		t.Fatal(err)
 	}

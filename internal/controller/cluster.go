@@ -84,7 +84,7 @@ func (c *Controller) clusterDeployment(ctx context.Context, rec *store.Deploymen
 	}
 	if c.cfg.PodAccess != nil {
 		var err error
-		if cd.ServerURL, cd.Token, err = c.cfg.PodAccess(nonEmpty(rec.ModelArtifact, rec.CodeArtifact), ""); err != nil {
+		if cd.ServerURL, cd.Token, err = c.cfg.PodAccess([]string{rec.ModelArtifact, rec.CodeArtifact}, ""); err != nil {
 			return cd, err
 		}
 	}
@@ -255,15 +255,4 @@ func (c *Controller) ClusterLogs(ctx context.Context, endpoint, name, container 
 	}
 	data, err = c.cfg.Clusters.Logs(ctx, *t, endpoint, name, container, lines)
 	return data, true, err
-}
-
-// nonEmpty is the strings of ss that are not "".
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -144,13 +144,7 @@ func (s *Service) clusterJobOf(ctx context.Context, name string, js jobSpec) (ru
 		cj.ModelPath, cj.ModelBase = reg.Name+"/"+reg.Version, reg.PathBase
 	}
 	if s.cfg.PodAccess != nil {
-		var arts []string
-		for _, a := range []string{js.ModelArtifact, js.CodeArtifact} {
-			if a != "" {
-				arts = append(arts, a)
-			}
-		}
-		if cj.ServerURL, cj.Token, err = s.cfg.PodAccess(arts, name); err != nil {
+		if cj.ServerURL, cj.Token, err = s.cfg.PodAccess([]string{js.ModelArtifact, js.CodeArtifact}, name); err != nil {
 			return cj, err
 		}
 	}
