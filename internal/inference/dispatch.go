@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -176,9 +177,8 @@ func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (h frameH
 }
 
 // send writes one request to the worker's pipe and waits for its answer. When ctx
-// ends first: a request that run() is running (the oldest in the pipe) stops the
-// worker, whose other requests go to other workers; a request still queued is only
-// dropped.
+// ends first, a request still queued is only dropped; one that run() is running (the
+// oldest in the pipe) is handed to stopIfStillRunning.
 func (w *worker) send(ctx context.Context, header, body []byte) result {
 	c := &call{done: make(chan result, 1)}
 	w.pipe.mu.Lock()
@@ -200,10 +200,34 @@ func (w *worker) send(ctx context.Context, header, body []byte) result {
 	c.canceled.Store(true)
 	w.pipe.mu.Unlock()
 	if running {
-		// Nobody will read what run() returns: stop the worker so its capacity comes back.
-		w.kill(0)
+		return result{err: w.stopIfStillRunning(ctx, c)}
 	}
 	return result{err: errAbandoned}
+}
+
+// stopIfStillRunning deals with a run() that nobody waits for any more. Past the
+// request's deadline (request_timeout_ms, WORKER_TIMEOUT) the worker is stopped at
+// once, so its capacity comes back and the requests queued behind go to other workers.
+// A client that left before the deadline costs no more than if it had stayed: run()
+// may still answer (the answer is dropped) until that deadline, and only a run() still
+// running then stops its worker. Without a deadline, run() is left to finish.
+func (w *worker) stopIfStillRunning(ctx context.Context, c *call) error {
+	deadline, ok := ctx.Deadline()
+	if !errors.Is(ctx.Err(), context.Canceled) || (ok && !time.Now().Before(deadline)) {
+		w.kill(0)
+		return errAbandoned
+	}
+	if ok {
+		time.AfterFunc(time.Until(deadline), func() {
+			w.pipe.mu.Lock()
+			running := len(w.pipe.queue) > 0 && w.pipe.queue[0] == c
+			w.pipe.mu.Unlock()
+			if running {
+				w.kill(0)
+			}
+		})
+	}
+	return errClientGone
 }
 
 // read delivers the worker's answers to their calls, in order, until the worker's

@@ -311,6 +311,9 @@ func (s *handler) failed(w http.ResponseWriter, ctx context.Context, err error) 
 		// connection is closed without an answer.
 		s.log.line('C', "azmlinfsrv", fmt.Sprintf("WORKER TIMEOUT: run() ran longer than WORKER_TIMEOUT (%d s); its worker was stopped and a new one is starting", int(s.cfg.WorkerTimeout/time.Second)))
 		panic(http.ErrAbortHandler)
+	case errors.Is(err, errClientGone):
+		s.log.errorf("", "the client closed the connection before run() answered: its answer is dropped (the worker is stopped only if run() still runs at the request's deadline)")
+		writeMessage(w, http.StatusGatewayTimeout, "the request ended before run() answered")
 	case errors.Is(err, errAbandoned):
 		s.log.errorf("", "the request ended before run() answered (%v): its worker was stopped and a new one is starting", context.Cause(ctx))
 		writeMessage(w, http.StatusGatewayTimeout, "the request ended before run() answered")

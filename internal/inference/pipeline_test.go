@@ -102,6 +102,42 @@ func TestRequestBehindAnAbandonedOneGoesToAnotherWorker(t *testing.T) {
 	}
 }
 
+// A client that leaves while run() runs costs no worker when run() answers before the
+// request's deadline; a run() still running at the deadline stops its worker, and the
+// request queued behind it is answered by the new one.
+func TestClientThatLeavesKeepsTheWorkerUntilTheDeadline(t *testing.T) {
+	inst := startLocal(t, "echo_score.py", 1)
+	_, before := scoreLocal(context.Background(), inst, "POST", "/score", "pid")
+	leave := func(body string, deadline time.Duration) chan int {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		done := make(chan int, 1)
+		go func() {
+			defer cancel()
+			code, _ := scoreLocal(ctx, inst, "POST", "/score", body)
+			done <- code
+		}()
+		time.Sleep(100 * time.Millisecond) // run() has started
+		cancel()                           // the client leaves, before the deadline
+		return done
+	}
+	if c := <-leave("sleep 0.3", 10*time.Second); c != http.StatusGatewayTimeout {
+		t.Fatalf("the request whose client left: %d, want 504", c)
+	}
+	if code, after := scoreLocal(context.Background(), inst, "POST", "/score", "pid"); code != 200 || after != before {
+		t.Fatalf("after a client left a short run(): %d pid %s, want the same worker (pid %s)", code, after, before)
+	}
+
+	start := time.Now()
+	<-leave("sleep 30", time.Second)
+	code, after := scoreLocal(context.Background(), inst, "POST", "/score", "pid")
+	if code != 200 || after == before {
+		t.Fatalf("the request queued behind a run() past its deadline: %d pid %s, want 200 from a new worker (was pid %s)", code, after, before)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Errorf("the worker was stopped after %s, before the abandoned request's 1 s deadline", took)
+	}
+}
+
 // Only the request that was running when its worker died gets 502; one queued behind
 // it is answered by the replacement worker.
 func TestOnlyTheRunningRequestFailsWhenItsWorkerDies(t *testing.T) {

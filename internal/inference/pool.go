@@ -24,6 +24,8 @@ import (
 var (
 	errWorkerDied = errors.New("worker process exited while scoring")
 	errAbandoned  = errors.New("request ended while run() was running")
+	// errClientGone: the client left while run() was running; its worker lives on.
+	errClientGone = errors.New("the client closed the connection while run() was running")
 )
 
 // frameHeader is the JSON header of a response frame.
