@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -40,15 +39,13 @@ func (s summary) String() string {
 		s.target, s.achieved, s.p50.Microseconds(), s.p99.Microseconds(), s.ok, s.errors)
 }
 
-// sender is one connection's worth of load: it takes the next slot of the shared
-// schedule, waits for its time, sends, and records the latency from that time.
+// sender is one connection's worth of load: it takes the next due time from the
+// pacer (or, closed loop, sends at once), sends, and records the latency from that time.
 type sender struct {
 	cfg       config
 	client    *http.Client
-	next      *atomic.Int64 // index of the next unclaimed slot
-	slots     int64
+	due       <-chan time.Time // the pacer's slots; nil in a closed loop
 	start     time.Time
-	interval  time.Duration
 	latencies []time.Duration
 	errors    int
 	last      time.Time // when this sender's last answer arrived
@@ -68,20 +65,18 @@ func generate(ctx context.Context, cfg config) (summary, error) {
 	if err := warm(ctx, cfg, client); err != nil {
 		return summary{}, err
 	}
-	var next atomic.Int64
-	slots := int64(cfg.rate * cfg.duration.Seconds())
-	if cfg.closed {
-		slots = math.MaxInt64
-	}
 	// A short lead gives every sender time to start before the first slot is due.
 	start := time.Now().Add(10 * time.Millisecond)
+	var due chan time.Time
+	if !cfg.closed {
+		slots := int(cfg.rate * cfg.duration.Seconds())
+		due = make(chan time.Time, slots) // the pacer never waits for a sender
+		go pace(ctx, start, time.Duration(float64(time.Second)/cfg.rate), slots, due)
+	}
 	senders := make([]*sender, cfg.conns)
 	var wg sync.WaitGroup
 	for i := range senders {
-		s := &sender{cfg: cfg, client: client, next: &next, slots: slots, start: start}
-		if !cfg.closed {
-			s.interval = time.Duration(float64(time.Second) / cfg.rate)
-		}
+		s := &sender{cfg: cfg, client: client, due: due, start: start}
 		senders[i] = s
 		wg.Go(func() { s.loop(ctx) })
 	}
@@ -109,27 +104,24 @@ func warm(ctx context.Context, cfg config, client *http.Client) error {
 	return nil
 }
 
-// loop claims slots until the schedule is exhausted or ctx ends.
+// loop sends one request per slot until the schedule (or, closed loop, the duration)
+// is over or ctx ends.
 func (s *sender) loop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for {
-		i := s.next.Add(1) - 1
-		if i >= s.slots {
-			return
-		}
-		due := s.start.Add(time.Duration(i) * s.interval)
-		if s.cfg.closed {
+		var due time.Time
+		if s.due == nil {
 			if due = time.Now(); due.Sub(s.start) >= s.cfg.duration {
 				return
 			}
-		}
-		if wait := time.Until(due); wait > 0 {
-			timer.Reset(wait)
+		} else {
+			var ok bool
 			select {
 			case <-ctx.Done():
 				return
-			case <-timer.C:
+			case due, ok = <-s.due:
+				if !ok {
+					return
+				}
 			}
 		}
 		ok, err := send(ctx, s.cfg, s.client)
