@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,18 +104,27 @@ func (p *pool) remove(w *worker) {
 	p.mu.Unlock()
 }
 
-// wake tells requests waiting for a worker to look again.
+// wake tells every request waiting for a worker to look again (a worker came or went).
 func (p *pool) wake() {
 	p.mu.Lock()
-	if p.waiting > 0 {
-		close(p.changed)
-		p.changed = make(chan struct{})
+	for _, ch := range p.waiters {
+		close(ch)
 	}
+	p.waiters = nil
 	p.mu.Unlock()
 }
 
+// wakeOneLocked tells the longest-waiting request that a slot is free: one slot, one
+// request woken, rather than every waiter racing for it. p.mu is held.
+func (p *pool) wakeOneLocked() {
+	if len(p.waiters) > 0 {
+		close(p.waiters[0])
+		p.waiters = p.waiters[1:]
+	}
+}
+
 // acquire returns the live worker with the fewest calls in flight, waiting while every
-// worker is pipelineDepth deep, until ctx ends.
+// worker is pipelineDepth deep, until ctx ends. Waiters are served in arrival order.
 func (p *pool) acquire(ctx context.Context) (*worker, error) {
 	for {
 		p.mu.Lock()
@@ -130,29 +140,30 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 			p.mu.Unlock()
 			return best, nil
 		}
-		if p.changed == nil {
-			p.changed = make(chan struct{})
-		}
-		ch := p.changed
-		p.waiting++
+		ch := make(chan struct{})
+		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-		}
-		p.mu.Lock()
-		p.waiting--
-		p.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			return nil, err
+			p.mu.Lock()
+			if i := slices.Index(p.waiters, ch); i >= 0 {
+				p.waiters = slices.Delete(p.waiters, i, i+1)
+			} else {
+				p.wakeOneLocked() // woken for a slot it will not take: pass it on
+			}
+			p.mu.Unlock()
+			return nil, ctx.Err()
 		}
 	}
 }
 
-// release gives back the slot acquire took.
+// release gives back the slot acquire took, to the longest-waiting request if any.
 func (p *pool) release(w *worker) {
 	w.pipe.inflight.Add(-1)
-	p.wake()
+	p.mu.Lock()
+	p.wakeOneLocked()
+	p.mu.Unlock()
 }
 
 // do runs one request on a worker and returns run()'s answer; st, when not nil, brings

@@ -165,3 +165,67 @@ func TestOnlyTheRunningRequestFailsWhenItsWorkerDies(t *testing.T) {
 		t.Errorf("the request whose run() killed its worker: %d, want 502", c)
 	}
 }
+
+// A freed slot goes to the longest-waiting request, one slot to one request; a waiter
+// that gives up after being handed a slot passes it on, so no slot is left unused.
+func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
+	w := &worker{}
+	w.pipe.inflight.Store(pipelineDepth) // full: every acquire waits
+	p := &pool{ready: []*worker{w}}
+	got := make(chan int, 3)
+	for i := range 3 {
+		go func() {
+			if _, err := p.acquire(context.Background()); err == nil {
+				got <- i
+			}
+		}()
+		waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == i+1 })
+	}
+	for want := range 3 {
+		p.release(w)
+		if i := <-got; i != want {
+			t.Fatalf("slot %d went to waiter %d, want %d (arrival order)", want, i, want)
+		}
+		select {
+		case i := <-got:
+			t.Fatalf("one freed slot woke two waiters (%d too)", i)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	// A waiter that gives up while being woken: its slot reaches the next one.
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { _, err := p.acquire(ctx); first <- err }()
+	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 })
+	go func() {
+		if _, err := p.acquire(context.Background()); err == nil {
+			got <- 1
+		}
+	}()
+	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 2 })
+	p.mu.Lock()
+	w.pipe.inflight.Add(-1)
+	p.wakeOneLocked() // the first waiter is handed the slot...
+	cancel()          // ...and gives up at the same time
+	p.mu.Unlock()
+	if err := <-first; err == nil {
+		p.release(w) // it took the slot after all: give it back
+	}
+	select {
+	case <-got:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the slot the first waiter gave up never reached the second")
+	}
+}
+
+// waitFor polls cond until it holds, for up to 2 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not reached within 2 s")
+}

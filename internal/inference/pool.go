@@ -213,8 +213,7 @@ type pool struct {
 	deaths  []time.Time
 	live    map[*worker]struct{} // every started worker not yet exited; guarded by mu
 	ready   []*worker            // workers that take requests; guarded by mu
-	changed chan struct{}        // closed when a worker may have room; guarded by mu
-	waiting int                  // requests waiting on changed; guarded by mu
+	waiters []chan struct{}      // requests waiting for a slot, oldest first, each closed to wake it; guarded by mu
 	cfg     Config
 	log     *logger
 	wg      sync.WaitGroup
