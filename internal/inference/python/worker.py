@@ -947,10 +947,14 @@ def _on_alarm(signum, frame):
     raise ScoringTimeout()
 
 
+_armed = [False]  # whether the alarm may be set: without SCORING_TIMEOUT_MS, no syscall per request
+
+
 def _arm(ms):
     """Starts (ms > 0) or stops (0) the alarm that ends a run() running too long."""
-    if hasattr(signal, "setitimer") and (ms or signal.getitimer(signal.ITIMER_REAL)[0]):
+    if (ms or _armed[0]) and hasattr(signal, "setitimer"):
         signal.setitimer(signal.ITIMER_REAL, ms / 1000.0 if ms else 0)
+        _armed[0] = bool(ms)
 
 
 # ---- streaming: run() returned a generator -------------------------------------------
