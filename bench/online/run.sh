@@ -11,7 +11,7 @@
 # with (e) loaded at (a)'s rates as the control: the tail the generator and machine add.
 # Needs: go, wrk, gunicorn, python3-flask (and python3-sklearn for the sklearn rows).
 # Run it on a quiet machine: every number is relative to what else uses the CPU.
-#   bash bench/online/run.sh     # BENCH_DURATION=10s BENCH_CONNS=8 BENCH_WORKERS=1 BENCH_WORKERS2=2
+#   bash bench/online/run.sh     # BENCH_DURATION=10s BENCH_CONNS=8 BENCH_WORKERS=1 BENCH_WORKERS2=2 BENCH_ROUNDS=1
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -19,6 +19,7 @@ duration="${BENCH_DURATION:-10s}"
 conns="${BENCH_CONNS:-8}"
 workers="${BENCH_WORKERS:-1}"
 workers2="${BENCH_WORKERS2:-2}"
+rounds="${BENCH_ROUNDS:-1}"
 threads=$(( conns < 2 ? 1 : 2 ))
 py=/usr/bin/python3
 for tool in go wrk gunicorn curl; do
@@ -62,6 +63,9 @@ load() {
   echo "$out" | awk '/^Requests\/sec/ {r=$2} $1=="50%" {p=$2} $1=="99%" {q=$2} /Non-2xx/ {b=$NF}
     END { print r, p, q, (b == "" ? 0 : b) }'
 }
+# median FILE prints the line of FILE ("rps p50 p99 non2xx" per round) with the median
+# req/s (the lower middle one for an even count).
+median() { sort -g "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 # warm URL KEY: a short unmeasured run, so first-request costs stay out of the numbers.
 warm() { BENCH_BODY="$body" BENCH_KEY="$2" wrk -t1 -c2 -d1s -s "$here/post.lua" "$1" >/dev/null; }
 # open_loop URL KEY RATE: fixed-rate load at $conns connections; prints "rps p50_us p99_us errors".
@@ -173,11 +177,15 @@ bench_model() {
   start_gunicorn "$code" "$modeldir" "$workers2"; url_c2="http://127.0.0.1:$port/score"; stopped+=("$pid")
 
   warm "$url_a" "$key_a"; warm "$url_a2" "$key_a2"; warm "$url_b" ""; warm "$url_c" ""; warm "$url_c2" ""
-  load "$url_a" "$key_a" "$conns" > "$m.a"
-  load "$url_b" "" "$conns" > "$m.b"
-  load "$url_c" "" "$conns" > "$m.c"
-  load "$url_a2" "$key_a2" "$conns" > "$m.a2"
-  load "$url_c2" "" "$conns" > "$m.c2"
+  local round
+  for round in $(seq 1 "$rounds"); do
+    load "$url_a" "$key_a" "$conns" >> "$m.a.all"
+    load "$url_b" "" "$conns" >> "$m.b.all"
+    load "$url_c" "" "$conns" >> "$m.c.all"
+    load "$url_a2" "$key_a2" "$conns" >> "$m.a2.all"
+    load "$url_c2" "" "$conns" >> "$m.c2.all"
+  done
+  for row in a b c a2 c2; do median "$m.$row.all" > "$m.$row"; done
   AZUREML_MODEL_DIR="$modeldir" "$py" "$here/inproc.py" "$code/score.py" "$work/body" "$(secs "$duration")" > "$m.d"
   # One connection: the latency a lone request sees, without queueing behind others.
   load "$url_a" "$key_a" 1 > "$m.a1"
@@ -263,6 +271,7 @@ print_latency() {
 
 echo "Berth online benchmark: nproc=$(nproc), kernel $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "wrk -t$threads -c$conns -d$duration (1 connection: -t1 -c1); workers $workers and $workers2; open loop: $conns connections, $duration a step"
+[ "$rounds" = 1 ] || echo "throughput rows (a) (b) (c) (a2) (c2): the median of $rounds interleaved rounds"
 printf '%s' '{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}' > "$work/body"
 body=$(cat "$work/body")
 # (e) does not depend on the model: measure it once, print it in every table.
