@@ -44,10 +44,9 @@ class _Formatter(logging.Formatter):
                                           record.rid, record.message)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            s = s + "\n" + record.exc_text if s[-1:] != "\n" else s + record.exc_text
-        if record.stack_info:
-            s = s + "\n" + self.formatStack(record.stack_info) if s[-1:] != "\n" else s + self.formatStack(record.stack_info)
+        for extra in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if extra:  # on a line of its own, as logging.Formatter adds them
+                s += extra if s.endswith("\n") else "\n" + extra
         return s
 
 
