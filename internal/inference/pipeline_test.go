@@ -193,7 +193,9 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 		}
 	}
 
-	// A waiter that gives up while being woken: its slot reaches the next one.
+	// A waiter that gives up just as it is handed a slot passes the slot on. Canceled
+	// first, while the test holds the pool's lock, its select takes ctx.Done and it
+	// waits for the lock; the slot is handed to it meanwhile, so it finds itself woken.
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { _, err := p.acquire(ctx); first <- err }()
@@ -205,12 +207,13 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	}()
 	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 2 })
 	p.mu.Lock()
+	cancel()
+	time.Sleep(20 * time.Millisecond) // the first waiter wakes on ctx.Done and waits for the lock
 	w.pipe.inflight.Add(-1)
-	p.wakeOneLocked() // the first waiter is handed the slot...
-	cancel()          // ...and gives up at the same time
+	p.wakeOneLocked() // the slot goes to the first waiter, which has given up
 	p.mu.Unlock()
 	if err := <-first; err == nil {
-		p.release(w) // it took the slot after all: give it back
+		t.Fatal("the first waiter took the slot after its context ended")
 	}
 	select {
 	case <-got:
