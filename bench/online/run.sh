@@ -136,12 +136,14 @@ start_gunicorn() {
   wait_http "http://127.0.0.1:$port/"
 }
 
-# latency_rows FILE URL KEY: the generator's own closed-loop maximum against the server
-# (FILE.max), then open-loop runs at 50% and 90% of it. wrk's maximum is not the base:
-# the generator costs more CPU per request than wrk, and shares the two cores.
+# latency_rows FILE URL KEY [BASE]: the generator's own closed-loop maximum against the
+# server (FILE.max), then open-loop runs at 50% and 90% of it. wrk's maximum is not the
+# base: the generator costs more CPU per request than wrk, and shares the two cores.
+# With BASE, no maximum is measured: the runs use BASE.max, another server's rates (the
+# control row: the no-op handler at (a)'s rates).
 latency_rows() {
   local max pct
-  open_loop "$2" "$3" max > "$1.max"
+  if [ -n "${4:-}" ]; then cp "$4.max" "$1.max"; else open_loop "$2" "$3" max > "$1.max"; fi
   read -r max _ < "$1.max"
   [ "$max" = "-" ] && read -r max _ < "$1"
   for pct in 50 90; do
@@ -149,15 +151,10 @@ latency_rows() {
   done
 }
 
-# control_rows FILE URL BASE: the no-op handler at 50% and 90% of BASE.max, the rates (a)
-# was measured at: the tail the generator and this machine add to any server.
-control_rows() {
-  local max pct
-  read -r max _ < "$3.max"
-  cp "$3.max" "$1.max"
-  for pct in 50 90; do
-    open_loop "$2" "" "$(awk -v m="$max" -v p="$pct" 'BEGIN { printf "%.1f", m*p/100 }')" > "$1.$pct"
-  done
+# start_noop: the no-op Go handler on $eport; sets $epid.
+start_noop() {
+  "$work/noop" -addr "127.0.0.1:$eport" & epid=$!; pids+=("$epid")
+  wait_http "http://127.0.0.1:$eport/"
 }
 
 # bench_model LABEL CODE_DIR MODEL_PATH BODY TARGET: measures every target for one model
@@ -193,9 +190,8 @@ bench_model() {
   latency_rows "$m.a" "$url_a" "$key_a"
   latency_rows "$m.b" "$url_b" ""
   latency_rows "$m.c" "$url_c" ""
-  "$work/noop" -addr "127.0.0.1:$eport" & epid=$!; pids+=("$epid")
-  wait_http "http://127.0.0.1:$eport/"
-  control_rows "$m.e" "http://127.0.0.1:$eport/score" "$m.a"
+  start_noop
+  latency_rows "$m.e" "http://127.0.0.1:$eport/score" "" "$m.a"
   stop "$epid"
 
   stop "${stopped[@]}"
@@ -276,8 +272,7 @@ printf '%s' '{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}' > "$work/body"
 body=$(cat "$work/body")
 # (e) does not depend on the model: measure it once, print it in every table.
 eport=$(free_port)
-"$work/noop" -addr "127.0.0.1:$eport" & epid=$!; pids+=("$epid")
-wait_http "http://127.0.0.1:$eport/"
+start_noop
 warm "http://127.0.0.1:$eport/score" ""
 load "http://127.0.0.1:$eport/score" "" "$conns" > "$work/e"
 stop "$epid"

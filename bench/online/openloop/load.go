@@ -134,6 +134,22 @@ func (s *sender) loop(ctx context.Context) {
 	}
 }
 
+// pace releases slots due at start, start+interval, ... into due, each at its time,
+// then closes due. Each slot is charged from its own time, so a late pacer would charge
+// its lateness to the server: it sleeps on a thread of its own (pacerThread).
+func pace(ctx context.Context, start time.Time, interval time.Duration, slots int, due chan<- time.Time) {
+	defer close(due)
+	defer pacerThread()()
+	for i := range slots {
+		at := start.Add(time.Duration(i) * interval)
+		sleepUntil(at)
+		if ctx.Err() != nil {
+			return
+		}
+		due <- at
+	}
+}
+
 // send POSTs the body and reads the whole answer; ok is false for a non-2xx status.
 func send(ctx context.Context, cfg config, client *http.Client) (ok bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.url, bytes.NewReader(cfg.body))

@@ -3,32 +3,26 @@
 package main
 
 import (
-	"context"
 	"runtime"
 	"syscall"
 	"time"
 )
 
-// pace releases slots due at start, start+interval, ... into due, each at its time,
-// then closes due. Go's timers fire up to a millisecond late on some machines (the
-// poller sleeps in whole milliseconds), which would bunch requests together and be
-// charged to the server; so the pacer owns an OS thread, sets its timer slack to 1 ns
-// and sleeps with nanosleep: a slot is released within tens of microseconds of its time.
-func pace(ctx context.Context, start time.Time, interval time.Duration, slots int, due chan<- time.Time) {
-	defer close(due)
+// pacerThread gives the calling goroutine an OS thread of its own with a timer slack of
+// 1 ns, so that sleepUntil wakes within tens of microseconds of its time; the returned
+// function gives the thread back.
+func pacerThread() (release func()) {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	const prSetTimerSlack = 29
 	syscall.Syscall(syscall.SYS_PRCTL, prSetTimerSlack, 1, 0)
-	for i := range slots {
-		at := start.Add(time.Duration(i) * interval)
-		for wait := time.Until(at); wait > 0; wait = time.Until(at) {
-			ts := syscall.NsecToTimespec(int64(wait))
-			syscall.Nanosleep(&ts, nil) // woken early (EINTR): sleep the rest
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		due <- at
+	return runtime.UnlockOSThread
+}
+
+// sleepUntil sleeps with nanosleep, which keeps the thread's timer slack: Go's timers
+// fired up to a millisecond late here (the poller sleeps in whole milliseconds).
+func sleepUntil(at time.Time) {
+	for wait := time.Until(at); wait > 0; wait = time.Until(at) {
+		ts := syscall.NsecToTimespec(int64(wait))
+		syscall.Nanosleep(&ts, nil) // woken early (EINTR): sleep the rest
 	}
 }

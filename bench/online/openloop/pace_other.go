@@ -2,27 +2,10 @@
 
 package main
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
-// pace releases slots due at start, start+interval, ... into due, each at its time,
-// then closes due (Go's timers; the Linux pacer is more precise).
-func pace(ctx context.Context, start time.Time, interval time.Duration, slots int, due chan<- time.Time) {
-	defer close(due)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for i := range slots {
-		at := start.Add(time.Duration(i) * interval)
-		if wait := time.Until(at); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
-		due <- at
-	}
-}
+// pacerThread needs no thread of its own where sleepUntil uses Go's timers.
+func pacerThread() (release func()) { return func() {} }
+
+// sleepUntil sleeps with Go's timers (the Linux pacer is more precise).
+func sleepUntil(at time.Time) { time.Sleep(time.Until(at)) }
