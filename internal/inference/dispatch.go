@@ -2,7 +2,6 @@ package inference
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -170,7 +169,7 @@ func (p *pool) release(w *worker) {
 // the rest of an answer run() streams. A request whose worker died before it reached
 // run() is sent to another worker.
 func (p *pool) do(ctx context.Context, req requestHeader, body []byte) (h frameHeader, out []byte, st *stream, err error) {
-	hb, err := json.Marshal(req)
+	hb, err := req.encode()
 	if err != nil {
 		return frameHeader{}, nil, nil, err
 	}

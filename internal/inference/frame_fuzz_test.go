@@ -155,3 +155,28 @@ func TestParseJSONOK(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRequestHeaderEncode: the request header the worker reads is what encoding/json
+// writes, whichever path encode takes.
+func FuzzRequestHeaderEncode(f *testing.F) {
+	f.Add("3f1c-aa", "POST", "", int64(0), false, false)
+	f.Add("id", "GET", "a=1&b=<2>", int64(5000), true, false)
+	f.Add("é\"\\\n", "POST", "x=%20", int64(-1), false, true)
+	f.Fuzz(func(t *testing.T, id, method, query string, timeout int64, collect, headers bool) {
+		h := requestHeader{ID: id, Method: method, Query: query, TimeoutMs: timeout, Collect: collect}
+		if headers {
+			h.Headers, h.Remote = map[string]string{"Accept": "*/*"}, "127.0.0.1"
+		}
+		want, err := json.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("encode() = %s, encoding/json writes %s", got, want)
+		}
+	})
+}

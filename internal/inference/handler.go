@@ -51,8 +51,8 @@ type handler struct {
 func writeMessage(w http.ResponseWriter, status int, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	if h.Get("x-ms-run-function-failed") == "" {
-		h.Set("x-ms-run-function-failed", "False")
+	if h.Get("X-Ms-Run-Function-Failed") == "" {
+		h.Set("X-Ms-Run-Function-Failed", "False")
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"message": msg})
@@ -62,7 +62,9 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 // the headers azmlinfsrv adds to every answer of its routes just before they are sent.
 type respWriter struct {
 	http.ResponseWriter
-	before  func(http.Header)
+	s       *handler
+	r       *http.Request
+	ids     requestIDs
 	status  int
 	n       int
 	written bool
@@ -73,7 +75,7 @@ func (w *respWriter) WriteHeader(status int) {
 		return
 	}
 	w.written, w.status = true, status
-	w.before(w.Header())
+	w.s.headers(w.Header(), w.r, w.ids)
 	w.ResponseWriter.WriteHeader(status)
 }
 
@@ -95,7 +97,7 @@ type requestIDs struct{ request, legacy, client string }
 // ids reads the request ids as azmlinfsrv does; a non-empty string is the 431 message.
 func (s *handler) ids(r *http.Request) (requestIDs, string) {
 	var ids requestIDs
-	rid := r.Header.Get("x-request-id")
+	rid := r.Header.Get("X-Request-Id")
 	if rid == "" {
 		rid = uuid.NewString()
 	}
@@ -103,7 +105,7 @@ func (s *handler) ids(r *http.Request) (requestIDs, string) {
 		return ids, fmt.Sprintf("x-request-id must not exceed %d characters", headerLimit)
 	}
 	ids.request = rid
-	legacy, client := r.Header.Get("x-ms-request-id"), r.Header.Get("x-ms-client-request-id")
+	legacy, client := r.Header.Get("X-Ms-Request-Id"), r.Header.Get("X-Ms-Client-Request-Id")
 	if legacy != "" {
 		s.log.line('W', "azmlinfsrv", "x-ms-request-id header has been deprecated and will be removed from future versions of the server. Please use x-ms-client-request-id.")
 		if client == "" {
@@ -122,16 +124,16 @@ func (s *handler) ids(r *http.Request) (requestIDs, string) {
 // headers adds what azmlinfsrv adds to every answer of its routes.
 func (s *handler) headers(h http.Header, r *http.Request, ids requestIDs) {
 	if !s.cfg.NoServerVersion {
-		h.Add("x-ms-server-version", Version)
+		h.Add("X-Ms-Server-Version", Version)
 	}
 	if ids.request != "" {
-		h.Set("x-request-id", ids.request)
+		h.Set("X-Request-Id", ids.request)
 	}
 	if ids.legacy != "" {
-		h.Set("x-ms-request-id", ids.legacy)
+		h.Set("X-Ms-Request-Id", ids.legacy)
 	}
 	if ids.client != "" {
-		h.Set("x-ms-client-request-id", ids.client)
+		h.Set("X-Ms-Client-Request-Id", ids.client)
 	}
 	if t, ok := r.Header["Traceid"]; ok && len(t) > 0 {
 		h.Add("TraceId", t[0])
@@ -147,7 +149,7 @@ func (s *handler) headers(h http.Header, r *http.Request, ids requestIDs) {
 }
 
 func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	methods := map[string]string{"/": "GET HEAD OPTIONS", "/swagger.json": "GET HEAD OPTIONS", "/score": "GET POST OPTIONS"}[r.URL.Path]
+	methods := routeMethods(r.URL.Path)
 	if methods == "" {
 		writeMessage(w, http.StatusNotFound, msgNotFound)
 		return
@@ -158,7 +160,7 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	ids, tooLong := s.ids(r)
-	rw := &respWriter{ResponseWriter: w, status: http.StatusOK, before: func(h http.Header) { s.headers(h, r, ids) }}
+	rw := &respWriter{ResponseWriter: w, s: s, r: r, ids: ids, status: http.StatusOK}
 	if tooLong != "" {
 		writeMessage(rw, http.StatusRequestHeaderFieldsTooLarge, tooLong)
 		return
@@ -182,6 +184,17 @@ func (s *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.access(r.Method, path, rw.status, time.Since(start), rw.n)
 }
 
+// routeMethods are the methods azmlinfsrv's route at path answers ("": no such route).
+func routeMethods(path string) string {
+	switch path {
+	case "/score":
+		return "GET POST OPTIONS"
+	case "/", "/swagger.json":
+		return "GET HEAD OPTIONS"
+	}
+	return ""
+}
+
 func (s *handler) health(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
 		http.Error(w, "Not ready: workers are running init()", http.StatusServiceUnavailable)
@@ -203,10 +216,14 @@ func (s *handler) deadline(ctx context.Context) (context.Context, context.Cancel
 	// SCORING_TIMEOUT_MS is the worker's own alarm (it interrupts run(), and the worker
 	// lives on); WORKER_TIMEOUT is the backstop that stops a worker the alarm cannot
 	// reach, as gunicorn's does.
-	if d := s.cfg.WorkerTimeout; d > 0 {
-		return context.WithTimeoutCause(ctx, d, errWorkerTimeout)
+	d := s.cfg.WorkerTimeout
+	if d <= 0 {
+		return ctx, func() {}
 	}
-	return ctx, func() {}
+	if end, ok := ctx.Deadline(); ok && time.Until(end) < d {
+		return ctx, func() {} // the caller's deadline (request_timeout_ms) comes first
+	}
+	return context.WithTimeoutCause(ctx, d, errWorkerTimeout)
 }
 
 // run hands the request to a worker and writes its answer.
@@ -219,7 +236,9 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 		writeMessage(w, http.StatusServiceUnavailable, "the workers are still running init()")
 		return
 	}
-	body, err := io.ReadAll(r.Body)
+	buf, err := readRequestBody(r)
+	defer buf.release()
+	body := buf.b
 	if err != nil {
 		writeMessage(w, http.StatusBadRequest, "read request body: "+err.Error())
 		return
@@ -253,12 +272,12 @@ func (s *handler) run(w http.ResponseWriter, r *http.Request, rid string) {
 	for _, kv := range fh.Headers {
 		h.Add(kv[0], kv[1])
 	}
-	h.Set("x-ms-run-fn-exec-ms", strconv.FormatFloat(fh.Ms, 'f', 3, 64))
+	h.Set("X-Ms-Run-Fn-Exec-Ms", strconv.FormatFloat(fh.Ms, 'f', 3, 64))
 	failed := "False"
 	if fh.Failed || fh.Status >= 500 {
 		failed = "True"
 	}
-	h.Set("x-ms-run-function-failed", failed)
+	h.Set("X-Ms-Run-Function-Failed", failed)
 	if !fh.Server {
 		h.Set(instance.HeaderFromRun, "true")
 	}
@@ -300,7 +319,7 @@ func (s *handler) relay(ctx context.Context, w http.ResponseWriter, st *stream) 
 
 // failed answers a request that run() did not answer.
 func (s *handler) failed(w http.ResponseWriter, ctx context.Context, err error) {
-	w.Header().Set("x-ms-run-function-failed", "True")
+	w.Header().Set("X-Ms-Run-Function-Failed", "True")
 	switch cause := context.Cause(ctx); {
 	case errors.Is(err, errWorkerDied):
 		s.log.errorf("", "%v; a new worker is starting", err)
@@ -337,14 +356,14 @@ func (s *handler) swagger(w http.ResponseWriter, r *http.Request) {
 		for _, f := range files {
 			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
 				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("x-ms-run-function-failed", "False")
+				w.Header().Set("X-Ms-Run-Function-Failed", "False")
 				w.Write(b)
 				return
 			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("x-ms-run-function-failed", "False")
+	w.Header().Set("X-Ms-Run-Function-Failed", "False")
 	json.NewEncoder(w).Encode(s.swaggerDoc(version))
 }
 
@@ -374,4 +393,44 @@ func (s *handler) swaggerDoc(version string) map[string]any {
 	}
 	return map[string]any{"swagger": "2.0", "info": info, "schemes": []string{"https"}, "paths": paths,
 		"definitions": map[string]any{"ServiceInput": input, "ServiceOutput": output}}
+}
+
+// bodies holds request-body buffers between requests: a body is needed only until it
+// has been written to a worker's pipe.
+var bodies = sync.Pool{New: func() any { return new(bodyBuf) }}
+
+// keptBody is the largest buffer given back to bodies; larger ones are left to the GC.
+const keptBody = 1 << 20
+
+type bodyBuf struct{ b []byte }
+
+// readRequestBody reads r's body into a buffer from bodies, sized by Content-Length when
+// the client sent one. Give the buffer back with release once the body is not needed.
+func readRequestBody(r *http.Request) (*bodyBuf, error) {
+	buf := bodies.Get().(*bodyBuf)
+	b := buf.b[:0]
+	if n := r.ContentLength; n >= int64(cap(b)) && n < keptBody {
+		b = make([]byte, 0, n+1) // +1: room for the read that finds EOF
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			buf.b = b
+			if err == io.EOF {
+				err = nil
+			}
+			return buf, err
+		}
+	}
+}
+
+func (buf *bodyBuf) release() {
+	if cap(buf.b) > keptBody {
+		buf.b = nil
+	}
+	bodies.Put(buf)
 }

@@ -76,7 +76,7 @@ func (l *logger) errorf(rid, format string, args ...any) {
 func (l *logger) access(method, path string, status int, took time.Duration, length int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := append(l.held, logs.Stamp(time.Now())...)
+	b := logs.AppendStamp(l.held, time.Now())
 	b = append(b, " I ["...)
 	b = strconv.AppendInt(b, int64(l.pid), 10)
 	b = append(b, "] azmlinfsrv - "...)

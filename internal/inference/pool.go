@@ -77,6 +77,38 @@ type requestHeader struct {
 	Collect bool `json:"dc,omitempty"`
 }
 
+// encode writes h as JSON. The common request (no headers, plain ids) is written
+// directly, byte for byte what encoding/json writes; anything else goes to encoding/json.
+func (h *requestHeader) encode() ([]byte, error) {
+	if h.Headers != nil || h.Remote != "" || h.Ping || !plainJSON(h.ID) || !plainJSON(h.Method) || !plainJSON(h.Query) {
+		return json.Marshal(h)
+	}
+	b := make([]byte, 0, 32+len(h.ID)+len(h.Method)+len(h.Query))
+	b = append(append(append(b, `{"id":"`...), h.ID...), `","m":"`...)
+	b = append(append(b, h.Method...), '"')
+	if h.Query != "" {
+		b = append(append(append(b, `,"q":"`...), h.Query...), '"')
+	}
+	if h.TimeoutMs != 0 {
+		b = strconv.AppendInt(append(b, `,"to":`...), h.TimeoutMs, 10)
+	}
+	if h.Collect {
+		b = append(b, `,"dc":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether s is written as it is inside a JSON string by
+// encoding/json: printable ASCII without quotes, backslashes or HTML characters.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // worker is one Python process and its two pipes.
 type worker struct {
 	proc   *supervise.Process

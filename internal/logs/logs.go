@@ -125,8 +125,11 @@ func (s *stamped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// stampLayout is the time layout of the Azure inference server's log lines.
+const stampLayout = "2006-01-02 15:04:05,000"
+
 // Stamp formats t as the log layout of the Azure inference server: "2006-01-02 15:04:05,000" in UTC.
-func Stamp(t time.Time) string {
-	t = t.UTC()
-	return t.Format("2006-01-02 15:04:05") + "," + t.Format(".000")[1:]
-}
+func Stamp(t time.Time) string { return t.UTC().Format(stampLayout) }
+
+// AppendStamp appends Stamp(t) to b.
+func AppendStamp(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, stampLayout) }

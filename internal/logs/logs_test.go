@@ -57,3 +57,13 @@ func TestTimestamped(t *testing.T) {
 		t.Fatalf("got %q want %q", b.String(), want)
 	}
 }
+
+func TestStampIsTheInferenceServerLayoutInUTC(t *testing.T) {
+	at := time.Date(2026, 12, 2, 7, 5, 9, 45_900_000, time.FixedZone("CET", 3600))
+	if got, want := Stamp(at), "2026-12-02 06:05:09,045"; got != want {
+		t.Errorf("Stamp = %q, want %q", got, want)
+	}
+	if got, want := string(AppendStamp([]byte("at "), at)), "at 2026-12-02 06:05:09,045"; got != want {
+		t.Errorf("AppendStamp = %q, want %q", got, want)
+	}
+}

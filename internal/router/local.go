@@ -25,15 +25,13 @@ func (r *Router) serveLocal(ctx context.Context, w http.ResponseWriter, req *htt
 	for _, k := range dropRequest {
 		out.Header.Del(k)
 	}
-	out.Header.Set("x-request-id", reqID)
+	out.Header.Set("X-Request-Id", reqID)
 	if clientID != "" {
-		out.Header.Set("x-ms-client-request-id", clientID)
+		out.Header.Set("X-Ms-Client-Request-Id", clientID)
 	}
 	br := &bodyReader{r: body}
 	out.Body = br
-	client := req.Context()
-	lw := &localWriter{w: w, router: r, dep: dep, body: br,
-		timedOut: func() bool { return ctx.Err() != nil && client.Err() == nil }}
+	lw := &localWriter{w: w, router: r, dep: dep, body: br, ctx: ctx, client: req.Context()}
 	inst.Handler.ServeHTTP(lw, out)
 	if lw.status == 0 {
 		lw.WriteHeader(http.StatusOK)
@@ -71,13 +69,16 @@ type localWriter struct {
 	router *Router
 	dep    *table.Deployment
 	body   *bodyReader
-	// timedOut reports that the request's deadline passed while its client still waits.
-	timedOut func() bool
-	status   int  // 0 until the header is written
-	replaced bool // the router answered instead: the instance's writes are dropped
+	// ctx is the request's, with its deadline; client is the client's connection's.
+	ctx, client context.Context
+	status      int  // 0 until the header is written
+	replaced    bool // the router answered instead: the instance's writes are dropped
 }
 
 func (l *localWriter) Header() http.Header { return l.w.Header() }
+
+// timedOut reports that the request's deadline passed while its client still waits.
+func (l *localWriter) timedOut() bool { return l.ctx.Err() != nil && l.client.Err() == nil }
 
 func (l *localWriter) WriteHeader(status int) {
 	if l.status != 0 {

@@ -54,7 +54,7 @@ func (r *Router) mirror(endpoint string, dep *table.Deployment, req *http.Reques
 		for _, k := range dropRequest {
 			header.Del(k)
 		}
-		header.Set("x-request-id", reqID)
+		header.Set("X-Request-Id", reqID)
 		resp, err := r.call(ctx, inst, method, "/score", query, header, body)
 		if err != nil {
 			stats.Failed.Add(1)

@@ -193,10 +193,10 @@ func (r *Router) limiter(endpoint string) *rate.Limiter {
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	sc := request{arrival: time.Now(), id: uuid.NewString()}
 	h := w.Header()
-	h.Set("x-request-id", sc.id)
-	if c := req.Header.Get("x-ms-client-request-id"); c != "" {
+	h.Set("X-Request-Id", sc.id)
+	if c := req.Header.Get("X-Ms-Client-Request-Id"); c != "" {
 		sc.clientID = sanitizeClientID(c)
-		h.Set("x-ms-client-request-id", sc.clientID)
+		h.Set("X-Ms-Client-Request-Id", sc.clientID)
 	}
 	rest, ok := strings.CutPrefix(req.URL.Path, "/endpoints/")
 	name, route, _ := strings.Cut(rest, "/")
@@ -250,7 +250,7 @@ func (r *Router) score(w http.ResponseWriter, req *http.Request, snap *snapshot,
 		return http.StatusNotFound
 	}
 	sc.dep = dep
-	w.Header().Set("azureml-model-deployment", dep.Name)
+	w.Header().Set("Azureml-Model-Deployment", dep.Name)
 	if swagger {
 		r.swagger(w, req, dep)
 		return 0
@@ -286,7 +286,7 @@ func (r *Router) score(w http.ResponseWriter, req *http.Request, snap *snapshot,
 // azureml-model-deployment header names, else a weighted choice by traffic. It answers
 // 404 itself and returns nil when there is none.
 func (r *Router) pickDeployment(w http.ResponseWriter, req *http.Request, ep *table.Endpoint, order []string) (dep *table.Deployment, targeted bool) {
-	if target := req.Header.Get("azureml-model-deployment"); target != "" {
+	if target := req.Header.Get("Azureml-Model-Deployment"); target != "" {
 		dep = ep.Deployments[target]
 		if dep == nil {
 			writeError(w, http.StatusNotFound, diag.DeploymentNotFound, "deployment "+target+" does not exist on endpoint "+ep.Name)
@@ -431,9 +431,9 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, body io.Reade
 	for _, k := range dropRequest {
 		out.Header.Del(k)
 	}
-	out.Header.Set("x-request-id", reqID)
+	out.Header.Set("X-Request-Id", reqID)
 	if clientID != "" {
-		out.Header.Set("x-ms-client-request-id", clientID)
+		out.Header.Set("X-Ms-Client-Request-Id", clientID)
 	}
 	resp, err := r.http.Do(out)
 	if err != nil {

@@ -327,7 +327,22 @@ func (s *Server) handler(rt *router.Router) http.Handler {
 	studio := web.Handler()
 	mux.Handle("GET /{$}", studio)
 	mux.Handle("GET "+web.AssetPrefix, studio)
-	return mux
+	return scoringFirst(mux, rt)
+}
+
+// scoringFirst sends /endpoints/<name>/score straight to the router, the handler the
+// mux would choose for it: the busiest route skips the mux's matching. Paths the mux
+// would clean or redirect ("..", "//") still go through the mux.
+func scoringFirst(mux *http.ServeMux, rt http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/endpoints/")
+		name, ok2 := strings.CutSuffix(rest, "/score")
+		if ok && ok2 && name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && r.Method != http.MethodConnect {
+			rt.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Run writes server.json, recovers the stored deployments and serves until ctx is done;

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,4 +101,35 @@ func TestNewFailsOnBusyAddress(t *testing.T) {
 		t.Fatalf("New after a failed New: %v", err)
 	}
 	s.Close()
+}
+
+// The scoring route skips the mux only where the mux would choose the router anyway.
+func TestScoringFirstSkipsOnlyTheMuxMatchOfTheRouter(t *testing.T) {
+	var got string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/endpoints/", func(http.ResponseWriter, *http.Request) { got = "mux router" })
+	mux.HandleFunc("POST /endpoints/{name}/jobs", func(http.ResponseWriter, *http.Request) { got = "mux jobs" })
+	mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) { got = "mux other" })
+	h := scoringFirst(mux, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got = "router" }))
+	for target, want := range map[string]string{
+		"POST /endpoints/ep-1/score":        "router",
+		"GET /endpoints/ep-1/score":         "router",
+		"POST /endpoints/ep-1/jobs":         "mux jobs",
+		"POST /endpoints/ep-1/swagger.json": "mux router",
+		"POST /endpoints/../score":          "mux redirect", // to the cleaned path
+		"POST /endpoints//score":            "mux redirect",
+		"POST /endpoints/a/b/score":         "mux router",
+	} {
+		method, path, _ := strings.Cut(target, " ")
+		got = ""
+		req := &http.Request{Method: method, URL: &url.URL{Path: path}, Header: http.Header{}, Host: "x"}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code/100 == 3 && got == "" {
+			got = "mux redirect"
+		}
+		if got != want {
+			t.Errorf("%s went to %q, want %q", target, got, want)
+		}
+	}
 }
