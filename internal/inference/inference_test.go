@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -247,5 +248,39 @@ func TestLogFormatOfTheScript(t *testing.T) {
 	l := log.await("scored here")
 	if !strings.Contains(l, "logfmt_score.py:11 MainThread scored here") {
 		t.Fatalf("the script's format lost the caller's file, line or thread:\n%s", l)
+	}
+}
+
+// TestRootLoggerLinesAreTheSameOnBothPaths: lines the worker writes directly for the
+// root logger equal those logging's own path writes (which a script's filter restores).
+func TestRootLoggerLinesAreTheSameOnBothPaths(t *testing.T) {
+	url, log := serve(t, "logpaths_score.py", 1)
+	var paths []string
+	for i, data := range []string{"a", "switch", "a"} {
+		resp, body := post(t, url+"/score", `"`+data+`"`, "x-request-id", fmt.Sprintf("req-%d", i))
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		paths = append(paths, body)
+	}
+	if paths[0] != `{"direct": true}` || paths[2] != `{"direct": false}` {
+		t.Fatalf("the paths taken were %v: want the direct one first, logging's own after the filter", paths)
+	}
+	log.await("[req-2] 5% done")
+	lines := map[string][]string{} // a request's lines, without the time stamp
+	cur := ""
+	for _, l := range strings.Split(log.String(), "\n") {
+		if _, rest, ok := strings.Cut(l, " - [req-"); ok {
+			cur = rest[:1]
+		} else if l == "" || strings.Contains(l, "azmlinfsrv") || cur == "" {
+			continue // the server's own lines
+		}
+		if f := strings.SplitN(l, " ", 3); len(f) == 3 && strings.Contains(l, " - [req-") {
+			l = f[2]
+		}
+		lines[cur] = append(lines[cur], strings.Replace(l, "[req-"+cur+"]", "[req]", 1))
+	}
+	if len(lines["0"]) != 6 || !slices.Equal(lines["0"], lines["2"]) {
+		t.Fatalf("direct path wrote:\n%q\nlogging's path wrote:\n%q", lines["0"], lines["2"])
 	}
 }

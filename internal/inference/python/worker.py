@@ -4,6 +4,7 @@ run() for requests framed on file descriptors 3 (in) and 4 (out).
 Frame: 4-byte big-endian length of a JSON header, the header, 4-byte big-endian
 length of the body, the body. Standard library only.
 """
+import collections.abc
 import io
 import json
 import logging
@@ -62,11 +63,14 @@ class _LineHandler(logging.StreamHandler):
 
 
 class _LeanRecords:
-    """Log records without the caller's file and line and the thread and process names:
-    finding them costs a log line more than formatting and writing it, and the worker's
-    format uses none of them. On only while the worker's handler is the only one that
-    formats records (logging's documented optimisation flags); a score.py that adds a
-    handler gets them back from its next request on."""
+    """While the worker's handler is the only one that formats records (nothing else on
+    the root logger or any other logger, no record factory or filters of the script's),
+    a line logged on the root logger (logging.info(...), as the Azure samples do) is
+    built and written directly: the same line, without a LogRecord and the handler
+    chain, which cost twice the line itself. Records also skip the caller's file and
+    line and the thread and process names (logging's documented optimisation flags),
+    which the worker's format does not use. A score.py that adds a handler, a filter or
+    a record factory gets logging's own path back from its next request on."""
 
     def __init__(self, handler):
         self.handler, self.formatter = handler, handler.formatter
@@ -75,6 +79,8 @@ class _LeanRecords:
     def _alone(self):
         root = logging.getLogger()
         if len(root.handlers) != 1 or root.handlers[0] is not self.handler or self.handler.formatter is not self.formatter:
+            return False
+        if root.filters or self.handler.filters or logging.getLogRecordFactory() is not logging.LogRecord:
             return False
         for lg in list(logging.Logger.manager.loggerDict.values()):
             for h in getattr(lg, "handlers", ()):
@@ -85,15 +91,44 @@ class _LeanRecords:
     def check(self):
         """Called between requests: cheap while nothing changed."""
         root = logging.getLogger()
-        alone = len(root.handlers) == 1 and root.handlers[0] is self.handler and self.handler.formatter is self.formatter
+        alone = (len(root.handlers) == 1 and root.handlers[0] is self.handler and self.handler.formatter is self.formatter
+                 and not root.filters and not self.handler.filters and logging.getLogRecordFactory() is logging.LogRecord)
         if self.on and alone:
             return
         if alone and self._alone():
             logging._srcfile, logging.logThreads, logging.logMultiprocessing = None, False, False
+            root._log = self._log
             self.on = True
         elif self.on:
             logging._srcfile, logging.logThreads, logging.logMultiprocessing = self.srcfile, True, True
+            del root._log
             self.on = False
+
+    def _log(self, level, msg, args, exc_info=None, extra=None, stack_info=False, stacklevel=1):
+        """The root logger's _log while on: the line _Formatter makes of the record."""
+        root = logging.root
+        if exc_info or extra is not None or stack_info or root.disabled or level < self.handler.level:
+            return logging.Logger._log(root, level, msg, args, exc_info, extra, stack_info, stacklevel)
+        try:
+            text = str(msg)
+            if args:
+                if len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
+                    text = text % args[0]
+                else:
+                    text = text % args
+        except Exception:  # logging's own path reports it, as logging does
+            return logging.Logger._log(root, level, msg, args, exc_info, extra, stack_info, stacklevel)
+        now = time.time()
+        second = int(now)
+        f = self.formatter
+        if second != f._second:
+            f._second, f._stamp = second, time.strftime(f.default_time_format, time.gmtime(second))
+        line = "%s,%03d %s [%d] %s - [%s] %s\n" % (f._stamp, int((now - second) * 1000), logging.getLevelName(level)[:1],
+                                                   os.getpid(), root.name, _current["rid"], text)
+        try:
+            os.write(2, line.encode("utf-8", "replace"))
+        except OSError:  # logging's own path reports it, as _LineHandler does
+            logging.Logger._log(root, level, msg, args, exc_info, extra, stack_info, stacklevel)
 
 
 def _setup_logging():
