@@ -31,7 +31,7 @@ func (r *Router) serveLocal(ctx context.Context, w http.ResponseWriter, req *htt
 	}
 	br := &bodyReader{r: body}
 	out.Body = br
-	lw := &localWriter{w: w, router: r, dep: dep, body: br, ctx: ctx, client: req.Context()}
+	lw := &localWriter{w: w, router: r, dep: dep, body: br, ended: ctx.Done(), clientGone: req.Context().Done()}
 	inst.Handler.ServeHTTP(lw, out)
 	if lw.status == 0 {
 		lw.WriteHeader(http.StatusOK)
@@ -69,16 +69,26 @@ type localWriter struct {
 	router *Router
 	dep    *table.Deployment
 	body   *bodyReader
-	// ctx is the request's, with its deadline; client is the client's connection's.
-	ctx, client context.Context
-	status      int  // 0 until the header is written
-	replaced    bool // the router answered instead: the instance's writes are dropped
+	// ended closes when the request ends (its deadline included); clientGone when its
+	// client's connection does.
+	ended, clientGone <-chan struct{}
+	status            int  // 0 until the header is written
+	replaced          bool // the router answered instead: the instance's writes are dropped
 }
 
 func (l *localWriter) Header() http.Header { return l.w.Header() }
 
 // timedOut reports that the request's deadline passed while its client still waits.
-func (l *localWriter) timedOut() bool { return l.ctx.Err() != nil && l.client.Err() == nil }
+func (l *localWriter) timedOut() bool { return closed(l.ended) && !closed(l.clientGone) }
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
 
 func (l *localWriter) WriteHeader(status int) {
 	if l.status != 0 {
