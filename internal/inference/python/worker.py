@@ -76,11 +76,13 @@ class _LeanRecords:
         self.handler, self.formatter = handler, handler.formatter
         self.on, self.srcfile = False, logging._srcfile
 
+    def _root_alone(self, root):
+        """The cheap part of _alone: the root logger's side."""
+        return (len(root.handlers) == 1 and root.handlers[0] is self.handler and self.handler.formatter is self.formatter
+                and not root.filters and not self.handler.filters and logging.getLogRecordFactory() is logging.LogRecord)
+
     def _alone(self):
-        root = logging.getLogger()
-        if len(root.handlers) != 1 or root.handlers[0] is not self.handler or self.handler.formatter is not self.formatter:
-            return False
-        if root.filters or self.handler.filters or logging.getLogRecordFactory() is not logging.LogRecord:
+        if not self._root_alone(logging.getLogger()):
             return False
         for lg in list(logging.Logger.manager.loggerDict.values()):
             for h in getattr(lg, "handlers", ()):
@@ -91,8 +93,7 @@ class _LeanRecords:
     def check(self):
         """Called between requests: cheap while nothing changed."""
         root = logging.getLogger()
-        alone = (len(root.handlers) == 1 and root.handlers[0] is self.handler and self.handler.formatter is self.formatter
-                 and not root.filters and not self.handler.filters and logging.getLogRecordFactory() is logging.LogRecord)
+        alone = self._root_alone(root)
         if self.on and alone:
             return
         if alone and self._alone():
