@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -282,5 +283,21 @@ func TestRootLoggerLinesAreTheSameOnBothPaths(t *testing.T) {
 	}
 	if len(lines["0"]) != 6 || !slices.Equal(lines["0"], lines["2"]) {
 		t.Fatalf("direct path wrote:\n%q\nlogging's path wrote:\n%q", lines["0"], lines["2"])
+	}
+}
+
+func TestWorkersRunUnderSchedBatchUnlessTheDeploymentSaysNormal(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SCHED_BATCH is Linux's")
+	}
+	for env, want := range map[string]string{"": `"batch"`, "normal": `"other"`} {
+		cfg := Config{EntryScript: filepath.Join("testdata", "sched_score.py"), ModelDir: t.TempDir(), WorkerCount: 1}
+		if env != "" {
+			cfg.Env = []string{"BERTH_WORKER_SCHED=" + env}
+		}
+		url, log := serveWith(t, cfg)
+		if resp, body := post(t, url+"/score", "{}"); resp.StatusCode != 200 || body != want {
+			t.Errorf("BERTH_WORKER_SCHED=%q: %d %s, want %s; log:\n%s", env, resp.StatusCode, body, want, log)
+		}
 	}
 }

@@ -1266,7 +1266,21 @@ def _batch_fork(entry, n):
     os._exit(0)
 
 
+def _batch_policy():
+    """Runs this worker under SCHED_BATCH (Linux; any user may choose it for itself), unless
+    BERTH_WORKER_SCHED=normal: a worker woken by a new request then does not preempt the
+    server thread that feeds it, which goes on handing over the requests it holds. Each
+    thread gets the same share of the cores as before; threads started later inherit it."""
+    if os.environ.get("BERTH_WORKER_SCHED", "batch") != "batch" or not hasattr(os, "SCHED_BATCH"):
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError:
+        pass  # a seccomp profile may refuse it; the worker runs as before
+
+
 def main():
+    _batch_policy()
     here = globals().get("__file__")  # not set when run with -c
     if here and sys.path and sys.path[0] == os.path.dirname(os.path.abspath(here)):
         sys.path[0] = ""  # run from a file, as with -c: the working directory comes first
