@@ -1271,7 +1271,7 @@ def _batch_policy():
     BERTH_WORKER_SCHED=normal: a worker woken by a new request then does not preempt the
     server thread that feeds it, which goes on handing over the requests it holds. Each
     thread gets the same share of the cores as before; threads started later inherit it."""
-    if os.environ.get("BERTH_WORKER_SCHED", "batch") != "batch" or not hasattr(os, "SCHED_BATCH"):
+    if os.environ.get("BERTH_WORKER_SCHED") == "normal" or not hasattr(os, "SCHED_BATCH"):
         return
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
