@@ -55,7 +55,7 @@ func tuneRuntime() {
 // container's CPU limit): half of them, at least one. The rest are the Python workers':
 // they do the model's work, and on 2 cores a second Go thread woken for every handed-over
 // request cost the sklearn example ~60 us of Go CPU per request (144 -> 83 us at one
-// worker, throughput +40..55% in bench/online's runs).
+// worker, throughput +46..47% in two interleaved wrk pairs).
 func serverProcs(cpus int) int {
 	return max(1, cpus/2)
 }
