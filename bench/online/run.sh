@@ -56,29 +56,42 @@ fmt_us() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else if (v >= 1000) p
 # secs converts a wrk/Go duration (500ms, 10s, 2m) into seconds.
 secs() { awk -v d="$1" 'BEGIN { n=d+0; if (d ~ /ms$/) print n/1000; else if (d ~ /m$/) print n*60; else if (d ~ /h$/) print n*3600; else print n }'; }
 
-# load URL KEY CONNS: runs wrk with the body in $body; prints "rps p50 p99 non2xx".
+# cpu_mark prints this machine's CPU time stolen by the hypervisor and its total CPU
+# time so far, in ticks, from /proc/stat ("0 0" without a steal column).
+cpu_mark() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9 + 0, t }' /proc/stat; }
+# steal_since STEAL TOTAL prints the percentage of CPU time stolen since that mark: on a
+# VM whose host is busy, every number measured meanwhile is lower, by a varying amount.
+steal_since() {
+  local s t
+  read -r s t < <(cpu_mark)
+  awk -v s=$(( s - $1 )) -v t=$(( t - $2 )) 'BEGIN { printf "%.0f%%\n", (t > 0 ? 100*s/t : 0) }'
+}
+# load URL KEY CONNS: runs wrk with the body in $body; prints "rps p50 p99 non2xx steal".
 load() {
-  local out t=$(( $3 < 2 ? 1 : 2 ))
+  local out mark t=$(( $3 < 2 ? 1 : 2 ))
+  mark=$(cpu_mark)
   out=$(BENCH_BODY="$body" BENCH_KEY="$2" wrk -t"$t" -c"$3" -d"$duration" --latency -s "$here/post.lua" "$1")
-  echo "$out" | awk '/^Requests\/sec/ {r=$2} $1=="50%" {p=$2} $1=="99%" {q=$2} /Non-2xx/ {b=$NF}
-    END { print r, p, q, (b == "" ? 0 : b) }'
+  echo "$out" | awk -v st="$(steal_since $mark)" '/^Requests\/sec/ {r=$2} $1=="50%" {p=$2} $1=="99%" {q=$2} /Non-2xx/ {b=$NF}
+    END { print r, p, q, (b == "" ? 0 : b), st }'
 }
 # median FILE prints the line of FILE ("rps p50 p99 non2xx" per round) with the median
 # req/s (the lower middle one for an even count).
 median() { sort -g "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 # warm URL KEY: a short unmeasured run, so first-request costs stay out of the numbers.
 warm() { BENCH_BODY="$body" BENCH_KEY="$2" wrk -t1 -c2 -d1s -s "$here/post.lua" "$1" >/dev/null; }
-# open_loop URL KEY RATE: fixed-rate load at $conns connections; prints "rps p50_us p99_us errors".
+# open_loop URL KEY RATE: fixed-rate load at $conns connections; prints "rps p50_us p99_us errors steal".
 open_loop() {
-  local out
+  local out mark
+  mark=$(cpu_mark)
   if ! out=$("$work/openloop" -url "$1" -key "$2" -rate "$3" -duration "$duration" -conns "$conns" \
       -body-file "$work/body" -timeout 60s); then
-    echo "- - - -"; return
+    echo "- - - - -"; return
   fi
-  echo "$out" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["rps"], v["p50_us"], v["p99_us"], v["errors"] }'
+  echo "$out" | awk -v st="$(steal_since $mark)" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    print v["rps"], v["p50_us"], v["p99_us"], v["errors"], st }'
 }
-# row MODEL NAME RPS P50 P99 NON2XX prints one line of the throughput table.
-row() { printf '%-10s %-38s %10s %10s %10s %7s\n' "$@"; }
+# row MODEL NAME RPS P50 P99 NON2XX STEAL prints one line of the throughput table.
+row() { printf '%-10s %-38s %10s %10s %10s %7s %6s\n' "$@"; }
 
 "$berth" serve --addr 127.0.0.1:0 --python "$py" --endpoint-rps 0 --log-level warn &
 serve_pid=$!
@@ -203,20 +216,21 @@ bench_model() {
 # print_model LABEL TARGET: the throughput table, the ratios against their targets and
 # the latency-under-load table of one model.
 print_model() {
-  local l=$1 m="$work/$1" ra pa qa ba rb pb qb bb rc pc qc bc ra2 pa2 qa2 ba2 rc2 pc2 qc2 bc2 rd re pe qe be pa1 pb1
-  read -r ra pa qa ba < "$m.a"; read -r rb pb qb bb < "$m.b"; read -r rc pc qc bc < "$m.c"
-  read -r ra2 pa2 qa2 ba2 < "$m.a2"; read -r rc2 pc2 qc2 bc2 < "$m.c2"; read -r rd < "$m.d"
-  read -r re pe qe be < "$work/e"; read -r _ pa1 _ _ < "$m.a1"; read -r _ pb1 _ _ < "$m.b1"
+  local l=$1 m="$work/$1" ra pa qa ba sa rb pb qb bb sb rc pc qc bc sc ra2 pa2 qa2 ba2 sa2 rc2 pc2 qc2 bc2 sc2
+  local rd re pe qe be se pa1 pb1
+  read -r ra pa qa ba sa < "$m.a"; read -r rb pb qb bb sb < "$m.b"; read -r rc pc qc bc sc < "$m.c"
+  read -r ra2 pa2 qa2 ba2 sa2 < "$m.a2"; read -r rc2 pc2 qc2 bc2 sc2 < "$m.c2"; read -r rd < "$m.d"
+  read -r re pe qe be se < "$work/e"; read -r _ pa1 _ _ _ < "$m.a1"; read -r _ pb1 _ _ _ < "$m.b1"
   local w="$workers worker$([ "$workers" = 1 ] || echo s)" w2="$workers2 workers"
   echo
-  row model target "req/s" p50 p99 non2xx
-  row "$l" "(a)  Berth router + key, $w" "$ra" "$pa" "$qa" "$ba"
-  row "$l" "(b)  Berth instance direct, $w" "$rb" "$pb" "$qb" "$bb"
-  row "$l" "(c)  Flask + gunicorn sync, $w" "$rc" "$pc" "$qc" "$bc"
-  row "$l" "(a2) Berth router + key, $w2" "$ra2" "$pa2" "$qa2" "$ba2"
-  row "$l" "(c2) Flask + gunicorn sync, $w2" "$rc2" "$pc2" "$qc2" "$bc2"
-  row "$l" "(d)  in-process run() loop, calls/s" "$rd" - - -
-  row "$l" "(e)  Go net/http no-op handler" "$re" "$pe" "$qe" "$be"
+  row model target "req/s" p50 p99 non2xx steal
+  row "$l" "(a)  Berth router + key, $w" "$ra" "$pa" "$qa" "$ba" "$sa"
+  row "$l" "(b)  Berth instance direct, $w" "$rb" "$pb" "$qb" "$bb" "$sb"
+  row "$l" "(c)  Flask + gunicorn sync, $w" "$rc" "$pc" "$qc" "$bc" "$sc"
+  row "$l" "(a2) Berth router + key, $w2" "$ra2" "$pa2" "$qa2" "$ba2" "$sa2"
+  row "$l" "(c2) Flask + gunicorn sync, $w2" "$rc2" "$pc2" "$qc2" "$bc2" "$sc2"
+  row "$l" "(d)  in-process run() loop, calls/s" "$rd" - - - -
+  row "$l" "(e)  Go net/http no-op handler" "$re" "$pe" "$qe" "$be" "$se"
   awk -v l="$l" -v t="$2" -v ra="$ra" -v rb="$rb" -v rc="$rc" -v ra2="$ra2" -v rc2="$rc2" -v rd="$rd" -v re="$re" \
       -v w="$w" -v w2="$w2" -v ua="$(to_us "$pa")" -v ub="$(to_us "$pb")" -v ua1="$(to_us "$pa1")" -v ub1="$(to_us "$pb1")" -v c="$conns" '
     function mark(ok) { return ok ? "ok" : "MISS" }
@@ -231,11 +245,11 @@ print_model() {
 # lat_row MODEL NAME FILE: one line of the latency-under-load table; an achieved rate
 # below 98% of the one asked for is marked with *.
 lat_row() {
-  local max r5 p5 q5 e5 r9 p9 q9 e9
-  read -r max _ < "$3.max"; read -r r5 p5 q5 e5 < "$3.50"; read -r r9 p9 q9 e9 < "$3.90"
-  printf '%-10s %-30s %9s | %10s %9s %9s %4s | %10s %9s %9s %4s\n' "$1" "$2" "$max" \
-    "$(behind "$r5" "$max" 50)" "$(fmt_us "$p5")" "$(fmt_us "$q5")" "$e5" \
-    "$(behind "$r9" "$max" 90)" "$(fmt_us "$p9")" "$(fmt_us "$q9")" "$e9"
+  local max r5 p5 q5 e5 s5 r9 p9 q9 e9 s9
+  read -r max _ < "$3.max"; read -r r5 p5 q5 e5 s5 < "$3.50"; read -r r9 p9 q9 e9 s9 < "$3.90"
+  printf '%-10s %-30s %9s | %10s %9s %9s %4s %5s | %10s %9s %9s %4s %5s\n' "$1" "$2" "$max" \
+    "$(behind "$r5" "$max" 50)" "$(fmt_us "$p5")" "$(fmt_us "$q5")" "$e5" "$s5" \
+    "$(behind "$r9" "$max" 90)" "$(fmt_us "$p9")" "$(fmt_us "$q9")" "$e9" "$s9"
 }
 # behind GOT MAX PCT prints GOT, with * when it is below 98% of PCT% of MAX.
 behind() { awk -v g="$1" -v m="$2" -v p="$3" 'BEGIN { printf "%s%s\n", g, (g == "-" || g < 0.98*m*p/100 ? "*" : " ") }'; }
@@ -245,15 +259,16 @@ print_latency() {
   local l=$1 m="$work/$1" p9 q9
   echo
   echo "$l: latency under open-loop load at 50% and 90% of each server's max req/s, measured by the generator itself in a closed loop ($conns connections, $duration a step, from the scheduled send time)"
-  printf '%-10s %-30s %9s | %10s %9s %9s %4s | %10s %9s %9s %4s\n' model target "max req/s" "50%: req/s" p50 p99 err "90%: req/s" p50 p99 err
+  printf '%-10s %-30s %9s | %10s %9s %9s %4s %5s | %10s %9s %9s %4s %5s\n' model target "max req/s" \
+    "50%: req/s" p50 p99 err steal "90%: req/s" p50 p99 err steal
   lat_row "$l" "(a)  Berth router + key" "$m.a"
   lat_row "$l" "(b)  Berth instance direct" "$m.b"
   lat_row "$l" "(c)  Flask + gunicorn sync" "$m.c"
   lat_row "$l" "(e)  no-op handler, (a)'s rates" "$m.e"
   echo "(req/s: the rate achieved; * when below 98% of the rate asked for, i.e. the server, or the generator, fell behind the schedule)"
   echo "((e) is the control: a Go handler that does nothing, loaded at the rates (a) was; its tail is the generator's and this machine's, in every row)"
-  read -r r9 p9 q9 _ < "$m.a.90"
-  read -r _ pe9 qe9 _ < "$m.e.90"
+  read -r r9 p9 q9 _ _ < "$m.a.90"
+  read -r _ pe9 qe9 _ _ < "$m.e.90"
   read -r max _ < "$m.a.max"
   # A server that fell behind the schedule has a p50 made of queueing, which flatters
   # the ratio: then the target is missed whatever the ratio says.
@@ -268,6 +283,8 @@ print_latency() {
 echo "Berth online benchmark: nproc=$(nproc), kernel $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "wrk -t$threads -c$conns -d$duration (1 connection: -t1 -c1); workers $workers and $workers2; open loop: $conns connections, $duration a step"
 [ "$rounds" = 1 ] || echo "throughput rows (a) (b) (c) (a2) (c2): the median of $rounds interleaved rounds"
+echo "steal: the share of the machine's CPU time its hypervisor took while a row ran (from /proc/stat); rows with much of it are not comparable"
+run_mark=$(cpu_mark)
 printf '%s' '{"data": [[1, 2, 3, 4], [0, 0, 0, 0]]}' > "$work/body"
 body=$(cat "$work/body")
 # (e) does not depend on the model: measure it once, print it in every table.
@@ -284,3 +301,6 @@ if "$py" -c 'import sklearn, joblib' 2>/dev/null; then
 else
   echo "sklearn rows skipped: apt-get install -y python3-sklearn"
 fi
+stolen=$(steal_since $run_mark)
+echo
+echo "CPU time stolen by the hypervisor over the whole run: $stolen$(awk -v s="${stolen%\%}" 'BEGIN { if (s > 5) printf " (over 5%%: the host was busy, so were the numbers; run again on a quieter host)" }')"
