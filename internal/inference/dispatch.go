@@ -107,62 +107,71 @@ func (p *pool) remove(w *worker) {
 func (p *pool) wake() {
 	p.mu.Lock()
 	for _, ch := range p.waiters {
-		close(ch)
+		ch <- nil // buffered: a waiter gets one message
 	}
 	p.waiters = nil
 	p.mu.Unlock()
 }
 
-// wakeOneLocked tells the longest-waiting request that a slot is free: one slot, one
-// request woken, rather than every waiter racing for it. p.mu is held.
-func (p *pool) wakeOneLocked() {
-	if len(p.waiters) > 0 {
-		close(p.waiters[0])
-		p.waiters = p.waiters[1:]
-	}
-}
-
 // acquire returns the live worker with the fewest calls in flight, waiting while every
-// worker is pipelineDepth deep, until ctx ends. Waiters are served in arrival order.
+// worker is pipelineDepth deep, until ctx ends. Waiters are served in arrival order: a
+// freed slot is handed to the longest-waiting request, and a request that arrives while
+// others wait queues behind them rather than taking the next freed slot first.
 func (p *pool) acquire(ctx context.Context) (*worker, error) {
 	for {
 		p.mu.Lock()
-		var best *worker
-		for _, w := range p.ready {
-			n := w.pipe.inflight.Load()
-			if !w.dead.Load() && n < pipelineDepth && (best == nil || n < best.pipe.inflight.Load()) {
-				best = w
+		if len(p.waiters) == 0 {
+			var best *worker
+			for _, w := range p.ready {
+				n := w.pipe.inflight.Load()
+				if !w.dead.Load() && n < pipelineDepth && (best == nil || n < best.pipe.inflight.Load()) {
+					best = w
+				}
+			}
+			if best != nil {
+				best.pipe.inflight.Add(1)
+				p.mu.Unlock()
+				return best, nil
 			}
 		}
-		if best != nil {
-			best.pipe.inflight.Add(1)
-			p.mu.Unlock()
-			return best, nil
-		}
-		ch := make(chan struct{})
+		ch := make(chan *worker, 1)
 		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
 		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.mu.Lock()
-			if i := slices.Index(p.waiters, ch); i >= 0 {
-				p.waiters = slices.Delete(p.waiters, i, i+1)
-			} else {
-				p.wakeOneLocked() // woken for a slot it will not take: pass it on
+		case w := <-ch:
+			if w != nil {
+				return w, nil // a slot handed over, already counted
 			}
-			p.mu.Unlock()
-			return nil, ctx.Err()
+			continue // a worker came or went: look again
+		case <-ctx.Done():
 		}
+		p.mu.Lock()
+		i := slices.Index(p.waiters, ch)
+		if i >= 0 {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+		}
+		p.mu.Unlock()
+		if i < 0 {
+			// Handed a slot or woken just as ctx ended: a slot is passed on.
+			if w := <-ch; w != nil {
+				p.release(w)
+			}
+		}
+		return nil, ctx.Err()
 	}
 }
 
-// release gives back the slot acquire took, to the longest-waiting request if any.
+// release gives back the slot acquire took: to the longest-waiting request if any,
+// directly, so no request that arrives meanwhile takes it first.
 func (p *pool) release(w *worker) {
-	w.pipe.inflight.Add(-1)
 	p.mu.Lock()
-	p.wakeOneLocked()
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if len(p.waiters) > 0 && !w.dead.Load() {
+		p.waiters[0] <- w
+		p.waiters = p.waiters[1:]
+		return
+	}
+	w.pipe.inflight.Add(-1)
 }
 
 // do runs one request on a worker and returns run()'s answer; st, when not nil, brings

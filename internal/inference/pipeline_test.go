@@ -166,25 +166,38 @@ func TestOnlyTheRunningRequestFailsWhenItsWorkerDies(t *testing.T) {
 	}
 }
 
-// A freed slot goes to the longest-waiting request, one slot to one request; a waiter
-// that gives up after being handed a slot passes it on, so no slot is left unused.
+// A freed slot goes to the longest-waiting request, one slot to one request; a request
+// that arrives meanwhile queues behind the waiters instead of taking the slot first; a
+// waiter that gives up after being handed a slot passes it on, so no slot is left unused.
 func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	w := &worker{}
 	w.pipe.inflight.Store(pipelineDepth) // full: every acquire waits
 	p := &pool{ready: []*worker{w}}
-	got := make(chan int, 3)
+	waiters := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) }
+	got := make(chan int, 4)
 	for i := range 3 {
 		go func() {
 			if _, err := p.acquire(context.Background()); err == nil {
 				got <- i
 			}
 		}()
-		waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == i+1 })
+		waitFor(t, func() bool { return waiters() == i+1 })
 	}
 	for want := range 3 {
 		p.release(w)
-		if i := <-got; i != want {
-			t.Fatalf("slot %d went to waiter %d, want %d (arrival order)", want, i, want)
+		// A newcomer, arriving as the slot is freed and before its waiter has run, waits.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if _, err := p.acquire(ctx); err == nil {
+			t.Fatalf("a request arriving after %d waiters took the slot freed for the first of them", 3-want)
+		}
+		cancel()
+		select {
+		case i := <-got:
+			if i != want {
+				t.Fatalf("slot %d went to waiter %d, want %d (arrival order)", want, i, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("freed slot %d reached no waiter", want)
 		}
 		select {
 		case i := <-got:
@@ -192,25 +205,28 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if n := w.pipe.inflight.Load(); n != pipelineDepth {
+		t.Fatalf("%d calls counted in flight, want %d: a handed-over slot stays counted", n, pipelineDepth)
+	}
 
 	// A waiter that gives up just as it is handed a slot passes the slot on. Canceled
 	// first, while the test holds the pool's lock, its select takes ctx.Done and it
-	// waits for the lock; the slot is handed to it meanwhile, so it finds itself woken.
+	// waits for the lock; the slot is handed to it meanwhile, so it finds itself served.
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { _, err := p.acquire(ctx); first <- err }()
-	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 })
+	waitFor(t, func() bool { return waiters() == 1 })
 	go func() {
 		if _, err := p.acquire(context.Background()); err == nil {
 			got <- 1
 		}
 	}()
-	waitFor(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 2 })
+	waitFor(t, func() bool { return waiters() == 2 })
 	p.mu.Lock()
 	cancel()
 	time.Sleep(20 * time.Millisecond) // the first waiter wakes on ctx.Done and waits for the lock
-	w.pipe.inflight.Add(-1)
-	p.wakeOneLocked() // the slot goes to the first waiter, which has given up
+	p.waiters[0] <- w                 // what release does: the slot goes to the first waiter, which has given up
+	p.waiters = p.waiters[1:]
 	p.mu.Unlock()
 	if err := <-first; err == nil {
 		t.Fatal("the first waiter took the slot after its context ended")
@@ -219,6 +235,12 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	case <-got:
 	case <-time.After(2 * time.Second):
 		t.Fatal("the slot the first waiter gave up never reached the second")
+	}
+
+	// With nobody waiting, a freed slot is free.
+	p.release(w)
+	if n := w.pipe.inflight.Load(); n != pipelineDepth-1 {
+		t.Fatalf("%d calls counted in flight after a release with no waiter, want %d", n, pipelineDepth-1)
 	}
 }
 
