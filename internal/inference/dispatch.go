@@ -78,7 +78,8 @@ type pipe struct {
 	inflight atomic.Int32
 }
 
-// add makes a started worker available to requests and starts its reader.
+// add makes a started worker available to requests and starts its reader. Requests
+// waiting for a slot get the new worker's slots first, in arrival order.
 func (p *pool) add(w *worker) {
 	p.wg.Add(1)
 	go func() {
@@ -87,8 +88,16 @@ func (p *pool) add(w *worker) {
 	}()
 	p.mu.Lock()
 	p.ready = append(p.ready, w)
+	p.fillLocked(w)
 	p.mu.Unlock()
-	p.wake()
+}
+
+// fillLocked hands w's free slots to waiting requests, longest-waiting first. p.mu is held.
+func (p *pool) fillLocked(w *worker) {
+	for len(p.waiters) > 0 && w.pipe.inflight.Load() < pipelineDepth {
+		w.pipe.inflight.Add(1)
+		p.handOverLocked(w)
+	}
 }
 
 // remove takes a worker that exited out of the ready set.
@@ -103,62 +112,51 @@ func (p *pool) remove(w *worker) {
 	p.mu.Unlock()
 }
 
-// wake tells every request waiting for a worker to look again (a worker came or went).
-func (p *pool) wake() {
-	p.mu.Lock()
-	for _, ch := range p.waiters {
-		ch <- nil // buffered: a waiter gets one message
-	}
-	p.waiters = nil
-	p.mu.Unlock()
+// handOverLocked gives a counted slot on w to the longest-waiting request. p.mu is held.
+func (p *pool) handOverLocked(w *worker) {
+	p.waiters[0] <- w // buffered: a waiter is sent one worker
+	p.waiters = p.waiters[1:]
 }
 
 // acquire returns the live worker with the fewest calls in flight, waiting while every
 // worker is pipelineDepth deep, until ctx ends. Waiters are served in arrival order: a
-// freed slot is handed to the longest-waiting request, and a request that arrives while
-// others wait queues behind them rather than taking the next freed slot first.
+// freed slot, or a new worker's, is handed to the longest-waiting request, and a request
+// that arrives while others wait queues behind them rather than taking a slot first.
+// So while anyone waits, every live worker is full.
 func (p *pool) acquire(ctx context.Context) (*worker, error) {
-	for {
-		p.mu.Lock()
-		if len(p.waiters) == 0 {
-			var best *worker
-			for _, w := range p.ready {
-				n := w.pipe.inflight.Load()
-				if !w.dead.Load() && n < pipelineDepth && (best == nil || n < best.pipe.inflight.Load()) {
-					best = w
-				}
-			}
-			if best != nil {
-				best.pipe.inflight.Add(1)
-				p.mu.Unlock()
-				return best, nil
+	p.mu.Lock()
+	if len(p.waiters) == 0 {
+		var best *worker
+		for _, w := range p.ready {
+			n := w.pipe.inflight.Load()
+			if !w.dead.Load() && n < pipelineDepth && (best == nil || n < best.pipe.inflight.Load()) {
+				best = w
 			}
 		}
-		ch := make(chan *worker, 1)
-		p.waiters = append(p.waiters, ch)
-		p.mu.Unlock()
-		select {
-		case w := <-ch:
-			if w != nil {
-				return w, nil // a slot handed over, already counted
-			}
-			continue // a worker came or went: look again
-		case <-ctx.Done():
+		if best != nil {
+			best.pipe.inflight.Add(1)
+			p.mu.Unlock()
+			return best, nil
 		}
-		p.mu.Lock()
-		i := slices.Index(p.waiters, ch)
-		if i >= 0 {
-			p.waiters = slices.Delete(p.waiters, i, i+1)
-		}
-		p.mu.Unlock()
-		if i < 0 {
-			// Handed a slot or woken just as ctx ended: a slot is passed on.
-			if w := <-ch; w != nil {
-				p.release(w)
-			}
-		}
-		return nil, ctx.Err()
 	}
+	ch := make(chan *worker, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	select {
+	case w := <-ch:
+		return w, nil // a slot handed over, already counted
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	i := slices.Index(p.waiters, ch)
+	if i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+	}
+	p.mu.Unlock()
+	if i < 0 {
+		p.release(<-ch) // handed a slot just as ctx ended: it is passed on
+	}
+	return nil, ctx.Err()
 }
 
 // release gives back the slot acquire took: to the longest-waiting request if any,
@@ -167,8 +165,7 @@ func (p *pool) release(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.waiters) > 0 && !w.dead.Load() {
-		p.waiters[0] <- w
-		p.waiters = p.waiters[1:]
+		p.handOverLocked(w)
 		return
 	}
 	w.pipe.inflight.Add(-1)
@@ -260,7 +257,6 @@ func (p *pool) read(w *worker) {
 			queue := w.pipe.queue
 			w.pipe.queue = nil
 			w.pipe.mu.Unlock()
-			p.wake()
 			died := w.died()
 			for i, c := range queue {
 				switch {

@@ -175,6 +175,7 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	p := &pool{ready: []*worker{w}}
 	waiters := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) }
 	got := make(chan int, 4)
+	order := make(chan int, pipelineDepth+1)
 	for i := range 3 {
 		go func() {
 			if _, err := p.acquire(context.Background()); err == nil {
@@ -225,8 +226,7 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	p.mu.Lock()
 	cancel()
 	time.Sleep(20 * time.Millisecond) // the first waiter wakes on ctx.Done and waits for the lock
-	p.waiters[0] <- w                 // what release does: the slot goes to the first waiter, which has given up
-	p.waiters = p.waiters[1:]
+	p.handOverLocked(w)               // what release does: the slot goes to the first waiter, which has given up
 	p.mu.Unlock()
 	if err := <-first; err == nil {
 		t.Fatal("the first waiter took the slot after its context ended")
@@ -242,6 +242,39 @@ func TestFreedSlotsGoToWaitersInArrivalOrder(t *testing.T) {
 	if n := w.pipe.inflight.Load(); n != pipelineDepth-1 {
 		t.Fatalf("%d calls counted in flight after a release with no waiter, want %d", n, pipelineDepth-1)
 	}
+
+	// A new worker's slots go to the waiters, in arrival order, before anyone else.
+	w.pipe.inflight.Store(pipelineDepth)
+	for i := range pipelineDepth + 1 {
+		go func() {
+			if got, err := p.acquire(context.Background()); err == nil && got != w {
+				order <- i
+			}
+		}()
+		waitFor(t, func() bool { return waiters() == i+1 })
+	}
+	fresh := &worker{}
+	p.mu.Lock()
+	p.ready = append(p.ready, fresh)
+	p.fillLocked(fresh)
+	p.mu.Unlock()
+	served := map[int]bool{}
+	for range pipelineDepth {
+		select {
+		case i := <-order:
+			served[i] = true
+		case <-time.After(2 * time.Second):
+			t.Fatalf("a new worker's slots reached %d of %d waiters", len(served), pipelineDepth)
+		}
+	}
+	if served[pipelineDepth] {
+		t.Fatalf("the last of %d waiters got a slot of the new worker before an earlier one (served: %v)", pipelineDepth+1, served)
+	}
+	if n, left := fresh.pipe.inflight.Load(), waiters(); n != pipelineDepth || left != 1 {
+		t.Fatalf("new worker: %d slots handed over and %d waiters left, want %d and 1", n, left, pipelineDepth)
+	}
+	p.release(w) // the last waiter gets the next freed slot
+	waitFor(t, func() bool { return waiters() == 0 })
 }
 
 // waitFor polls cond until it holds, for up to 2 seconds.

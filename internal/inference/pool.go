@@ -245,7 +245,7 @@ type pool struct {
 	deaths  []time.Time
 	live    map[*worker]struct{} // every started worker not yet exited; guarded by mu
 	ready   []*worker            // workers that take requests; guarded by mu
-	waiters []chan *worker       // requests waiting for a slot, oldest first: each is sent the worker whose slot it is handed, or nil to look again; guarded by mu
+	waiters []chan *worker       // requests waiting for a slot, oldest first: each is sent the worker whose slot it is handed; guarded by mu
 	cfg     Config
 	log     *logger
 	wg      sync.WaitGroup
