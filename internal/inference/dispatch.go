@@ -92,7 +92,8 @@ func (p *pool) add(w *worker) {
 	p.mu.Unlock()
 }
 
-// fillLocked hands w's free slots to waiting requests, longest-waiting first. p.mu is held.
+// fillLocked hands w's free slots to waiting requests, longest-waiting first (a new
+// worker's, or the one a request gave back). p.mu is held, as for every in-flight count.
 func (p *pool) fillLocked(w *worker) {
 	for len(p.waiters) > 0 && w.pipe.inflight.Load() < pipelineDepth {
 		w.pipe.inflight.Add(1)
@@ -160,15 +161,15 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 }
 
 // release gives back the slot acquire took: to the longest-waiting request if any,
-// directly, so no request that arrives meanwhile takes it first.
+// directly, so no request that arrives meanwhile takes it first. A dead worker's slot
+// goes to nobody.
 func (p *pool) release(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.waiters) > 0 && !w.dead.Load() {
-		p.handOverLocked(w)
-		return
-	}
 	w.pipe.inflight.Add(-1)
+	if !w.dead.Load() {
+		p.fillLocked(w)
+	}
 }
 
 // do runs one request on a worker and returns run()'s answer; st, when not nil, brings
