@@ -13,6 +13,12 @@
 // queue it builds (no coordinated omission). wrk, a closed-loop tool, cannot do this:
 // it only sends when an answer came back.
 //
+// It costs the machine little, since it shares the CPUs with the server it measures:
+// one OS thread drives non-blocking sockets with epoll (no goroutine, channel or
+// net/http client per request), a timerfd wakes it for each slot, and while every
+// connection is busy it does not wake per slot at all: due slots are sent, oldest first,
+// as answers free connections. Linux only.
+//
 //	go run ./bench/online/openloop -url http://127.0.0.1:8080/score -rate 900 \
 //	    -duration 10s -conns 8 -body-file body.json -key KEY
 package main
