@@ -17,6 +17,7 @@ import (
 )
 
 func main() {
+	keepSysmonAwake()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first Ctrl-C the signals are no longer caught: a second one ends the
 	// process at once, even in code that does not watch ctx.
