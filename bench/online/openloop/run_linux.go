@@ -12,9 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errTimeout is a request unanswered within -timeout.
-var errTimeout = errors.New("request timed out")
-
 // run releases the slots on time (or, closed loop, sends back to back until the
 // duration is over) and serves the connections until every request sent is answered.
 func (e *engine) run(ctx context.Context) error {
@@ -49,7 +46,7 @@ func (e *engine) run(ctx context.Context) error {
 		// loaded generator stops waking once per slot. It fires only for a slot that is
 		// then released, so it is set again or turned off, which clears its readiness.
 		if want := e.wantTimer(); !e.cfg.closed && armed != want {
-			if err := e.arm(now, want); err != nil {
+			if err := e.arm(want); err != nil {
 				return err
 			}
 			armed = want
@@ -103,10 +100,10 @@ func (e *engine) wantTimer() int {
 }
 
 // arm sets the timer for slot i, or turns it off for i < 0.
-func (e *engine) arm(now time.Time, i int) error {
+func (e *engine) arm(i int) error {
 	var spec unix.ItimerSpec
 	if i >= 0 {
-		spec.Value = unix.NsecToTimespec(max(int64(e.slot(i).Sub(now)), 1))
+		spec.Value = unix.NsecToTimespec(max(int64(time.Until(e.slot(i))), 1))
 	}
 	if err := unix.TimerfdSettime(e.timer, 0, &spec, nil); err != nil {
 		return fmt.Errorf("timerfd_settime: %w", err)
@@ -138,6 +135,9 @@ func (e *engine) poll(events []unix.EpollEvent, wait time.Duration) error {
 		if ev.Events&unix.EPOLLOUT != 0 && c.pending != nil {
 			if err := e.write(c, c.pending); err != nil {
 				return err
+			}
+			if e.conns[c.fd] != c { // it failed and was replaced, perhaps by the same fd number
+				continue
 			}
 		}
 		if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
