@@ -25,10 +25,7 @@ func TestGenerateChargesQueueing(t *testing.T) {
 	// One connection, 400 requests/s for 250 ms: 100 slots, but the server does 200/s,
 	// so the last request is due at 250 ms and answered near 500 ms.
 	cfg := config{url: srv.URL, rate: 400, duration: 250 * time.Millisecond, conns: 1, timeout: 5 * time.Second}
-	sum, err := generate(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := mustGenerate(t, cfg)
 	if sum.ok != 100 || sum.errors != 0 {
 		t.Fatalf("ok=%d errors=%d, want 100 and 0", sum.ok, sum.errors)
 	}
@@ -54,10 +51,7 @@ func TestGenerateSendsBodyAndKey(t *testing.T) {
 		ok, errors int
 	}{{"k1", 20, 0}, {"wrong", 0, 20}} {
 		cfg.key = tc.key
-		sum, err := generate(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sum := mustGenerate(t, cfg)
 		if sum.ok != tc.ok || sum.errors != tc.errors {
 			t.Errorf("key %q: ok=%d errors=%d, want %d and %d", tc.key, sum.ok, sum.errors, tc.ok, tc.errors)
 		}
@@ -77,10 +71,7 @@ func TestGenerateClosedLoop(t *testing.T) {
 	if err != nil || !cfg.closed {
 		t.Fatalf("parseFlags: %+v %v", cfg, err)
 	}
-	sum, err := generate(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := mustGenerate(t, cfg)
 	if sum.errors != 0 || sum.ok < 40 || sum.achieved > 420 {
 		t.Fatalf("ok=%d errors=%d achieved=%.0f/s: want about 120 answers at most 400/s", sum.ok, sum.errors, sum.achieved)
 	}
@@ -93,8 +84,9 @@ func TestGenerateClosedLoop(t *testing.T) {
 }
 
 // TestGenerateReadsEveryKindOfAnswer: answers delimited by chunked encoding (a large
-// body a Go server streams) and answers after which the server closes the connection
-// are all read whole and counted, and the generator reconnects after a close.
+// body a Go server streams), answers after which the server closes the connection,
+// bodiless answers and answers after an interim 103 are all read whole and counted once,
+// and the generator reconnects after a close.
 func TestGenerateReadsEveryKindOfAnswer(t *testing.T) {
 	big := strings.Repeat("x", 64<<10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -108,10 +100,14 @@ func TestGenerateReadsEveryKindOfAnswer(t *testing.T) {
 			io.WriteString(w, "bye")
 		case "/empty":
 			w.WriteHeader(http.StatusNoContent)
+		case "/hints": // an interim answer first: part of the one answer, not another
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, "ok")
 		}
 	}))
 	defer srv.Close()
-	for _, path := range []string{"/chunked", "/close", "/empty"} {
+	for _, path := range []string{"/chunked", "/close", "/empty", "/hints"} {
 		cfg := config{url: srv.URL + path, rate: 200, duration: 100 * time.Millisecond, conns: 2, timeout: 5 * time.Second}
 		sum, err := generate(context.Background(), cfg)
 		if err != nil {
@@ -140,10 +136,7 @@ func TestGenerateCountsTimeouts(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := config{url: srv.URL, rate: 50, duration: 100 * time.Millisecond, conns: 1, timeout: 50 * time.Millisecond}
-	sum, err := generate(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := mustGenerate(t, cfg)
 	if sum.ok != 0 || sum.errors != 5 {
 		t.Errorf("ok=%d errors=%d, want 0 and 5 (every request timed out)", sum.ok, sum.errors)
 	}
@@ -177,4 +170,14 @@ func TestGenerateNamesARefusedConnection(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connect to "+url) || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("err = %v, want the refused connection to %s named", err, url)
 	}
+}
+
+// mustGenerate runs the load and fails the test if it could not.
+func mustGenerate(t *testing.T, cfg config) summary {
+	t.Helper()
+	sum, err := generate(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }

@@ -59,7 +59,7 @@ func generate(ctx context.Context, cfg config) (summary, error) {
 		return summary{}, err
 	}
 	defer e.close()
-	if err := e.warm(); err != nil {
+	if err := e.warm(ctx); err != nil {
 		return summary{}, err
 	}
 	e.start = time.Now()
@@ -81,9 +81,16 @@ func newEngine(cfg config) (*engine, error) {
 	if err != nil || u.Scheme != "http" {
 		return nil, fmt.Errorf("%w: -url must be http://host:port/path, got %q", errUsage, cfg.url)
 	}
-	tcp, err := net.ResolveTCPAddr("tcp", u.Host)
+	hostPort := u.Host
+	if u.Port() == "" {
+		hostPort = net.JoinHostPort(u.Hostname(), "80")
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", hostPort)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", u.Host, err)
+	}
+	if tcp.IP == nil { // http://:8080/: this machine, as net.Dial takes it
+		tcp.IP = net.IPv4(127, 0, 0, 1)
 	}
 	e := &engine{cfg: cfg, req: buildRequest(u, cfg.body, cfg.key), conns: map[int]*conn{}, epfd: -1, timer: -1}
 	if ip4 := tcp.IP.To4(); ip4 != nil {
@@ -169,7 +176,7 @@ func (e *engine) close() {
 // warm sends one unmeasured request on every connection once all are connected, and
 // waits for the answers, so connection setup and first-request costs are not charged to
 // the measured requests.
-func (e *engine) warm() error {
+func (e *engine) warm(ctx context.Context) error {
 	deadline := time.Now().Add(e.cfg.timeout)
 	events := make([]unix.EpollEvent, len(e.conns)+1)
 	for sent := false; !sent || e.inflight > 0; {
@@ -181,6 +188,9 @@ func (e *engine) warm() error {
 			}
 			sent = true
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted: %w", err)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("warm-up request: no answer from %s within %s", e.cfg.url, e.cfg.timeout)

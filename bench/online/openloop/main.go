@@ -88,6 +88,8 @@ func parseFlags(args []string) (config, error) {
 		return cfg, fmt.Errorf("%w: -rate must be > 0 or max, got %q", errUsage, rate)
 	case cfg.conns < 1:
 		return cfg, fmt.Errorf("%w: -conns must be >= 1, got %d", errUsage, cfg.conns)
+	case cfg.timeout <= 0:
+		return cfg, fmt.Errorf("%w: -timeout must be > 0, got %s", errUsage, cfg.timeout)
 	case cfg.duration <= 0:
 		return cfg, fmt.Errorf("%w: -duration must be > 0, got %s", errUsage, cfg.duration)
 	}

@@ -77,10 +77,11 @@ func (e *engine) release(now time.Time) error {
 	return nil
 }
 
-// sendBackToBack sends a request on every idle connection until end.
+// sendBackToBack sends a request on every idle connection until end; each latency runs
+// from its own send.
 func (e *engine) sendBackToBack(now, end time.Time) error {
 	for now.Before(end) && len(e.idle) > 0 {
-		if err := e.send(now); err != nil {
+		if err := e.send(time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -149,11 +150,15 @@ func (e *engine) poll(events []unix.EpollEvent, wait time.Duration) error {
 	return nil
 }
 
-// send writes the request on an idle connection; due is the time its latency runs from.
+// send writes the request on an idle connection; due is the time its latency runs from
+// (zero: from now).
 func (e *engine) send(due time.Time) error {
 	c := e.idle[0]
 	e.idle = e.idle[1:]
 	c.busy, c.due, c.sent, c.in = true, due, time.Now(), c.in[:0]
+	if due.IsZero() {
+		c.due = c.sent
+	}
 	e.inflight++
 	return e.write(c, e.req)
 }
@@ -212,7 +217,7 @@ func (e *engine) receive(c *conn) error {
 	} else {
 		e.errors++
 	}
-	if r.closes || r.size != len(c.in) {
+	if r.closes || r.size != len(c.in) || c.pending != nil { // answered before it was all sent
 		return e.redial(c)
 	}
 	e.idle = append(e.idle, c)
