@@ -18,6 +18,7 @@ import (
 
 func main() {
 	keepSysmonAwake()
+	restoreGODEBUG()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first Ctrl-C the signals are no longer caught: a second one ends the
 	// process at once, even in code that does not watch ctx.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,8 @@ func TestSysmonEnvOnlyForServersAndNeverOverridesGODEBUG(t *testing.T) {
 		{"serve without GODEBUG", []string{"serve", "--addr", ":0"}, []string{"HOME=/root"}, sysmonSetting},
 		{"inference-server", []string{"inference-server"}, []string{"GODEBUG="}, sysmonSetting},
 		{"other settings kept", []string{"serve"}, []string{"GODEBUG=http2client=0"}, "http2client=0," + sysmonSetting},
-		{"schedtrace=0 opts out", []string{"serve"}, []string{"GODEBUG=gctrace=1, schedtrace=0"}, ""},
+		{"schedtrace=0 opts out", []string{"serve"}, []string{"GODEBUG=gctrace=1,schedtrace=0"}, ""},
+		{"a spaced key is not Go's", []string{"serve"}, []string{"GODEBUG=gctrace=1, schedtrace=0"}, "gctrace=1, schedtrace=0," + sysmonSetting},
 		{"a client command", []string{"online-endpoint", "list"}, nil, ""},
 		{"no command", nil, nil, ""},
 	}
@@ -44,6 +46,24 @@ func TestSysmonEnvOnlyForServersAndNeverOverridesGODEBUG(t *testing.T) {
 		}
 		if len(got) != 1 || got[0] != tt.want || len(env) < len(tt.env) {
 			t.Errorf("%s: GODEBUG %q in %q, want exactly one, %q", tt.name, got, env, tt.want)
+		}
+	}
+}
+
+func TestRestoreGODEBUGGivesChildrenTheUsersValue(t *testing.T) {
+	for _, tc := range []struct{ marker, before, want string }{
+		{"1", sysmonSetting, ""},
+		{"1", "http2client=0," + sysmonSetting, "http2client=0"},
+		{"", "x=1," + sysmonSetting, "x=1," + sysmonSetting}, // not added by berth: kept
+	} {
+		t.Setenv(addedMarker, tc.marker)
+		t.Setenv("GODEBUG", tc.before)
+		restoreGODEBUG()
+		if got := os.Getenv("GODEBUG"); got != tc.want {
+			t.Errorf("GODEBUG %q (marker %q) restored to %q, want %q", tc.before, tc.marker, got, tc.want)
+		}
+		if os.Getenv(addedMarker) != "" {
+			t.Errorf("marker left in the environment")
 		}
 	}
 }

@@ -16,10 +16,15 @@ import (
 // set the monitor never sleeps deeply, and at an interval of 2^31-1 ms (24.8 days) it
 // backs off to a poll every 10 ms when there is nothing to do. What it costs: that poll
 // while idle (an idle berth serve with one deployment: ~100 wake-ups/s and 0.5-0.6% of a
-// core, against 3-4 and under 0.1%), a one-line SCHED summary on stderr once per 24.8
-// days of the machine's uptime, and a scheduler dump before the stack traces of a fatal
-// panic.
+// core, against 3-4 and under 0.1%); on a machine up for more than 24.8 days, a one-line
+// SCHED summary on stderr at start and every 24.8 days after (the runtime counts from
+// boot); and a scheduler dump before the stack traces of a fatal panic. The processes
+// berth starts (Python workers, pip) get the GODEBUG berth was given (restoreGODEBUG).
 const sysmonSetting = "schedtrace=2147483647"
+
+// addedMarker, in the environment, tells the re-executed berth that it added
+// sysmonSetting to GODEBUG itself.
+const addedMarker = "BERTH_ADDED_SCHEDTRACE"
 
 // serverCommands are the long-running commands that serve requests.
 var serverCommands = map[string]bool{"serve": true, "inference-server": true}
@@ -38,11 +43,11 @@ func sysmonEnv(args, env []string) (out []string, ok bool) {
 		}
 	}
 	for _, setting := range strings.Split(current, ",") {
-		if name, _, _ := strings.Cut(strings.TrimSpace(setting), "="); name == "schedtrace" {
+		if name, _, _ := strings.Cut(setting, "="); name == "schedtrace" { // untrimmed, as Go reads it
 			return nil, false
 		}
 	}
-	out = append([]string(nil), env...)
+	out = append(append([]string(nil), env...), addedMarker+"=1")
 	if at < 0 {
 		return append(out, "GODEBUG="+sysmonSetting), true
 	}
@@ -67,4 +72,20 @@ func keepSysmonAwake() {
 		return
 	}
 	reexec(exe, os.Args, env)
+}
+
+// restoreGODEBUG gives this process's environment back the GODEBUG berth was started
+// with, once the runtime has read sysmonSetting from it (Go reads schedtrace only at
+// start, so the setting stays), so that the processes berth starts do not inherit it.
+func restoreGODEBUG() {
+	if os.Getenv(addedMarker) == "" {
+		return
+	}
+	os.Unsetenv(addedMarker)
+	current := os.Getenv("GODEBUG")
+	if current == sysmonSetting {
+		os.Unsetenv("GODEBUG")
+	} else if before, ok := strings.CutSuffix(current, ","+sysmonSetting); ok {
+		os.Setenv("GODEBUG", before)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,22 +21,37 @@ func TestServeKeepsGoSysmonAwake(t *testing.T) {
 		{"GODEBUG=schedtrace=0", "GODEBUG=schedtrace=0"},
 	} {
 		s := startServer(t, "", tc.env)
-		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", s.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got [][]byte
-		for _, kv := range bytes.Split(environ, []byte{0}) {
-			if bytes.HasPrefix(kv, []byte("GODEBUG=")) {
-				got = append(got, kv)
-			}
-		}
-		if len(got) != 1 || string(got[0]) != tc.want {
+		got := environ(t, s.cmd.Process.Pid, "GODEBUG")
+		if len(got) != 1 || got[0] != tc.want {
 			t.Errorf("started with %s: the serving process (pid %d) has %q, want %s", tc.env, s.cmd.Process.Pid, got, tc.want)
 		}
-		if r := s.berth("online-endpoint", "list"); r.code != 0 {
-			t.Errorf("started with %s: online-endpoint list exit %d: %s", tc.env, r.code, r.stderr)
+		// The workers berth starts get the GODEBUG berth was given.
+		deployQuickstart(t, s)
+		workers := workerPIDs(t, s, "quickstart", "blue")
+		if len(workers) == 0 {
+			t.Fatalf("started with %s: no worker process found", tc.env)
+		}
+		if got := environ(t, workers[0], "GODEBUG", "BERTH_ADDED_SCHEDTRACE"); len(got) != 1 || got[0] != tc.env {
+			t.Errorf("started with %s: a worker has %q, want only %s", tc.env, got, tc.env)
 		}
 		s.stop()
 	}
+}
+
+// environ is the entries of /proc/PID/environ (the environment the process was started
+// with) whose names are among names.
+func environ(t *testing.T, pid int, names ...string) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		name, _, _ := strings.Cut(string(kv), "=")
+		if slices.Contains(names, name) {
+			out = append(out, string(kv))
+		}
+	}
+	return out
 }
