@@ -254,7 +254,8 @@ func TestLoadBatchDeploymentResolvesPaths(t *testing.T) {
 	}
 	_, err = LoadBatchDeployment(path, []string{"code_configuration.scoring_script=missing.py", "model.path=nope"})
 	got := details(t, err)
-	if got["code_configuration.scoring_script"] == "" || !strings.Contains(got["model.path"], "does not exist") {
+	if !strings.Contains(got["code_configuration.scoring_script"], "set scoring_script to one of its Python files: score.py") ||
+		!strings.Contains(got["model.path"], "does not exist") {
 		t.Fatalf("missing files: %v", got)
 	}
 	if _, err := LoadBatchDeployment(filepath.Join(dir, "absent.yml"), nil); err == nil || !strings.Contains(err.Error(), "batch deployment file") {

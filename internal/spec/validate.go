@@ -359,7 +359,7 @@ func resolvePaths(p *problems, base string, d *Deployment) {
 		if cc.ScoringScript != "" {
 			script := filepath.Join(cc.Code, cc.ScoringScript)
 			if info, err := os.Stat(script); err != nil || info.IsDir() {
-				p.add("code_configuration.scoring_script", "%s is not a file in code_configuration.code (%s)", cc.ScoringScript, cc.Code)
+				p.add("code_configuration.scoring_script", "%s is not a file in code_configuration.code (%s)%s", cc.ScoringScript, cc.Code, scriptChoices(cc.Code))
 			}
 		}
 	}
@@ -372,4 +372,26 @@ func resolvePaths(p *problems, base string, d *Deployment) {
 			resolve("environment.build.path", &env.Build.Path, true)
 		}
 	}
+}
+
+// scriptChoices names the Python files at the top of the code folder, as the fix for a
+// scoring_script that is not there ("" when there are none to name).
+func scriptChoices(code string) string {
+	entries, err := os.ReadDir(code)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".py") {
+			names = append(names, e.Name())
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return "; it holds no .py file: put the scoring script there, or point code_configuration.code at the folder that has it"
+	case len(names) > 8:
+		names = append(names[:8], "...")
+	}
+	return "; set scoring_script to one of its Python files: " + strings.Join(names, ", ")
 }
