@@ -217,8 +217,10 @@ func TestStartupFailures(t *testing.T) {
 	}{
 		"syntax_score.py":   {diag.UserScriptImportError, "SyntaxError"},
 		"import_score.py":   {diag.UserScriptImportError, "BERTH_PYTHON"},
-		"initfail_score.py": {diag.UserScriptInitFailed, "model missing"},
-		"norun_score.py":    {diag.UserScriptFunctionNotFound, "run()"},
+		"initfail_score.py": {diag.UserScriptInitFailed, "model missing (initfail_score.py, line 2, in init)"},
+		// raised in a library: the message also names the script's line that called it
+		"initlib_score.py": {diag.UserScriptInitFailed, "; from initlib_score.py, line 4, in init)"},
+		"norun_score.py":   {diag.UserScriptFunctionNotFound, "run()"},
 	} {
 		t.Run(script, func(t *testing.T) {
 			status := filepath.Join(t.TempDir(), "status.json")

@@ -1102,15 +1102,21 @@ def _install_berth_module():
     sys.modules["berth_worker"] = mod
 
 
-def _describe(exc):
-    """The error in its own words: type, text, and where it happened."""
+def _describe(exc, entry):
+    """The error in its own words: type, text, and where it happened; when that is in a
+    library, also the last line of the user's code (entry's folder) that led there."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = ""
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({os.path.basename(exc.filename)}, line {exc.lineno})"
     elif frames:
         last = frames[-1]
-        where = f" ({os.path.basename(last.filename)}, line {last.lineno}, in {last.name})"
+        where = f"{os.path.basename(last.filename)}, line {last.lineno}, in {last.name}"
+        code_dir = os.path.dirname(os.path.abspath(entry)) + os.sep
+        mine = [f for f in frames if os.path.abspath(f.filename).startswith(code_dir)]
+        if mine and mine[-1] is not last:
+            where += f"; from {os.path.basename(mine[-1].filename)}, line {mine[-1].lineno}, in {mine[-1].name}"
+        where = f" ({where})"
     text = str(exc) if not isinstance(exc, SyntaxError) else (exc.msg or str(exc))
     return f"{type(exc).__name__}: {text}{where}"
 
@@ -1128,7 +1134,7 @@ def _load(entry, log):
         spec.loader.exec_module(module)
     except BaseException as exc:  # any failure while importing the user's script
         log.error("Failed to import %s:\n%s", entry, traceback.format_exc())
-        msg = f"{os.path.basename(entry)} failed to import: {_describe(exc)}"
+        msg = f"{os.path.basename(entry)} failed to import: {_describe(exc, entry)}"
         if isinstance(exc, ImportError):
             msg += (f". The interpreter was {sys.executable}: install the package for it, or choose another"
                     " interpreter with `berth serve --python` or BERTH_PYTHON (Debian's packages live in /usr/bin/python3)")
@@ -1191,7 +1197,7 @@ def _batch_main(entry):
         try:
             module.init()
         except BaseException as exc:
-            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
+            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc, entry)}")
     except StartupError as e:
         cause = e.__context__ or e.__cause__
         trace = _batch_trace(cause) if cause is not None else e.message
@@ -1314,7 +1320,7 @@ def main():
             raise
         except BaseException as exc:
             log.error("User's init function failed:\n%s", traceback.format_exc())
-            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc)}")
+            raise StartupError("UserScriptInitFailed", f"init() in {os.path.basename(entry)} raised {_describe(exc, entry)}")
         t2 = time.perf_counter()
     except StartupError as e:
         _write_frame(wout, {"ready": False, "code": e.code, "message": e.message})

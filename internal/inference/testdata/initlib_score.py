@@ -1,0 +1,7 @@
+import json
+
+def init():
+    json.loads("{not json")
+
+def run(data):
+    return data
