@@ -148,7 +148,11 @@ func diagnoseDeployment(cmd *cobra.Command, c *client.Client, out io.Writer, end
 	}
 	fmt.Fprintf(out, "\nDeployment %s: %s\n", d.Name, d.ProvisioningState)
 	for _, in := range d.Instances {
-		fmt.Fprintf(out, "  instance %d: %s %s, %d restarts", in.Index, in.State, in.Address, in.Restarts)
+		state := in.State
+		if in.Address != "" { // instances in berth serve's process have none
+			state += " " + in.Address
+		}
+		fmt.Fprintf(out, "  instance %d: %s, %d restarts", in.Index, state, in.Restarts)
 		if p := in.Phases; p != nil {
 			fmt.Fprintf(out, "; artifact copy %.0f ms, environment %.0f ms, import of score.py %.0f ms, init() %.0f ms, ready %.0f ms after start", p["artifact_copy_ms"], p["environment_ms"], p["import_ms"], p["init_ms"], p["ready_ms"])
 		}

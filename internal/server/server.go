@@ -360,7 +360,17 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer os.Remove(infoPath)
-	s.log.Info("berth serve started", append([]any{"url", baseURL, "public_url", s.publicURL}, s.cfg.logAttrs()...)...)
+	// The settings as in effect: the public URL and the interpreter resolved, not as given.
+	attrs := s.cfg.logAttrs()
+	for i := 0; i+1 < len(attrs); i += 2 {
+		switch attrs[i] {
+		case "public-url":
+			attrs[i+1] = s.publicURL
+		case "python":
+			attrs[i+1] = python.Path
+		}
+	}
+	s.log.Info("berth serve started", append([]any{"url", baseURL}, attrs...)...)
 	s.log.Info("score.py runs with "+python.Path, "python", python)
 	if advice := python.debianAdvice(); advice != "" {
 		s.log.Info(advice)
@@ -408,6 +418,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.metricsSrv.Shutdown(shutCtx)
 	}
 	s.tel.Flush(shutCtx)
+	s.Close() // the instances stop here; the deferred Close then has nothing left to do
+	s.log.Info("berth serve stopped")
 	return nil
 }
 

@@ -80,6 +80,13 @@ func TestServerRunsAndStops(t *testing.T) {
 	if !strings.Contains(log.String(), "berth serve started") || !strings.Contains(log.String(), "quota-memory=0") {
 		t.Errorf("startup log does not list the settings:\n%s", log.String())
 	}
+	// The settings in effect, each once: the public URL derived from the listen URL.
+	if !strings.Contains(log.String(), "public-url="+s.URL()) || strings.Contains(log.String(), "public_url") {
+		t.Errorf("startup log does not give the public URL in effect, once:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "berth serve stopped") {
+		t.Errorf("no line says the server stopped:\n%s", log.String())
+	}
 }
 
 func TestNewFailsOnBusyAddress(t *testing.T) {

@@ -75,8 +75,9 @@ func TestDeployInvokeLogsAndKeys(t *testing.T) {
 	si := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "blue", "--container", "storage-initializer")
 	_, phases, _ := strings.Cut(si, "instance 0 ready: ")
 	phases, _, _ = strings.Cut(phases, "\n")
-	if out := s.ok("diagnose", "-e", "quickstart"); !strings.Contains(out, "Healthy") || phases == "" || !strings.Contains(out, phases) {
-		t.Fatalf("diagnose of a healthy deployment does not show the log's phases %q:\n%s", phases, out)
+	if out := s.ok("diagnose", "-e", "quickstart"); !strings.Contains(out, "Healthy") || phases == "" || !strings.Contains(out, phases) ||
+		!strings.Contains(out, "instance 0: Ready, 0 restarts") {
+		t.Fatalf("diagnose of a healthy deployment does not show the log's phases %q, or its instance line:\n%s", phases, out)
 	}
 
 	out := s.ok("online-endpoint", "invoke", "-n", "quickstart", "--request-file", example("quickstart", "sample-request.json"))
