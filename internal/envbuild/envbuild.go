@@ -232,7 +232,7 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
 		return &Result{Key: key, LogPath: logPath, Missing: res.Missing}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
-			Message: fmt.Sprintf("%s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail). Fix: pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or %s", msg, logPath, installFix(base))}
+			Message: fmt.Sprintf("%s. Fix: %s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail)", msg, GenericFix(base), logPath)}
 	}
 	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
 		return fail(msg)
@@ -312,6 +312,12 @@ const debianPython = "/usr/bin/python3"
 
 // installFix says how to install packages for base: Debian's packages go to
 // /usr/bin/python3 only, so for another base that is a change of interpreter.
+// GenericFix is the fix a failed build's message names when nothing better is known;
+// a caller that knows one may put it first (strings.Replace on this text).
+func GenericFix(base string) string {
+	return "pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or " + installFix(base)
+}
+
 func installFix(base string) string {
 	system, err := filepath.EvalSymlinks(debianPython)
 	if real, rerr := filepath.EvalSymlinks(base); err == nil && rerr == nil && real == system {

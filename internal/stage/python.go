@@ -64,6 +64,12 @@ func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *en
 		names[i] = r.Name
 	}
 	hinted := *de
-	hinted.Message = de.Message + ". " + instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
+	hint := instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
+	if generic := envbuild.GenericFix(base); strings.Contains(de.Message, generic) {
+		// This machine has them already: that is the fix to try first.
+		hinted.Message = strings.Replace(de.Message, generic, hint+". Otherwise: "+generic, 1)
+	} else {
+		hinted.Message = de.Message + ". " + hint
+	}
 	return &hinted
 }

@@ -117,7 +117,8 @@ func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
 		in   *instance.Interpreters
 		want string
 	}{
-		{"found", &instance.Interpreters{System: other}, other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"},
+		// the interpreter that has it is the first fix named, the generic ones after it
+		{"found", &instance.Interpreters{System: other}, "Fix: " + other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"},
 		{"none", &instance.Interpreters{System: instance.SystemPython}, ""},
 	} {
 		s := New(Config{Registry: fakeRegistry{}, Python: instance.SystemPython, Interpreters: tt.in,
@@ -127,8 +128,8 @@ func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
 		if de == nil || de.Code != diag.ImageBuildFailure || !strings.Contains(de.Message, "pip could not install berth-test-pkg") {
 			t.Fatalf("%s: err = %v", tt.name, err)
 		}
-		if tt.want != "" && !strings.Contains(de.Message, tt.want) {
-			t.Errorf("%s: message lacks %q:\n%s", tt.name, tt.want, de.Message)
+		if tt.want != "" && (!strings.Contains(de.Message, tt.want) || !strings.Contains(de.Message, "Otherwise: pin versions")) {
+			t.Errorf("%s: message lacks %q first, then the other fixes:\n%s", tt.name, tt.want, de.Message)
 		}
 		if tt.want == "" && strings.Contains(de.Message, "has berth-test-pkg") {
 			t.Errorf("%s: names an interpreter that lacks the package:\n%s", tt.name, de.Message)
