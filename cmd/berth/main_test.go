@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServerProcsLeavesHalfTheCPUsToTheWorkers(t *testing.T) {
@@ -65,5 +67,17 @@ func TestRestoreGODEBUGGivesChildrenTheUsersValue(t *testing.T) {
 		if os.Getenv(addedMarker) != "" {
 			t.Errorf("marker left in the environment")
 		}
+	}
+}
+
+func TestSchedLineNoteOnlyWhenGoPrintsTheLine(t *testing.T) {
+	if note := schedLineNote(24 * 24 * time.Hour); note != "" {
+		t.Errorf("24 days up: %q, want nothing (Go prints no SCHED line before 24.8 days)", note)
+	}
+	if note := schedLineNote(25 * 24 * time.Hour); !strings.Contains(note, "SCHED") || !strings.Contains(note, "GODEBUG=schedtrace=0") {
+		t.Errorf("25 days up: %q, want where the SCHED line comes from and how to turn it off", note)
+	}
+	if runtime.GOOS == "linux" && monotonicNow() <= 0 {
+		t.Errorf("monotonicNow() = %v, want the time since boot", monotonicNow())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"strings"
+	"time"
 )
 
 // sysmonSetting keeps Go's system monitor thread out of its deep sleep in Berth's
@@ -17,8 +18,8 @@ import (
 // backs off to a poll every 10 ms when there is nothing to do. What it costs: that poll
 // while idle (an idle berth serve with one deployment: ~100 wake-ups/s and 0.5-0.6% of a
 // core, against 3-4 and under 0.1%); on a machine up for more than 24.8 days, a one-line
-// SCHED summary on stderr at start and every 24.8 days after (the runtime counts from
-// boot); and a scheduler dump before the stack traces of a fatal panic. The processes
+// SCHED summary on stderr at start (schedLineNote then says where it comes from) and
+// every 24.8 days after (the runtime counts from boot); and a scheduler dump before the stack traces of a fatal panic. The processes
 // berth starts (Python workers, pip) get the GODEBUG berth was given (restoreGODEBUG).
 const sysmonSetting = "schedtrace=2147483647"
 
@@ -82,10 +83,23 @@ func restoreGODEBUG() {
 		return
 	}
 	os.Unsetenv(addedMarker)
+	if note := schedLineNote(monotonicNow()); note != "" {
+		os.Stderr.WriteString(note)
+	}
 	current := os.Getenv("GODEBUG")
 	if current == sysmonSetting {
 		os.Unsetenv("GODEBUG")
 	} else if before, ok := strings.CutSuffix(current, ","+sysmonSetting); ok {
 		os.Setenv("GODEBUG", before)
 	}
+}
+
+// schedLineNote explains, on a machine up long enough for Go to print its SCHED line at
+// start (Go counts schedtrace's interval from boot), where that line comes from.
+func schedLineNote(up time.Duration) string {
+	if up < 2147483647*time.Millisecond {
+		return ""
+	}
+	return "berth: the \"SCHED ...\" line from Go at start is its scheduler summary: berth sets GODEBUG=" + sysmonSetting +
+		" to keep Go's monitor thread awake between requests (see schedtrace in the README); GODEBUG=schedtrace=0 turns both off\n"
 }
