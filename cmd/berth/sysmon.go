@@ -19,8 +19,9 @@ import (
 // while idle (an idle berth serve with one deployment: ~100 wake-ups/s and 0.5-0.6% of a
 // core, against 3-4 and under 0.1%); on a machine up for more than 24.8 days, a one-line
 // SCHED summary on stderr at start (schedLineNote then says where it comes from) and
-// every 24.8 days after (the runtime counts from boot); and a scheduler dump before the stack traces of a fatal panic. The processes
-// berth starts (Python workers, pip) get the GODEBUG berth was given (restoreGODEBUG).
+// every 24.8 days after (the runtime counts from boot); and a scheduler dump before the
+// stack traces of a fatal panic. The processes berth starts (Python workers, pip) get
+// the GODEBUG berth was given (restoreGODEBUG).
 const sysmonSetting = "schedtrace=2147483647"
 
 // addedMarker, in the environment, tells the re-executed berth that it added
@@ -75,9 +76,10 @@ func keepSysmonAwake() {
 	reexec(exe, os.Args, env)
 }
 
-// restoreGODEBUG gives this process's environment back the GODEBUG berth was started
-// with, once the runtime has read sysmonSetting from it (Go reads schedtrace only at
-// start, so the setting stays), so that the processes berth starts do not inherit it.
+// restoreGODEBUG, in the process keepSysmonAwake started, gives its environment back
+// the GODEBUG berth was started with, once the runtime has read sysmonSetting from it
+// (Go reads schedtrace only at start, so the setting stays), so that the processes berth
+// starts do not inherit it; it also explains Go's SCHED line where Go prints one.
 func restoreGODEBUG() {
 	if os.Getenv(addedMarker) == "" {
 		return

@@ -62,6 +62,8 @@ type Result struct {
 	// Missing, after a failed build, are the requirements the base lacks and pip could
 	// not install: another interpreter may have them (HasAll).
 	Missing []Requirement `json:"-"`
+	// Failure, after a failed build, is why it failed, as its error's message begins.
+	Failure string `json:"-"`
 }
 
 // ParseConda reads the dependencies of a conda environment file: conda packages and
@@ -231,8 +233,8 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	// fail ends a failed build: the caller gets the log's path with the error.
 	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
-		return &Result{Key: key, LogPath: logPath, Missing: res.Missing}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
-			Message: fmt.Sprintf("%s. Fix: %s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail)", msg, GenericFix(base), logPath)}
+		return &Result{Key: key, LogPath: logPath, Missing: res.Missing, Failure: msg}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
+			Message: FailureMessage(msg, GenericFix(base), logPath)}
 	}
 	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
 		return fail(msg)
@@ -310,14 +312,19 @@ func HasAll(ctx context.Context, python string, reqs []Requirement) (version str
 // debianPython is where apt-get install python3-<name> puts packages.
 const debianPython = "/usr/bin/python3"
 
-// installFix says how to install packages for base: Debian's packages go to
-// /usr/bin/python3 only, so for another base that is a change of interpreter.
-// GenericFix is the fix a failed build's message names when nothing better is known;
-// a caller that knows one may put it first (strings.Replace on this text).
+// FailureMessage is the message of a failed build: why it failed, the fix, and where
+// its log is.
+func FailureMessage(failure, fix, logPath string) string {
+	return fmt.Sprintf("%s. Fix: %s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail)", failure, fix, logPath)
+}
+
+// GenericFix is the fix a failed build on base names when nothing better is known.
 func GenericFix(base string) string {
 	return "pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or " + installFix(base)
 }
 
+// installFix says how to install packages for base: Debian's packages go to
+// /usr/bin/python3 only, so for another base that is a change of interpreter.
 func installFix(base string) string {
 	system, err := filepath.EvalSymlinks(debianPython)
 	if real, rerr := filepath.EvalSymlinks(base); err == nil && rerr == nil && real == system {

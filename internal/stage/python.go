@@ -63,13 +63,9 @@ func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *en
 	for i, r := range built.Missing {
 		names[i] = r.Name
 	}
-	hinted := *de
+	// This machine has them already: that is the fix to try first.
 	hint := instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
-	if generic := envbuild.GenericFix(base); strings.Contains(de.Message, generic) {
-		// This machine has them already: that is the fix to try first.
-		hinted.Message = strings.Replace(de.Message, generic, hint+". Otherwise: "+generic, 1)
-	} else {
-		hinted.Message = de.Message + ". " + hint
-	}
+	hinted := *de
+	hinted.Message = envbuild.FailureMessage(built.Failure, hint+". Otherwise: "+envbuild.GenericFix(base), built.LogPath)
 	return &hinted
 }

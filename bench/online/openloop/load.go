@@ -38,13 +38,12 @@ func (s summary) String() string {
 // of the last answer into the achieved rate and percentiles; it sorts latencies.
 func summarise(target float64, start, end time.Time, latencies []time.Duration, errors int) summary {
 	sum := summary{target: target, ok: len(latencies), errors: errors}
-	all := latencies
 	if elapsed := end.Sub(start); elapsed > 0 {
 		sum.achieved = float64(sum.ok+sum.errors) / elapsed.Seconds()
 	}
-	slices.Sort(all)
-	sum.p50 = percentile(all, 0.50)
-	sum.p99 = percentile(all, 0.99)
+	slices.Sort(latencies)
+	sum.p50 = percentile(latencies, 0.50)
+	sum.p99 = percentile(latencies, 0.99)
 	return sum
 }
 
