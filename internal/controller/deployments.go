@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/fleet"
+	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/spec"
 	"github.com/berthml/berth/internal/store"
@@ -248,9 +250,11 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 			return &diag.Error{Code: diag.Conflict, Target: d.Name,
 				Message: fmt.Sprintf("deployment %q is %s: wait until it is Succeeded or Failed, then update it", d.Name, r.State)}
 		}
-		scaleOnly = r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
+		// A deployment kept on an interpreter that is no longer the server's moves to the
+		// server's with any update: a new set, built there.
+		scaleOnly = !c.keptElsewhere(r.Python) && r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
 		r.Spec, r.ModelArtifact, r.CodeArtifact = raw, in.ModelArtifact, in.CodeArtifact
-		r.State, r.Error = wire.StateUpdating, nil
+		r.State, r.Error, r.Python = wire.StateUpdating, nil, ""
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -262,6 +266,16 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 	k := fleet.Key{Endpoint: d.EndpointName, Deployment: d.Name}
 	c.startProvision(ctx, k, c.newGeneration(k, scaleOnly), c.startOp(ctx, k.Endpoint, k.Deployment, opUpdate))
 	return rec, nil
+}
+
+// keptElsewhere reports whether python, the interpreter a deployment was recorded on,
+// is not the server's.
+func (c *Controller) keptElsewhere(python string) bool {
+	if python == "" {
+		return false
+	}
+	server, err := exec.LookPath(c.cfg.Python)
+	return err != nil || !instance.SameInterpreter(python, server)
 }
 
 // sameButCount reports whether two stored specs differ at most in instance_count.

@@ -100,7 +100,7 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 		return c.provisionCluster(ctx, t, rec, d)
 	}
 	envStart := time.Now()
-	env, err := c.stage.Environment(ctx, d, c.fleet.Progress(k))
+	env, err := c.stage.EnvironmentOn(ctx, d, rec.Python, c.fleet.Progress(k))
 	envEnd := time.Now()
 	envPhase := phase(PhaseEnvironment, envStart, envEnd)
 	c.phases.set(k, []wire.Phase{envPhase})
@@ -123,15 +123,18 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	want.OnRouted = func(ctx context.Context) {
 		// The new set serves: the deployment is Succeeded while the old set drains.
 		routed = true
-		c.finish(ctx, rec, nil)
+		c.succeed(ctx, rec, env.Base)
 	}
 	err = c.fleet.Apply(ctx, k, want)
 	if ctx.Err() != nil {
 		return ctx.Err() // superseded by a newer rollout or a delete
 	}
 	c.phases.set(k, append([]wire.Phase{envPhase}, c.instancePhases(k, envEnd)...))
-	if err != nil || !routed {
+	switch {
+	case err != nil:
 		c.finish(ctx, rec, err)
+	case !routed:
+		c.succeed(ctx, rec, env.Base)
 	}
 	if err == nil {
 		c.ensureScaler(ctx, k, d, gen, count)
@@ -165,6 +168,17 @@ func (c *Controller) desired(d *spec.Deployment, gen string, prepare func(contex
 
 // finish records the outcome of a rollout.
 func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure error) {
+	c.record(ctx, rec, failure, "")
+}
+
+// succeed records a rollout that succeeded on the interpreter python (resolved), which a
+// restart then builds the deployment on again; "" records none.
+func (c *Controller) succeed(ctx context.Context, rec *store.Deployment, python string) {
+	c.record(ctx, rec, nil, python)
+}
+
+// record stores a rollout's outcome, and python when it is not "".
+func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure error, python string) {
 	var raw json.RawMessage
 	state := wire.StateSucceeded
 	if failure != nil {
@@ -179,6 +193,9 @@ func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure 
 	allTraffic := false
 	_, err := c.cfg.Store.UpdateDeployment(ctx, rec.Endpoint, rec.Name, func(r *store.Deployment) error {
 		r.State, r.Error = state, raw
+		if python != "" {
+			r.Python = python
+		}
 		allTraffic = r.AllTraffic && failure == nil
 		if failure != nil {
 			r.AllTraffic = false // the create it came with failed

@@ -25,6 +25,7 @@ import (
 // Env is what a deployment's instances run with, prepared once per rollout.
 type Env struct {
 	Python   string            // the interpreter: the built environment's, or the server's
+	Base     string            // the interpreter it stands on, resolved: what the deployment records to keep
 	Warnings []string          // unmet pins of the environment build
 	BuildLog string            // the build log, when a build ran
 	Vars     map[string]string // environment_variables with secrets resolved, and WORKER_COUNT
@@ -37,8 +38,16 @@ type Env struct {
 // secrets resolved. progress receives the build's steps. Fields the process runtime
 // cannot honour fail with ImageBuildFailure instead of being ignored.
 func (s *Stager) Environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
+	return s.EnvironmentOn(ctx, d, "", progress)
+}
+
+// EnvironmentOn is Environment on kept, the interpreter the deployment was built on
+// before (Env.Base, as recorded), when it still runs and the deployment does not name
+// its own: a server restarted with another default keeps a working deployment on the
+// interpreter that has its packages. "" is the server's.
+func (s *Stager) EnvironmentOn(ctx context.Context, d *spec.Deployment, kept string, progress io.Writer) (Env, error) {
 	var log bytes.Buffer
-	env, err := s.environment(ctx, d, io.MultiWriter(&log, progress))
+	env, err := s.environment(ctx, d, kept, io.MultiWriter(&log, progress))
 	env.Log = log.Bytes()
 	if err != nil {
 		return env, err
@@ -46,7 +55,7 @@ func (s *Stager) Environment(ctx context.Context, d *spec.Deployment, progress i
 	return env, s.resolveVars(ctx, d, &env)
 }
 
-func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
+func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept string, progress io.Writer) (Env, error) {
 	res := Env{Python: s.cfg.Python}
 	if py := d.EnvironmentVariables[instance.EnvPython]; py != "" {
 		version, err := deploymentPython(ctx, py)
@@ -55,6 +64,11 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress i
 		}
 		fmt.Fprintf(progress, "python: %s (Python %s), from environment_variables.%s\n", py, version, instance.EnvPython)
 		res.Python = py
+	} else if kept != "" {
+		res.Python = s.keptPython(ctx, kept, progress)
+	}
+	if base, err := exec.LookPath(res.Python); err == nil {
+		res.Base, _ = filepath.Abs(base)
 	}
 	env := d.Environment
 	if env == nil {
@@ -89,8 +103,8 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, progress i
 		fmt.Fprintf(progress, "environment: conda files are not built by this server; score.py runs with %s\n", res.Python)
 		return res, nil
 	}
-	base, err := exec.LookPath(res.Python)
-	if err != nil {
+	base := res.Base
+	if base == "" {
 		return res, &diag.Error{Code: diag.ImageBuildFailure, Target: "python",
 			Message: fmt.Sprintf("the base interpreter %q is not found: install python3 or point `berth serve --python` at one", res.Python)}
 	}

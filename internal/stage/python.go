@@ -3,7 +3,9 @@ package stage
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -39,6 +41,22 @@ func deploymentPython(ctx context.Context, py string) (string, error) {
 		return fail("it does not run (%v)", err)
 	}
 	return version, nil
+}
+
+// keptPython returns the interpreter a deployment runs on: kept, the one it was built
+// on before, while it still runs; else the server's, saying why.
+func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer) string {
+	server, err := exec.LookPath(s.cfg.Python)
+	if err == nil && instance.SameInterpreter(kept, server) {
+		return s.cfg.Python
+	}
+	version, _, err := instance.PythonVersion(ctx, kept)
+	if err != nil {
+		fmt.Fprintf(progress, "python: %s, which this deployment was built on, does not run (%v): building it on the server's %s\n", kept, err, s.cfg.Python)
+		return s.cfg.Python
+	}
+	fmt.Fprintf(progress, "python: %s (Python %s), which this deployment was built on; the server's is now %s: update the deployment to build it there\n", kept, version, s.cfg.Python)
+	return kept
 }
 
 // withInterpreterHint adds to a failed environment build the interpreter of this

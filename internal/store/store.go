@@ -49,7 +49,11 @@ type Deployment struct {
 	// AllTraffic is a pending intent stored with the request that asked for it (create
 	// --all-traffic): the deployment gets 100% of its endpoint's traffic once it has
 	// succeeded, even if the server restarts in between.
-	AllTraffic           bool
+	AllTraffic bool
+	// Python is the interpreter (a resolved path) the deployment's current spec was
+	// built and run on, recorded when it succeeds: a restart builds it on the same one,
+	// even if the server now defaults to another. "" until then; a new spec clears it.
+	Python               string
 	CreatedAt, UpdatedAt time.Time
 }
 

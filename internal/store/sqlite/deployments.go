@@ -10,13 +10,13 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-const deploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, all_traffic, created_at, updated_at`
+const deploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, all_traffic, python, created_at, updated_at`
 
 func scanDeployment(r scanner) (*store.Deployment, error) {
 	var d store.Deployment
 	var created, updated string
 	var spec, errb []byte
-	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.AllTraffic, &created, &updated); err != nil {
+	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.AllTraffic, &d.Python, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -33,8 +33,8 @@ func scanDeployment(r scanner) (*store.Deployment, error) {
 // CreateDeployment stores a new deployment; store.ErrNotFound without its endpoint.
 func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment) error {
 	t := now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, t, t)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, t, t)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("deployment %q: %w", d.Name, store.ErrExists)
@@ -83,8 +83,8 @@ func (s *Store) UpdateDeployment(ctx context.Context, endpoint, name string, fn 
 		return nil, err
 	}
 	d.UpdatedAt = parseTime(now())
-	if _, err := tx.ExecContext(ctx, `UPDATE deployments SET spec=?, model_artifact=?, code_artifact=?, state=?, error=?, all_traffic=?, updated_at=? WHERE endpoint=? AND name=?`,
-		nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.UpdatedAt.Format(time.RFC3339Nano), endpoint, name); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE deployments SET spec=?, model_artifact=?, code_artifact=?, state=?, error=?, all_traffic=?, python=?, updated_at=? WHERE endpoint=? AND name=?`,
+		nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, d.UpdatedAt.Format(time.RFC3339Nano), endpoint, name); err != nil {
 		return nil, err
 	}
 	return d, tx.Commit()

@@ -14,6 +14,9 @@ import (
 // modelsTableSchema is the last schema version with a separate models table.
 const modelsTableSchema = 5
 
+// batchTablesSchema is the last schema version without the batch tables.
+const batchTablesSchema = 8
+
 // TestModelsBecomeAssets opens a data dir written at the schema that kept models in
 // their own table, the way the berth of that time wrote it, and reads its models back
 // as assets of kind model: same fields, same order, same archived flag.
@@ -87,7 +90,7 @@ func TestBatchTablesAddedToOldSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := len(migrations) - 1
+	before := batchTablesSchema
 	for _, m := range migrations[:before] {
 		if _, err := db.Exec(m); err != nil {
 			t.Fatal(err)
