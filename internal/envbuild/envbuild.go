@@ -258,6 +258,9 @@ func (b *Builder) populate(ctx context.Context, base string, reqs []Requirement,
 	if err := run(ctx, logf, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
 		return fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath))
 	}
+	if err := keepBaseVenv(ctx, base, venv, logf); err != nil {
+		return fmt.Sprintf("could not make the packages of %s visible in its virtual environment: %v", base, err)
+	}
 	res.Python = filepath.Join(venv, "bin", "python")
 
 	fmt.Fprintf(progress, "environment %s: checking %d requirement(s) against the base\n", key, len(reqs))
