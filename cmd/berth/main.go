@@ -17,7 +17,9 @@ import (
 )
 
 func main() {
-	keepSysmonAwake()
+	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand(), batch.NewPodCommand())
+	args := cli.AzArgs(os.Args[1:])
+	keepSysmonAwake(commandName(root, args))
 	restoreGODEBUG()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first Ctrl-C the signals are no longer caught: a second one ends the
@@ -25,8 +27,7 @@ func main() {
 	context.AfterFunc(ctx, stop)
 	tuneRuntime()
 	defer profileCPU()()
-	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand(), batch.NewPodCommand())
-	root.SetArgs(cli.AzArgs(os.Args[1:]))
+	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	stop()
 	if err != nil {

@@ -6,6 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthml/berth/internal/batch"
+	"github.com/berthml/berth/internal/cli"
+	"github.com/berthml/berth/internal/inference"
+	"github.com/berthml/berth/internal/server"
 )
 
 func TestServerProcsLeavesHalfTheCPUsToTheWorkers(t *testing.T) {
@@ -19,20 +24,20 @@ func TestServerProcsLeavesHalfTheCPUsToTheWorkers(t *testing.T) {
 func TestSysmonEnvOnlyForServersAndNeverOverridesGODEBUG(t *testing.T) {
 	tests := []struct {
 		name string
-		args []string
+		cmd  string
 		env  []string
 		want string // GODEBUG after; "" = no re-exec
 	}{
-		{"serve without GODEBUG", []string{"serve", "--addr", ":0"}, []string{"HOME=/root"}, sysmonSetting},
-		{"inference-server", []string{"inference-server"}, []string{"GODEBUG="}, sysmonSetting},
-		{"other settings kept", []string{"serve"}, []string{"GODEBUG=http2client=0"}, "http2client=0," + sysmonSetting},
-		{"schedtrace=0 opts out", []string{"serve"}, []string{"GODEBUG=gctrace=1,schedtrace=0"}, ""},
-		{"a spaced key is not Go's", []string{"serve"}, []string{"GODEBUG=gctrace=1, schedtrace=0"}, "gctrace=1, schedtrace=0," + sysmonSetting},
-		{"a client command", []string{"online-endpoint", "list"}, nil, ""},
-		{"no command", nil, nil, ""},
+		{"serve without GODEBUG", "serve", []string{"HOME=/root"}, sysmonSetting},
+		{"inference-server", "inference-server", []string{"GODEBUG="}, sysmonSetting},
+		{"other settings kept", "serve", []string{"GODEBUG=http2client=0"}, "http2client=0," + sysmonSetting},
+		{"schedtrace=0 opts out", "serve", []string{"GODEBUG=gctrace=1,schedtrace=0"}, ""},
+		{"a spaced key is not Go's", "serve", []string{"GODEBUG=gctrace=1, schedtrace=0"}, "gctrace=1, schedtrace=0," + sysmonSetting},
+		{"a client command", "online-endpoint", nil, ""},
+		{"no command", "", nil, ""},
 	}
 	for _, tt := range tests {
-		env, ok := sysmonEnv(tt.args, tt.env)
+		env, ok := sysmonEnv(tt.cmd, tt.env)
 		if ok != (tt.want != "") {
 			t.Errorf("%s: re-exec = %v, want %v", tt.name, ok, tt.want != "")
 			continue
@@ -48,6 +53,29 @@ func TestSysmonEnvOnlyForServersAndNeverOverridesGODEBUG(t *testing.T) {
 		}
 		if len(got) != 1 || got[0] != tt.want || len(env) < len(tt.env) {
 			t.Errorf("%s: GODEBUG %q in %q, want exactly one, %q", tt.name, got, env, tt.want)
+		}
+	}
+}
+
+// TestServerCommandFoundBehindPersistentFlags: the server command is found wherever the
+// persistent flags stand; berth -o json serve is a
+// server command too.
+func TestServerCommandFoundBehindPersistentFlags(t *testing.T) {
+	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand(), batch.NewPodCommand())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--addr", ":0"}, "serve"},
+		{[]string{"-o", "json", "serve"}, "serve"},
+		{[]string{"--server", "http://x", "--output=yaml", "inference-server", "--port", "5001"}, "inference-server"},
+		{[]string{"online-endpoint", "list"}, "online-endpoint"},
+		{[]string{"-o", "json", "online-deployment", "serve"}, "online-deployment"},
+		{[]string{"no-such-command"}, ""},
+		{nil, ""},
+	} {
+		if got := commandName(root, tc.args); got != tc.want {
+			t.Errorf("commandName(%q) = %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // sysmonSetting keeps Go's system monitor thread out of its deep sleep in Berth's
@@ -31,11 +33,24 @@ const addedMarker = "BERTH_ADDED_SCHEDTRACE"
 // serverCommands are the long-running commands that serve requests.
 var serverCommands = map[string]bool{"serve": true, "inference-server": true}
 
+// commandName is the name of the top-level command args run, wherever the persistent
+// flags stand (berth -o json serve); "" when they run none.
+func commandName(root *cobra.Command, args []string) string {
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd == root {
+		return ""
+	}
+	for cmd.Parent() != root {
+		cmd = cmd.Parent()
+	}
+	return cmd.Name()
+}
+
 // sysmonEnv is the environment to run berth again with, for a server command whose
 // GODEBUG does not set schedtrace already (GODEBUG=schedtrace=0 keeps Go's default);
 // ok is false when nothing needs to change.
-func sysmonEnv(args, env []string) (out []string, ok bool) {
-	if len(args) == 0 || !serverCommands[args[0]] {
+func sysmonEnv(command string, env []string) (out []string, ok bool) {
+	if !serverCommands[command] {
 		return nil, false
 	}
 	at, current := -1, ""
@@ -64,8 +79,8 @@ func sysmonEnv(args, env []string) (out []string, ok bool) {
 // keepSysmonAwake runs this server command again, in this process (same pid), with
 // sysmonSetting in GODEBUG: the runtime reads GODEBUG's schedtrace only at start. It
 // returns only if nothing needs to change or the exec failed; then berth runs as it is.
-func keepSysmonAwake() {
-	env, ok := sysmonEnv(os.Args[1:], os.Environ())
+func keepSysmonAwake(command string) {
+	env, ok := sysmonEnv(command, os.Environ())
 	if !ok {
 		return
 	}
