@@ -58,8 +58,7 @@ func TestSysmonEnvOnlyForServersAndNeverOverridesGODEBUG(t *testing.T) {
 }
 
 // TestServerCommandFoundBehindPersistentFlags: the server command is found wherever the
-// persistent flags stand; berth -o json serve is a
-// server command too.
+// persistent flags stand; berth -o json serve is a server command too.
 func TestServerCommandFoundBehindPersistentFlags(t *testing.T) {
 	root := cli.NewRoot(server.NewServeCommand(), inference.NewCommand(), batch.NewPodCommand())
 	for _, tc := range []struct {
