@@ -53,17 +53,20 @@ func (s *Service) PutBatchDeployment(ctx context.Context, in DeploymentInput, pr
 	if err := s.checkSources(in); err != nil {
 		return nil, err
 	}
+	python := ""
 	if !onCluster { // pods run the Python of their image
-		if _, err := s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress); err != nil {
+		env, err := s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress)
+		if err != nil {
 			return nil, err
 		}
+		python = env.Base
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
 	rec := &store.BatchDeployment{Endpoint: d.EndpointName, Name: d.Name, Spec: raw,
-		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateSucceeded}
+		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateSucceeded, Python: python}
 	if err := s.cfg.Store.PutBatchDeployment(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, batchEndpointNotFound(d.EndpointName)

@@ -34,6 +34,7 @@ type jobSpec struct {
 	Deployment     json.RawMessage `json:"deployment"` // spec.BatchDeployment
 	ModelArtifact  string          `json:"model_artifact,omitempty"`
 	CodeArtifact   string          `json:"code_artifact,omitempty"`
+	Python         string          `json:"python,omitempty"` // the deployment's interpreter (store.BatchDeployment.Python)
 	Input          wire.JobInput   `json:"input"`
 	Source         source          `json:"source"`
 	OutputDir      string          `json:"output_dir"`
@@ -127,7 +128,7 @@ func (s *Service) plan(ctx context.Context, dep *store.BatchDeployment, in Invoc
 	if exp == "" {
 		exp = in.Endpoint
 	}
-	return jobSpec{Deployment: dep.Spec, ModelArtifact: dep.ModelArtifact, CodeArtifact: dep.CodeArtifact,
+	return jobSpec{Deployment: dep.Spec, ModelArtifact: dep.ModelArtifact, CodeArtifact: dep.CodeArtifact, Python: dep.Python,
 		Input: in.Input, Source: src, OutputPath: in.OutputPath, Settings: set, Nodes: nodes,
 		Compute: comp.Name, ExperimentName: exp}, nil
 }

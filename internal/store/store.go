@@ -119,8 +119,11 @@ type BatchDeployment struct {
 	CodeArtifact   string
 	State          string
 	Error          json.RawMessage
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Python is the interpreter (a resolved path) the deployment was checked on when it
+	// was created or last updated: its jobs run there, whatever the server's is now.
+	Python    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Job is a stored batch job: what to run (Spec, resolved when it was accepted, so a

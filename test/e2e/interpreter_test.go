@@ -11,22 +11,29 @@ import (
 	"time"
 )
 
+// secondInterpreter makes a virtual environment of /usr/bin/python3 in dir with a module,
+// berth_only_in_a, that the system interpreter lacks, and returns it and its python3.
+func secondInterpreter(t *testing.T, dir string) (venv, python string) {
+	t.Helper()
+	venv = filepath.Join(dir, "venv-a")
+	if out, err := exec.Command("/usr/bin/python3", "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("create a second interpreter: %v\n%s (apt-get install python3-venv)", err, out)
+	}
+	sites, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
+	if len(sites) != 1 {
+		t.Fatalf("site-packages of %s: %v", venv, sites)
+	}
+	writeFiles(t, sites[0], map[string]string{"berth_only_in_a.py": "WHERE = 'a'\n"})
+	return venv, filepath.Join(venv, "bin", "python3")
+}
+
 // TestRestartKeepsTheInterpreterADeploymentWasBuiltOn: a deployment that works on one
 // interpreter (here a virtual environment with a package the system Python lacks) keeps
 // running on it after berth serve restarts with another default; an update moves it to
 // the server's interpreter.
 func TestRestartKeepsTheInterpreterADeploymentWasBuiltOn(t *testing.T) {
 	dir := t.TempDir()
-	venv := filepath.Join(dir, "venv-a")
-	if out, err := exec.Command("/usr/bin/python3", "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
-		t.Fatalf("create a second interpreter: %v\n%s (apt-get install python3-venv)", err, out)
-	}
-	pyA := filepath.Join(venv, "bin", "python3")
-	sites, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
-	if len(sites) != 1 {
-		t.Fatalf("site-packages of %s: %v", venv, sites)
-	}
-	writeFiles(t, sites[0], map[string]string{"berth_only_in_a.py": "WHERE = 'a'\n"})
+	venv, pyA := secondInterpreter(t, dir)
 	writeFiles(t, dir, map[string]string{
 		"code/score.py": "import sys\ntry:\n    import berth_only_in_a\n    HAS = True\nexcept ImportError:\n    HAS = False\n\n" +
 			"def init():\n    pass\n\ndef run(raw):\n    return {'python': sys.executable, 'has': HAS}\n",
@@ -88,4 +95,31 @@ func TestRestartKeepsTheInterpreterADeploymentWasBuiltOn(t *testing.T) {
 	if si := storageLog(); !strings.Contains(si, pyA+", which this deployment was built on, does not run") {
 		t.Fatalf("the storage-initializer log does not say the kept interpreter is gone:\n%s", si)
 	}
+}
+
+// TestBatchJobsRunOnTheInterpreterTheirDeploymentWasCreatedOn: a job invoked after
+// berth serve restarted with another default still runs where its deployment was
+// checked; replacing the deployment moves it to the server's interpreter.
+func TestBatchJobsRunOnTheInterpreterTheirDeploymentWasCreatedOn(t *testing.T) {
+	_, pyA := secondInterpreter(t, t.TempDir())
+	script := "import sys\ndef init():\n    pass\ndef run(mini_batch):\n    return [sys.executable for p in mini_batch]\n"
+	dir := batchProject(t, "keptb", script, "  mini_batch_size: 1\n", 1)
+	s := startServer(t, "", "BERTH_PYTHON="+pyA)
+	deployBatch(t, s, dir, "keptb")
+	ranOn := func(when, python string) {
+		t.Helper()
+		job := invokeBatch(t, s, "keptb", filepath.Join(dir, "data"))
+		if st := waitJob(t, s, job, 60*time.Second); st != "Completed" {
+			t.Fatalf("%s: status %s; driver log:\n%s", when, st, jobFile(t, s, job, "azureml-logs/70_driver_log.txt"))
+		}
+		if lines := downloadScore(t, s, job, "predictions.csv"); len(lines) != 1 || lines[0] != python {
+			t.Fatalf("%s: the job ran on %q, want %s", when, lines, python)
+		}
+	}
+	s.stop()
+	s.env = []string{"BERTH_PYTHON=/usr/bin/python3"}
+	s.start()
+	ranOn("after a restart with another default", pyA)
+	s.ok("batch-deployment", "update", "-f", filepath.Join(dir, "deployment.yml"))
+	ranOn("after the deployment was replaced", "/usr/bin/python3")
 }

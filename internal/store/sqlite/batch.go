@@ -98,13 +98,13 @@ func (s *Store) DeleteBatchEndpoint(ctx context.Context, name string) error {
 	return nil
 }
 
-const batchDeploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, created_at, updated_at`
+const batchDeploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, python, created_at, updated_at`
 
 func scanBatchDeployment(r scanner) (*store.BatchDeployment, error) {
 	var d store.BatchDeployment
 	var created, updated string
 	var spec, errb []byte
-	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &created, &updated); err != nil {
+	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.Python, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -119,10 +119,10 @@ func scanBatchDeployment(r scanner) (*store.BatchDeployment, error) {
 // of the one it replaces; store.ErrNotFound without its endpoint.
 func (s *Store) PutBatchDeployment(ctx context.Context, d *store.BatchDeployment) error {
 	t := now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO batch_deployments (`+batchDeploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO batch_deployments (`+batchDeploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(endpoint, name) DO UPDATE SET spec=excluded.spec, model_artifact=excluded.model_artifact,
-			code_artifact=excluded.code_artifact, state=excluded.state, error=excluded.error, updated_at=excluded.updated_at`,
-		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), t, t)
+			code_artifact=excluded.code_artifact, state=excluded.state, error=excluded.error, python=excluded.python, updated_at=excluded.updated_at`,
+		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.Python, t, t)
 	if isForeignKey(err) {
 		return fmt.Errorf("batch endpoint %q: %w", d.Endpoint, store.ErrNotFound)
 	}

@@ -148,6 +148,8 @@ var migrations = []string{
 	CREATE INDEX jobs_created ON jobs(created_at);`,
 	// The interpreter a deployment was built on, so a restart keeps it.
 	`ALTER TABLE deployments ADD COLUMN python TEXT NOT NULL DEFAULT '';`,
+	// The interpreter a batch deployment was checked on, where its jobs run.
+	`ALTER TABLE batch_deployments ADD COLUMN python TEXT NOT NULL DEFAULT '';`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.
