@@ -276,17 +276,17 @@ print_latency() {
   # A server that fell behind the schedule, or kept it only with a standing queue (a p50
   # over ten times its p50 at 50%), has a p50 made of queueing, which flatters the
   # ratio: then the target is missed whatever the ratio says.
-  awk -v l="$l" -v r="$r9" -v m="$max" -v p="$p9" -v q="$q9" -v p5="$p5" -v pe="$pe9" -v qe="$qe9" -v pf="$pf" -v qf="$qf" 'BEGIN {
+  awk -v l="$l" -v r="$r9" -v m="$max" -v p="$p9" -v q="$q9" -v p5="$p5" -v pe="$pe9" -v qe="$qe9" 'BEGIN {
     if (p == "-" || p <= 0) { printf "%-10s (a) at 90%% of max: no measurement [target p99 <= 2x p50] MISS\n", l; exit }
     behind = r < 0.98*m*0.9
     queued = !behind && p5 != "-" && p5 > 0 && p > 10*p5
     why = behind ? " (it fell behind the schedule)" : (queued ? sprintf(" (a standing queue: p50 %.0fx its p50 at 50%%)", p/p5) : "")
     printf "%-10s (a) at 90%% of max: p99/p50 = %.1f [target <= 2] %s%s; the no-op control at the same rate: p99/p50 = %s\n", l, q/p,
       (q/p <= 2 && !behind && !queued ? "ok" : "MISS"), why,
-      (pe == "-" || pe <= 0 ? "-" : sprintf("%.1f", qe/pe))
-    if (pf != "-" && pf > 0)
-      printf "%-10s the floor, the no-op handler at 1,000 req/s: p50 %dus, p99 %dus, p99/p50 = %.1f%s\n", l, pf, qf, qf/pf,
-        (qf/pf > 2 ? " (over 2: the wake-ups of this machine make a wider tail than the target allows, so no server can show it here)" : "") }'
+      (pe == "-" || pe <= 0 ? "-" : sprintf("%.1f", qe/pe)) }'
+  awk -v l="$l" -v pf="$pf" -v qf="$qf" 'BEGIN { if (pf != "-" && pf > 0)
+    printf "%-10s the floor, the no-op handler at 1,000 req/s: p50 %dus, p99 %dus, p99/p50 = %.1f%s\n", l, pf, qf, qf/pf,
+      (qf/pf > 2 ? " (over 2: the wake-ups of this machine make a wider tail than the target allows, so no server can show it here)" : "") }'
 }
 
 echo "Berth online benchmark: nproc=$(nproc), kernel $(uname -sr), $(date -u +%Y-%m-%dT%H:%MZ)"

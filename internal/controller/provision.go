@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -171,7 +172,7 @@ func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure 
 	c.record(ctx, rec, failure, "")
 }
 
-// succeed records a rollout that succeeded on the interpreter python (resolved), which a
+// succeed records a rollout that succeeded on the interpreter python (absolute), which a
 // restart then builds the deployment on again; "" records none.
 func (c *Controller) succeed(ctx context.Context, rec *store.Deployment, python string) {
 	c.record(ctx, rec, nil, python)
@@ -192,6 +193,9 @@ func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure 
 	}
 	allTraffic := false
 	_, err := c.cfg.Store.UpdateDeployment(ctx, rec.Endpoint, rec.Name, func(r *store.Deployment) error {
+		if superseded(rec, r) {
+			return errSuperseded // the newer rollout records its own outcome
+		}
 		r.State, r.Error = state, raw
 		if python != "" {
 			r.Python = python
@@ -202,12 +206,28 @@ func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure 
 		}
 		return nil
 	})
+	if errors.Is(err, errSuperseded) {
+		c.log.Debug("rollout superseded before its outcome was recorded", "endpoint", rec.Endpoint, "deployment", rec.Name)
+		return
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.log.Warn("record deployment state", "endpoint", rec.Endpoint, "deployment", rec.Name, "err", err)
 	}
 	if allTraffic {
 		c.applyAllTraffic(ctx, rec.Endpoint, rec.Name)
 	}
+}
+
+// errSuperseded aborts recording the outcome of a rollout that a newer one replaced.
+var errSuperseded = errors.New("superseded by a newer rollout")
+
+// superseded reports whether the stored deployment now is another rollout than the one
+// that read rec: an update, a replace or a delete began after it (a re-provision after a
+// restart, or an autoscale, runs while the deployment is Succeeded, so an update is not
+// refused meanwhile).
+func superseded(rec, now *store.Deployment) bool {
+	return !bytes.Equal(rec.Spec, now.Spec) || now.ModelArtifact != rec.ModelArtifact || now.CodeArtifact != rec.CodeArtifact ||
+		(inProgress(now.State) && now.State != rec.State)
 }
 
 // applyAllTraffic gives a deployment that succeeded the 100% of its endpoint's traffic

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berthml/berth/internal/controller"
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
 )
 
@@ -24,12 +25,19 @@ func TestCreateReplacesFailedDeployment(t *testing.T) {
 	h.waitState("red", wire.StateFailed)
 
 	h.rt.allowStarts("red")
+	// It had run on another interpreter once: the new spec is built on the server's.
+	if _, err := h.st.UpdateDeployment(ctx, "shop", "red", func(r *store.Deployment) error {
+		r.Python = "/opt/earlier/bin/python3"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	rec, err := h.c.CreateDeployment(ctx, h.input("red"))
 	if err != nil {
 		t.Fatalf("CreateDeployment over the Failed one: %v", err)
 	}
-	if rec.State != wire.StateCreating || len(rec.Error) != 0 {
-		t.Errorf("create answered %s with error %s, want %s and no error", rec.State, rec.Error, wire.StateCreating)
+	if rec.State != wire.StateCreating || len(rec.Error) != 0 || rec.Python != "" {
+		t.Errorf("create answered %s with error %s and interpreter %q, want %s, no error and none kept", rec.State, rec.Error, rec.Python, wire.StateCreating)
 	}
 	d := h.waitState("red", wire.StateSucceeded)
 	if len(d.Error) != 0 {

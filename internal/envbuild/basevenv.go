@@ -26,18 +26,24 @@ const baseVenvPth = "berth-base-venv.pth"
 // environment's interpreter. Python makes a virtual environment of a virtual
 // environment on the system interpreter under both, so --system-site-packages alone
 // would show the system's packages and lose the base's, which are why the user chose
-// it: a .pth file in venv's site-packages adds the base's folders, after venv's own and
-// before the system's.
+// it: a .pth file in venv's site-packages adds the base's folders as site folders (so
+// their own .pth files, editable installs among them, are read too), after venv's own
+// and before the system's. A base that cannot be asked is logged and left as it is.
 func keepBaseVenv(ctx context.Context, base, venv string, log io.Writer) error {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, base, "-c", baseSitesScript)
+	cmd.Dir = "/" // not the server's folder: a json.py there would shadow the standard library
 	cmd.Stdout, cmd.Stderr = &out, log
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("list the packages folders of %s: %w", base, err)
-	}
 	var dirs []string
-	if err := json.Unmarshal(out.Bytes(), &dirs); err != nil {
-		return fmt.Errorf("list the packages folders of %s: %w", base, err)
+	err := cmd.Run()
+	if err == nil {
+		// The last line: a sitecustomize may print before the script runs.
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		err = json.Unmarshal([]byte(lines[len(lines)-1]), &dirs)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "WARNING: could not list the package folders of %s (%v): if it is a virtual environment's, its packages are not seen by this one\n", base, err)
+		return nil
 	}
 	if len(dirs) == 0 {
 		return nil
@@ -46,7 +52,12 @@ func keepBaseVenv(ctx context.Context, base, venv string, log io.Writer) error {
 	if len(sites) != 1 {
 		return fmt.Errorf("no single site-packages folder in %s: %v", venv, sites)
 	}
+	var pth strings.Builder
+	for _, d := range dirs {
+		quoted, _ := json.Marshal(d) // a JSON string is a Python string literal
+		fmt.Fprintf(&pth, "import site; site.addsitedir(%s)\n", quoted)
+	}
 	fmt.Fprintf(log, "%s is a virtual environment's interpreter: its packages (%s) stay visible through %s\n",
 		base, strings.Join(dirs, ", "), baseVenvPth)
-	return os.WriteFile(filepath.Join(sites[0], baseVenvPth), []byte(strings.Join(dirs, "\n")+"\n"), 0o644)
+	return os.WriteFile(filepath.Join(sites[0], baseVenvPth), []byte(pth.String()), 0o644)
 }

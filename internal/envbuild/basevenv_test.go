@@ -25,9 +25,18 @@ func TestBuildOnAVirtualEnvironmentKeepsItsPackages(t *testing.T) {
 	if len(sites) != 1 {
 		t.Fatalf("site-packages: %v", sites)
 	}
+	// An editable install (pip install -e) is a .pth file naming a folder elsewhere.
+	editable := filepath.Join(t.TempDir(), "src")
 	files := map[string]string{
 		"berthmark.py":                     "WHERE = 'base venv'\n",
 		"berthmark-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: berthmark\nVersion: 1.0\n",
+		"__editable__.berthedit-1.0.pth":   editable + "\n",
+	}
+	if err := os.MkdirAll(editable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(editable, "berthedit.py"), []byte("WHERE = 'editable'\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	for name, text := range files {
 		path := filepath.Join(sites[0], name)
@@ -50,12 +59,28 @@ func TestBuildOnAVirtualEnvironmentKeepsItsPackages(t *testing.T) {
 	if len(r.Warnings) > 0 {
 		t.Fatalf("warnings: %v", r.Warnings)
 	}
-	out, err := exec.Command(r.Python, "-c", "import berthmark, json; print(berthmark.WHERE); import sys; print(sys.prefix)").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "base venv\n") {
-		t.Fatalf("the built environment does not import the base's package: %v\n%s", err, out)
+	out, err := exec.Command(r.Python, "-c", "import berthmark, berthedit; print(berthmark.WHERE, berthedit.WHERE)").CombinedOutput()
+	if err != nil || string(out) != "base venv editable\n" {
+		t.Fatalf("the built environment does not import the base's packages: %v\n%s", err, out)
 	}
-	// The system's packages stay visible too, after the base's.
-	if err := exec.Command(r.Python, "-c", "import json").Run(); err != nil {
+	// Its own packages first, then the base's, then the system's.
+	out, err = exec.Command(r.Python, "-c", "import sys; print('\\n'.join(sys.path))").Output()
+	if err != nil {
 		t.Fatal(err)
+	}
+	ownDir := filepath.Dir(filepath.Dir(r.Python))
+	own, theBase, system := -1, -1, -1
+	for i, p := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(p, ownDir) && own < 0:
+			own = i
+		case strings.HasPrefix(p, venv) && theBase < 0:
+			theBase = i
+		case strings.HasSuffix(p, "-packages") && system < 0 && !strings.HasPrefix(p, ownDir) && !strings.HasPrefix(p, venv):
+			system = i // the system's site-packages or dist-packages (the standard library comes before all)
+		}
+	}
+	if own < 0 || theBase < 0 || system < 0 || !(own < theBase && theBase < system) {
+		t.Fatalf("sys.path order: own %d, base %d, system %d, want increasing:\n%s", own, theBase, system, out)
 	}
 }

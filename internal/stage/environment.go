@@ -25,7 +25,7 @@ import (
 // Env is what a deployment's instances run with, prepared once per rollout.
 type Env struct {
 	Python   string            // the interpreter: the built environment's, or the server's
-	Base     string            // the interpreter it stands on, resolved: what the deployment records to keep
+	Base     string            // the interpreter it stands on (absolute, symlinks kept), for the deployment to keep; "" when its environment_variables name one
 	Warnings []string          // unmet pins of the environment build
 	BuildLog string            // the build log, when a build ran
 	Vars     map[string]string // environment_variables with secrets resolved, and WORKER_COUNT
@@ -57,7 +57,8 @@ func (s *Stager) EnvironmentOn(ctx context.Context, d *spec.Deployment, kept str
 
 func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept string, progress io.Writer) (Env, error) {
 	res := Env{Python: s.cfg.Python}
-	if py := d.EnvironmentVariables[instance.EnvPython]; py != "" {
+	named := d.EnvironmentVariables[instance.EnvPython]
+	if py := named; py != "" {
 		version, err := deploymentPython(ctx, py)
 		if err != nil {
 			return res, err
@@ -67,8 +68,12 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept strin
 	} else if kept != "" {
 		res.Python = s.keptPython(ctx, kept, progress)
 	}
-	if base, err := exec.LookPath(res.Python); err == nil {
-		res.Base, _ = filepath.Abs(base)
+	base := ""
+	if found, err := exec.LookPath(res.Python); err == nil {
+		base, _ = filepath.Abs(found) // not EvalSymlinks: a virtual environment's python links to another interpreter
+	}
+	if named == "" {
+		res.Base = base // BERTH_PYTHON in the spec decides on every rollout: nothing to keep
 	}
 	env := d.Environment
 	if env == nil {
@@ -103,7 +108,6 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept strin
 		fmt.Fprintf(progress, "environment: conda files are not built by this server; score.py runs with %s\n", res.Python)
 		return res, nil
 	}
-	base := res.Base
 	if base == "" {
 		return res, &diag.Error{Code: diag.ImageBuildFailure, Target: "python",
 			Message: fmt.Sprintf("the base interpreter %q is not found: install python3 or point `berth serve --python` at one", res.Python)}

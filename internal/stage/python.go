@@ -44,18 +44,26 @@ func deploymentPython(ctx context.Context, py string) (string, error) {
 }
 
 // keptPython returns the interpreter a deployment runs on: kept, the one it was built
-// on before, while it still runs; else the server's, saying why.
+// on before, while it can be run; else the server's, saying why. A version probe that
+// fails (a slow start under load) does not drop it: only a missing or non-executable
+// file does.
 func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer) string {
-	server, err := exec.LookPath(s.cfg.Python)
-	if err == nil && instance.SameInterpreter(kept, server) {
+	server := s.cfg.Python
+	if found, err := exec.LookPath(s.cfg.Python); err == nil {
+		if instance.SameInterpreter(kept, found) {
+			return s.cfg.Python
+		}
+		server, _ = filepath.Abs(found)
+	}
+	if _, err := exec.LookPath(kept); err != nil {
+		fmt.Fprintf(progress, "python: %s, which this deployment was built on, can no longer be run (%v): building it on the server's %s\n", kept, err, server)
 		return s.cfg.Python
 	}
-	version, _, err := instance.PythonVersion(ctx, kept)
-	if err != nil {
-		fmt.Fprintf(progress, "python: %s, which this deployment was built on, does not run (%v): building it on the server's %s\n", kept, err, s.cfg.Python)
-		return s.cfg.Python
+	version := ""
+	if v, _, err := instance.PythonVersion(ctx, kept); err == nil {
+		version = " (Python " + v + ")"
 	}
-	fmt.Fprintf(progress, "python: %s (Python %s), which this deployment was built on; the server's is now %s: update the deployment to build it there\n", kept, version, s.cfg.Python)
+	fmt.Fprintf(progress, "python: %s%s, which this deployment was built on; the server's is now %s: update the deployment to build it there\n", kept, version, server)
 	return kept
 }
 

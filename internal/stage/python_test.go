@@ -136,3 +136,40 @@ func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
 		}
 	}
 }
+
+// TestDeploymentKeepsTheInterpreterItWasBuiltOn: a re-provision runs on the interpreter
+// the deployment recorded while that one can be run, says so, and otherwise takes the
+// server's; one named in the spec wins and is not recorded.
+func TestDeploymentKeepsTheInterpreterItWasBuiltOn(t *testing.T) {
+	dir := t.TempDir()
+	server, kept, named := filepath.Join(dir, "server-python3"), filepath.Join(dir, "kept-python3"), filepath.Join(dir, "named-python3")
+	for _, py := range []string{server, kept, named} {
+		if err := os.WriteFile(py, []byte("#!/bin/sh\necho 3.12.7\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(Config{Registry: fakeRegistry{}, Python: server})
+	for _, tc := range []struct {
+		name, spec, kept string
+		python, base     string // want
+		says             string
+	}{
+		{"kept", pythonDeployment, kept, kept, kept, "python: " + kept + " (Python 3.12.7), which this deployment was built on; the server's is now " + server},
+		{"kept is the server's", pythonDeployment, server, server, server, ""},
+		{"nothing kept", pythonDeployment, "", server, server, ""},
+		{"kept is gone", pythonDeployment, filepath.Join(dir, "removed-python3"), server, server, "which this deployment was built on, can no longer be run"},
+		{"named in the spec", pythonDeployment + "environment_variables: {BERTH_PYTHON: " + named + "}\n", kept, named, "", "from environment_variables.BERTH_PYTHON"},
+	} {
+		var progress bytes.Buffer
+		env, err := s.EnvironmentOn(t.Context(), deployment(t, tc.spec), tc.kept, &progress)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if env.Python != tc.python || env.Base != tc.base {
+			t.Errorf("%s: python %q, base %q; want %q, %q", tc.name, env.Python, env.Base, tc.python, tc.base)
+		}
+		if tc.says == "" && progress.Len() > 0 || !strings.Contains(progress.String(), tc.says) {
+			t.Errorf("%s: progress %q, want %q", tc.name, progress.String(), tc.says)
+		}
+	}
+}

@@ -50,7 +50,7 @@ type Deployment struct {
 	// --all-traffic): the deployment gets 100% of its endpoint's traffic once it has
 	// succeeded, even if the server restarts in between.
 	AllTraffic bool
-	// Python is the interpreter (a resolved path) the deployment's current spec was
+	// Python is the interpreter (absolute, as found on PATH; symlinks kept) the deployment's current spec was
 	// built and run on, recorded when it succeeds: a restart builds it on the same one,
 	// even if the server now defaults to another. "" until then; a new spec clears it.
 	Python               string
@@ -119,7 +119,7 @@ type BatchDeployment struct {
 	CodeArtifact   string
 	State          string
 	Error          json.RawMessage
-	// Python is the interpreter (a resolved path) the deployment was checked on when it
+	// Python is the interpreter (absolute, as found on PATH; symlinks kept) the deployment was checked on when it
 	// was created or last updated: its jobs run there, whatever the server's is now.
 	Python    string
 	CreatedAt time.Time

@@ -92,7 +92,7 @@ func TestRestartKeepsTheInterpreterADeploymentWasBuiltOn(t *testing.T) {
 	}
 	restartWith("/usr/bin/python3")
 	scoredOn("after its interpreter was removed", "/usr/bin/python3", false)
-	if si := storageLog(); !strings.Contains(si, pyA+", which this deployment was built on, does not run") {
+	if si := storageLog(); !strings.Contains(si, pyA+", which this deployment was built on, can no longer be run") {
 		t.Fatalf("the storage-initializer log does not say the kept interpreter is gone:\n%s", si)
 	}
 }

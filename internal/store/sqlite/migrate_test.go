@@ -132,3 +132,63 @@ func TestBatchTablesAddedToOldSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// interpreterSchema is the last schema version without the interpreters deployments keep.
+const interpreterSchema = 9
+
+// TestDeploymentsWrittenBeforeInterpretersWereKept: a data dir of the version before
+// keeps its deployments and batch deployments, with no interpreter kept, and they can
+// be given one.
+func TestDeploymentsWrittenBeforeInterpretersWereKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:interpreterSchema] {
+		if _, err := db.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const at = `'2026-11-01T10:00:00Z'`
+	for _, q := range []string{
+		fmt.Sprintf(`PRAGMA user_version = %d`, interpreterSchema),
+		`INSERT INTO endpoints (name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, created_at, updated_at)
+			VALUES ('ep', X'', '{"blue":100}', '{}', 'k1', 'k2', 'Succeeded', ` + at + `, ` + at + `)`,
+		`INSERT INTO deployments (endpoint, name, spec, model_artifact, code_artifact, state, error, created_at, updated_at)
+			VALUES ('ep', 'blue', X'7B7D', 'sha256:m', 'sha256:c', 'Succeeded', NULL, ` + at + `, ` + at + `)`,
+		`INSERT INTO batch_endpoints (name, spec, state, created_at, updated_at) VALUES ('bep', X'', 'Succeeded', ` + at + `, ` + at + `)`,
+		`INSERT INTO batch_deployments (endpoint, name, spec, model_artifact, code_artifact, state, error, created_at, updated_at)
+			VALUES ('bep', 'd', X'7B7D', 'sha256:m', '', 'Succeeded', NULL, ` + at + `, ` + at + `)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	d, err := s.GetDeployment(ctx, "ep", "blue")
+	if err != nil || d.State != "Succeeded" || d.ModelArtifact != "sha256:m" || d.Python != "" {
+		t.Fatalf("deployment after migration: %+v %v", d, err)
+	}
+	if d, err = s.UpdateDeployment(ctx, "ep", "blue", func(d *store.Deployment) error { d.Python = "/usr/bin/python3"; return nil }); err != nil || d.Python != "/usr/bin/python3" {
+		t.Fatalf("keep an interpreter: %+v %v", d, err)
+	}
+	b, err := s.GetBatchDeployment(ctx, "bep", "d")
+	if err != nil || b.State != "Succeeded" || b.Python != "" {
+		t.Fatalf("batch deployment after migration: %+v %v", b, err)
+	}
+	b.Python = "/usr/bin/python3"
+	if err := s.PutBatchDeployment(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = s.GetBatchDeployment(ctx, "bep", "d"); err != nil || b.Python != "/usr/bin/python3" {
+		t.Fatalf("batch deployment given an interpreter: %+v %v", b, err)
+	}
+}
