@@ -17,40 +17,41 @@ const modelsTableSchema = 5
 // batchTablesSchema is the last schema version without the batch tables.
 const batchTablesSchema = 8
 
+// openFromSchema writes a data dir at schema version, as the berth of that time did
+// (its migrations, then rows), and opens it with this berth's Open.
+func openFromSchema(t *testing.T, version int, rows ...string) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(append(migrations[:version:version], fmt.Sprintf(`PRAGMA user_version = %d`, version)), rows...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestModelsBecomeAssets opens a data dir written at the schema that kept models in
 // their own table, the way the berth of that time wrote it, and reads its models back
 // as assets of kind model: same fields, same order, same archived flag.
 func TestModelsBecomeAssets(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "berth.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:modelsTableSchema] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatal(err)
-		}
-	}
 	old := []string{
-		fmt.Sprintf(`PRAGMA user_version = %d`, modelsTableSchema),
 		`INSERT INTO models (name, version, seq, type, description, tags, path_base, artifact, archived, created_at) VALUES
 			('m', '2', 1, 'custom_model', 'first', '{"team":"a"}', 'model.pkl', 'sha256:2', 0, '2024-05-01T10:00:00Z'),
 			('m', '10', 2, 'mlflow_model', 'second', 'null', 'mlflow', 'sha256:10', 1, '2024-05-02T10:00:00.5Z')`,
 		`INSERT INTO assets (kind, name, version, seq, spec, artifact, archived, created_at) VALUES
 			('environment', 'm', '1', 1, '{"image":"x"}', '', 0, '2024-05-03T10:00:00Z')`,
 	}
-	for _, q := range old {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openFromSchema(t, modelsTableSchema, old...)
 	ctx := context.Background()
 	got, err := s.GetAsset(ctx, store.KindModel, "m", "2")
 	if err != nil {
@@ -85,33 +86,9 @@ func TestModelsBecomeAssets(t *testing.T) {
 // TestBatchTablesAddedToOldSchema opens a data dir written before batch existed: its
 // endpoints stay, and batch endpoints, deployments and jobs can be stored.
 func TestBatchTablesAddedToOldSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "berth.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := batchTablesSchema
-	for _, m := range migrations[:before] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, q := range []string{
-		fmt.Sprintf(`PRAGMA user_version = %d`, before),
+	s := openFromSchema(t, batchTablesSchema,
 		`INSERT INTO endpoints (name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, created_at, updated_at)
-			VALUES ('ep', X'', '{}', '{}', 'k1', 'k2', 'Succeeded', '2024-05-01T10:00:00Z', '2024-05-01T10:00:00Z')`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+			VALUES ('ep', X'', '{}', '{}', 'k1', 'k2', 'Succeeded', '2024-05-01T10:00:00Z', '2024-05-01T10:00:00Z')`)
 	ctx := context.Background()
 	if e, err := s.GetEndpoint(ctx, "ep"); err != nil || e.PrimaryKey != "k1" {
 		t.Fatalf("endpoint after migration: %+v %v", e, err)
@@ -140,38 +117,15 @@ const interpreterSchema = 9
 // keeps its deployments and batch deployments, with no interpreter kept, and they can
 // be given one.
 func TestDeploymentsWrittenBeforeInterpretersWereKept(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "berth.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range migrations[:interpreterSchema] {
-		if _, err := db.Exec(m); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const at = `'2026-11-01T10:00:00Z'`
-	for _, q := range []string{
-		fmt.Sprintf(`PRAGMA user_version = %d`, interpreterSchema),
+	s := openFromSchema(t, interpreterSchema,
 		`INSERT INTO endpoints (name, spec, traffic, mirror_traffic, primary_key, secondary_key, state, created_at, updated_at)
-			VALUES ('ep', X'', '{"blue":100}', '{}', 'k1', 'k2', 'Succeeded', ` + at + `, ` + at + `)`,
+			VALUES ('ep', X'', '{"blue":100}', '{}', 'k1', 'k2', 'Succeeded', `+at+`, `+at+`)`,
 		`INSERT INTO deployments (endpoint, name, spec, model_artifact, code_artifact, state, error, created_at, updated_at)
-			VALUES ('ep', 'blue', X'7B7D', 'sha256:m', 'sha256:c', 'Succeeded', NULL, ` + at + `, ` + at + `)`,
-		`INSERT INTO batch_endpoints (name, spec, state, created_at, updated_at) VALUES ('bep', X'', 'Succeeded', ` + at + `, ` + at + `)`,
+			VALUES ('ep', 'blue', X'7B7D', 'sha256:m', 'sha256:c', 'Succeeded', NULL, `+at+`, `+at+`)`,
+		`INSERT INTO batch_endpoints (name, spec, state, created_at, updated_at) VALUES ('bep', X'', 'Succeeded', `+at+`, `+at+`)`,
 		`INSERT INTO batch_deployments (endpoint, name, spec, model_artifact, code_artifact, state, error, created_at, updated_at)
-			VALUES ('bep', 'd', X'7B7D', 'sha256:m', '', 'Succeeded', NULL, ` + at + `, ` + at + `)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+			VALUES ('bep', 'd', X'7B7D', 'sha256:m', '', 'Succeeded', NULL, `+at+`, `+at+`)`)
 	ctx := context.Background()
 	d, err := s.GetDeployment(ctx, "ep", "blue")
 	if err != nil || d.State != "Succeeded" || d.ModelArtifact != "sha256:m" || d.Python != "" {
