@@ -142,11 +142,15 @@ func diagnoseDeployment(cmd *cobra.Command, c *client.Client, out io.Writer, end
 		ProvisioningState string          `json:"provisioning_state"`
 		Error             *wire.Error     `json:"error"`
 		Instances         []wire.Instance `json:"instances"`
+		Python            string          `json:"python"`
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nDeployment %s: %s\n", d.Name, d.ProvisioningState)
+	if d.Python != "" {
+		fmt.Fprintf(out, "  python: %s (built on it; kept when berth serve restarts with another)\n", d.Python)
+	}
 	for _, in := range d.Instances {
 		state := in.State
 		if in.Address != "" { // instances in berth serve's process have none

@@ -174,8 +174,11 @@ type Deployment struct {
 	Instances         []Instance      `json:"instances,omitempty"`
 	Progress          string          `json:"progress,omitempty"`
 	Warnings          []string        `json:"warnings,omitempty"`
-	CreatedAt         string          `json:"created_at,omitempty"`
-	UpdatedAt         string          `json:"updated_at,omitempty"`
+	// Python is the interpreter of this machine the deployment was last built on, which
+	// it keeps across restarts of berth serve (none on Kubernetes: pods run their image's).
+	Python    string `json:"python,omitempty"`
+	CreatedAt string `json:"created_at,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty"`
 	// Phases times the latest provision on this machine, in order (none before one ends).
 	Phases []Phase `json:"phases,omitempty"`
 }

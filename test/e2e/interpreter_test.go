@@ -75,6 +75,12 @@ func TestRestartKeepsTheInterpreterADeploymentWasBuiltOn(t *testing.T) {
 	if si := storageLog(); !strings.Contains(si, pyA+" (Python") || !strings.Contains(si, "which this deployment was built on; the server's is now /usr/bin/python3") {
 		t.Fatalf("the storage-initializer log does not say which interpreter it kept and why:\n%s", si)
 	}
+	if shown := strings.TrimSpace(s.ok("online-deployment", "show", "-e", "kept", "-n", "blue", "--query", "python", "-o", "tsv")); shown != pyA {
+		t.Errorf("show gives python %q, want %s", shown, pyA)
+	}
+	if d := s.ok("diagnose", "-e", "kept"); !strings.Contains(d, "python: "+pyA+" (built on it") {
+		t.Errorf("diagnose does not name the interpreter kept:\n%s", d)
+	}
 
 	// An update, even of nothing, builds it on the server's interpreter, and the next
 	// restart keeps that one.
