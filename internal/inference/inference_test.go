@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -207,6 +208,16 @@ func TestRawHTTP(t *testing.T) {
 	get.Body.Close()
 	if string(b) != "args 7" {
 		t.Fatalf("GET: %q", b)
+	}
+	for typ, want := range map[string]string{"image/jpg": "image/jpg", "text/csv": "text/csv; charset=utf-8", "application/atom+xml": "application/atom+xml; charset=utf-8"} {
+		resp, err := http.Get(url + "/score?type=" + neturl.QueryEscape(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Type"); got != want {
+			t.Errorf("mimetype %s set after construction: Content-Type %q, want %q", typ, got, want)
+		}
 	}
 }
 

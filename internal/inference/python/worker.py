@@ -197,6 +197,46 @@ class AMLResponse:
     def get_data(self, as_text=False):
         return self.data.decode("utf-8", "replace") if as_text else self.data
 
+    def set_data(self, value):
+        self.data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    # Azure's AMLResponse is a Flask Response: scripts set its type after building it
+    # (resp.mimetype = "image/jpeg"), which must reach the Content-Type header.
+    @property
+    def content_type(self):
+        for k, v in self.headers.items():
+            if k.lower() == "content-type":
+                return v
+        return None
+
+    @content_type.setter
+    def content_type(self, value):
+        for k in [k for k in self.headers if k.lower() == "content-type"]:
+            del self.headers[k]
+        if value is not None:
+            self.headers["Content-Type"] = value
+
+    @property
+    def mimetype(self):
+        ct = self.content_type
+        return ct.split(";", 1)[0].strip().lower() if ct else None
+
+    @mimetype.setter
+    def mimetype(self, value):
+        # As werkzeug does: text types, and a few others, get a charset.
+        if value.startswith("text/") or value in _CHARSET_MIMETYPES or (value.startswith("application/") and value.endswith("+xml")):
+            value += "; charset=utf-8"
+        self.content_type = value
+
+    @property
+    def status(self):
+        import http.client  # only here: it costs a worker's start more than it is used
+        return "%d %s" % (self.status_code, http.client.responses.get(self.status_code, "UNKNOWN").upper())
+
+
+_CHARSET_MIMETYPES = {"application/ecmascript", "application/javascript", "application/sql", "application/xml",
+                      "application/xml-dtd", "application/xml-external-parsed-entity"}
+
 
 class BadRequest(Exception):
     """Answered with its status (400 unless code says otherwise) and message, before or inside run():
