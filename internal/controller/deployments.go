@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -250,11 +251,16 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 			return &diag.Error{Code: diag.Conflict, Target: d.Name,
 				Message: fmt.Sprintf("deployment %q is %s: wait until it is Succeeded or Failed, then update it", d.Name, r.State)}
 		}
-		// A deployment kept on an interpreter that is no longer the server's moves to the
-		// server's with any update: a new set, built there.
-		scaleOnly = !c.keptElsewhere(r.Python) && r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
+		// A change of instance_count alone scales in place, on the interpreter the
+		// deployment was built on. An update of nothing at all does nothing, unless the
+		// deployment runs on an interpreter that is no longer the server's: then it is the
+		// way to move it there, a new set built on the server's.
+		scaleOnly = (!bytes.Equal(r.Spec, raw) || !c.keptElsewhere(r.Python)) && r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
 		r.Spec, r.ModelArtifact, r.CodeArtifact = raw, in.ModelArtifact, in.CodeArtifact
-		r.State, r.Error, r.Python = wire.StateUpdating, nil, ""
+		r.State, r.Error = wire.StateUpdating, nil
+		if !scaleOnly {
+			r.Python = "" // a new set: built on the server's interpreter
+		}
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

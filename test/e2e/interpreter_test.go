@@ -82,7 +82,13 @@ func TestRestartKeepsTheInterpreterADeploymentWasBuiltOn(t *testing.T) {
 		t.Errorf("diagnose does not name the interpreter kept:\n%s", d)
 	}
 
-	// An update, even of nothing, builds it on the server's interpreter, and the next
+	// Scaling keeps it where it is, in place.
+	for _, n := range []string{"2", "1"} {
+		s.ok("online-deployment", "update", "-e", "kept", "-n", "blue", "--set", "instance_count="+n)
+		scoredOn("after scaling to "+n, pyA, true)
+	}
+
+	// An update of nothing at all builds it on the server's interpreter, and the next
 	// restart keeps that one.
 	s.ok("online-deployment", "update", "-f", deployment)
 	scoredOn("after an update", "/usr/bin/python3", false)
