@@ -234,7 +234,7 @@ func (b *Builder) Build(ctx context.Context, base string, reqs []Requirement, pr
 	fail := func(msg string) (*Result, error) {
 		fmt.Fprintln(logf, "FAILED:", msg)
 		return &Result{Key: key, LogPath: logPath, Missing: res.Missing, Failure: msg}, &diag.Error{Code: diag.ImageBuildFailure, Target: key,
-			Message: FailureMessage(msg, GenericFix(base), logPath)}
+			Message: FailureMessage(msg, GenericFix(base, logPath), logPath)}
 	}
 	if msg := b.populate(ctx, base, reqs, res, logf, progress); msg != "" {
 		return fail(msg)
@@ -318,12 +318,36 @@ const debianPython = "/usr/bin/python3"
 // FailureMessage is the message of a failed build: why it failed, the fix, and where
 // its log is.
 func FailureMessage(failure, fix, logPath string) string {
-	return fmt.Sprintf("%s. Fix: %s. The build log is %s (`berth online-deployment get-logs --container storage-initializer` shows its tail)", failure, fix, logPath)
+	return fmt.Sprintf("%s. Fix: %s. The build log is %s (for an online deployment, `berth online-deployment get-logs --container storage-initializer` shows its tail)", failure, fix, logPath)
 }
 
-// GenericFix is the fix a failed build on base names when nothing better is known.
-func GenericFix(base string) string {
+// GenericFix is the fix a failed build on base names when nothing better is known: when
+// its log shows pip could not reach a package index, that comes first.
+func GenericFix(base, logPath string) string {
+	if why := unreachableIndex(logPath); why != "" {
+		return "no package index could be reached (" + why + "): set PIP_INDEX_URL to an index this machine reaches, or PIP_FIND_LINKS to a folder of wheels, or " + installFix(base)
+	}
 	return "pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or " + installFix(base)
+}
+
+// networkError finds the reason in pip's lines about a connection it could not make:
+// "[Errno -2] Name or service not known", "[Errno 101] Network is unreachable", ...
+var networkError = regexp.MustCompile(`\[Errno -?\d+\] [^'"\])]+`)
+
+// unreachableIndex returns why pip could not reach its index, from the build log at
+// path, or "" when the log shows no such failure.
+func unreachableIndex(path string) string {
+	data, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.Contains(l, "NewConnectionError") && !strings.Contains(l, "Failed to establish a new connection") {
+			continue
+		}
+		if m := networkError.FindString(l); m != "" {
+			return strings.TrimSpace(m)
+		}
+		return "a connection failed"
+	}
+	return ""
 }
 
 // installFix says how to install packages for base: Debian's packages go to

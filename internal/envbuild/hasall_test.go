@@ -3,6 +3,7 @@ package envbuild
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -66,5 +67,25 @@ func TestInstallFix(t *testing.T) {
 	}
 	if got := installFix("/root/.pyenv/shims/python3"); !strings.Contains(got, "`berth serve --python /usr/bin/python3`") || !strings.Contains(got, "environment_variables.BERTH_PYTHON") {
 		t.Errorf("another python: %q", got)
+	}
+}
+
+// TestBuildThatCannotReachAnIndexSaysSo: pip's connection failures, deep in the build
+// log, become the first fix the message names.
+func TestBuildThatCannotReachAnIndexSaysSo(t *testing.T) {
+	base := "/usr/bin/python3"
+	if exec.Command(base, "-c", "import venv").Run() != nil {
+		t.Skip("no /usr/bin/python3 with venv")
+	}
+	b := &Builder{Root: t.TempDir(), Pip: func(_ context.Context, _ string, _ []string, log io.Writer) error {
+		fmt.Fprintln(log, "WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by "+
+			"'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: [Errno -2] Name or service not known')': /simple/berth-offline-pkg/")
+		fmt.Fprintln(log, "ERROR: Could not find a version that satisfies the requirement berth-offline-pkg (from versions: none)")
+		return errors.New("exit status 1")
+	}}
+	_, err := b.Build(t.Context(), base, []Requirement{{Name: "berth-offline-pkg", Line: "berth-offline-pkg"}}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "Fix: no package index could be reached ([Errno -2] Name or service not known)") ||
+		!strings.Contains(err.Error(), "PIP_INDEX_URL") || strings.Contains(err.Error(), "pin versions") {
+		t.Fatalf("error: %v", err)
 	}
 }
