@@ -327,6 +327,25 @@ func TestNoServer(t *testing.T) {
 	}
 }
 
+// TestNoServerFileNamesTheDataDirSetting: without server.json where the CLI looks, the
+// error says how to point it at a server started with --data-dir.
+func TestNoServerFileNamesTheDataDirSetting(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BERTH_DATA_DIR", dir)
+	t.Setenv("BERTH_SERVER", "")
+	t.Setenv("BERTH_TOKEN", "")
+	root := NewRoot()
+	var errOut bytes.Buffer
+	root.SetOut(io.Discard)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"online-endpoint", "list"})
+	err := root.ExecuteContext(context.Background())
+	if !errors.Is(err, client.ErrNoServer) || !strings.Contains(err.Error(), filepath.Join(dir, "server.json")+" not found") ||
+		!strings.Contains(err.Error(), "--data-dir <dir>, set BERTH_DATA_DIR=<dir>") {
+		t.Errorf("err = %v; want ErrNoServer naming %s and BERTH_DATA_DIR", err, dir)
+	}
+}
+
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

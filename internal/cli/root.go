@@ -83,7 +83,7 @@ func (g *globals) connect() (*client.Client, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			if server == "" {
-				return nil, fmt.Errorf("%w: %s not found; start one with `berth serve` (it writes that file), or set --server/BERTH_SERVER and --token/BERTH_TOKEN", client.ErrNoServer, path)
+				return nil, fmt.Errorf("%w: %s not found; start one with `berth serve` (it writes that file); for a server started with --data-dir <dir>, set BERTH_DATA_DIR=<dir>; or set --server/BERTH_SERVER and --token/BERTH_TOKEN", client.ErrNoServer, path)
 			}
 			return nil, fmt.Errorf("no admin token for %s: pass --token or set BERTH_TOKEN (the server keeps it in <data-dir>/server.json)", server)
 		}
