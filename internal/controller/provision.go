@@ -23,6 +23,12 @@ import (
 // startProvision rolls the stored spec of a deployment out in the background,
 // cancelling a provision of the same deployment still in progress.
 func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string, op int64) {
+	c.startRun(ctx, k, op, func(ctx context.Context) error { return c.provision(ctx, k, gen) })
+}
+
+// startRun runs a rollout of k in the background (a provision, or a restore of its
+// serving version), cancelling and then waiting for the one still in progress.
+func (c *Controller) startRun(ctx context.Context, k fleet.Key, op int64, run func(context.Context) error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.provisions[k]
@@ -36,7 +42,7 @@ func (c *Controller) startProvision(ctx context.Context, k fleet.Key, gen string
 			<-old.done // one provision of a deployment at a time
 		}
 		start := time.Now()
-		err := c.provision(ctx, k, gen)
+		err := run(ctx)
 		if !errors.Is(err, context.Canceled) {
 			c.operated(ctx, OpProvision, k, start, err)
 		}
@@ -100,6 +106,24 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	if t != nil {
 		return c.provisionCluster(ctx, t, rec, d)
 	}
+	return c.rollOutHere(ctx, k, gen, rec, d, outcome{
+		failed:    func(ctx context.Context, err error) { c.finish(ctx, rec, err) },
+		succeeded: func(ctx context.Context, python string) { c.succeed(ctx, rec, python) },
+		scale:     true,
+	})
+}
+
+// outcome is what a rollout on this machine does when it ends: a provision records it in
+// the store and starts the autoscaler; a restore after a restart only logs it.
+type outcome struct {
+	failed    func(ctx context.Context, err error)
+	succeeded func(ctx context.Context, python string) // python: the interpreter to keep, or ""
+	scale     bool
+}
+
+// rollOutHere builds the environment of rec's version and hands its desired state to the
+// fleet on this machine; the instances that served before go on serving if it fails.
+func (c *Controller) rollOutHere(ctx context.Context, k fleet.Key, gen string, rec *store.Deployment, d *spec.Deployment, end outcome) error {
 	envStart := time.Now()
 	env, err := c.stage.EnvironmentOn(ctx, d, rec.Python, c.fleet.Progress(k))
 	envEnd := time.Now()
@@ -111,7 +135,7 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 			return ctx.Err()
 		}
 		c.failedEnvironmentLog(k, env.Log, env.BuildLog, err)
-		c.finish(ctx, rec, err)
+		end.failed(ctx, err)
 		return err
 	}
 	want := c.desired(d, gen, func(ctx context.Context, index int) (runtime.InstanceSpec, error) {
@@ -124,7 +148,7 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	want.OnRouted = func(ctx context.Context) {
 		// The new set serves: the deployment is Succeeded while the old set drains.
 		routed = true
-		c.succeed(ctx, rec, env.Base)
+		end.succeeded(ctx, env.Base)
 	}
 	err = c.fleet.Apply(ctx, k, want)
 	if ctx.Err() != nil {
@@ -133,11 +157,11 @@ func (c *Controller) provision(ctx context.Context, k fleet.Key, gen string) err
 	c.phases.set(k, append([]wire.Phase{envPhase}, c.instancePhases(k, envEnd)...))
 	switch {
 	case err != nil:
-		c.finish(ctx, rec, err)
+		end.failed(ctx, err)
 	case !routed:
-		c.succeed(ctx, rec, env.Base)
+		end.succeeded(ctx, env.Base)
 	}
-	if err == nil {
+	if err == nil && end.scale {
 		c.ensureScaler(ctx, k, d, gen, count)
 	}
 	c.publish(ctx)
@@ -169,17 +193,18 @@ func (c *Controller) desired(d *spec.Deployment, gen string, prepare func(contex
 
 // finish records the outcome of a rollout.
 func (c *Controller) finish(ctx context.Context, rec *store.Deployment, failure error) {
-	c.record(ctx, rec, failure, "")
+	c.record(ctx, rec, failure, nil)
 }
 
-// succeed records a rollout that succeeded on the interpreter python (absolute), which a
-// restart then builds the deployment on again; "" records none.
+// succeed records a rollout on this machine that succeeded on the interpreter python
+// (absolute; "" records none), which a restart then builds the deployment on again, and
+// its version as the one serving (store.Deployment.Serving).
 func (c *Controller) succeed(ctx context.Context, rec *store.Deployment, python string) {
-	c.record(ctx, rec, nil, python)
+	c.record(ctx, rec, nil, &store.Served{Python: python})
 }
 
-// record stores a rollout's outcome, and python when it is not "".
-func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure error, python string) {
+// record stores a rollout's outcome and, with served, the version serving now.
+func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure error, served *store.Served) {
 	var raw json.RawMessage
 	state := wire.StateSucceeded
 	if failure != nil {
@@ -197,8 +222,12 @@ func (c *Controller) record(ctx context.Context, rec *store.Deployment, failure 
 			return errSuperseded // the newer rollout records its own outcome
 		}
 		r.State, r.Error = state, raw
-		if python != "" {
-			r.Python = python
+		if served != nil {
+			if served.Python != "" {
+				r.Python = served.Python
+			}
+			v := store.Served{Spec: r.Spec, ModelArtifact: r.ModelArtifact, CodeArtifact: r.CodeArtifact, Python: r.Python}
+			r.Serving, _ = json.Marshal(v)
 		}
 		allTraffic = r.AllTraffic && failure == nil
 		if failure != nil {
@@ -381,9 +410,11 @@ func (c *Controller) Recover(ctx context.Context) error {
 			}
 			c.removeFiles(k)
 		case wire.StateFailed:
-			// Nothing runs here; the error stays for the user to read. On a cluster the
-			// pods of the last version that ran may still serve: route to them again.
+			// The error stays for the user to read. What served before the failed update
+			// serves again: here the version that last succeeded, on a cluster the pods
+			// of the last version that ran.
 			c.rewatchCluster(ctx, k, d)
+			c.restoreServing(ctx, k, d)
 		default:
 			c.startProvision(ctx, k, c.newGeneration(k, false), 0)
 		}

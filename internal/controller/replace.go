@@ -41,7 +41,8 @@ func (c *Controller) replaceFailed(ctx context.Context, in DeploymentInput, raw 
 			return deploymentExists(d.EndpointName, d.Name) // it changed since admit read it
 		}
 		r.Spec, r.ModelArtifact, r.CodeArtifact = raw, in.ModelArtifact, in.CodeArtifact
-		r.State, r.Error, r.AllTraffic, r.Python = wire.StateCreating, nil, in.AllTraffic, "" // a new spec: built on the server's interpreter
+		r.State, r.Error, r.AllTraffic = wire.StateCreating, nil, in.AllTraffic
+		r.Python, r.Serving = "", nil // a new deployment: built on the server's interpreter, nothing of the old one kept
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

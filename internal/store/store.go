@@ -53,8 +53,21 @@ type Deployment struct {
 	// Python is the interpreter (absolute, as found on PATH; symlinks kept) the deployment's current spec was
 	// built and run on, recorded when it succeeds: a restart builds it on the same one,
 	// even if the server now defaults to another. "" until then; a new spec clears it.
-	Python               string
+	Python string
+	// Serving is the version of the deployment that last succeeded on this machine
+	// (Served as JSON), written with the Succeeded state: after an update fails, its
+	// instances go on serving, and a restart of berth serve starts that version again.
+	// Nil before the first success; a create over a Failed deployment clears it.
+	Serving              json.RawMessage
 	CreatedAt, UpdatedAt time.Time
+}
+
+// Served is a version of a deployment that succeeded: what Deployment.Serving holds.
+type Served struct {
+	Spec          json.RawMessage `json:"spec"`
+	ModelArtifact string          `json:"model_artifact,omitempty"`
+	CodeArtifact  string          `json:"code_artifact,omitempty"`
+	Python        string          `json:"python,omitempty"`
 }
 
 // Asset is a registered version of a model, an environment or a data asset:

@@ -90,6 +90,7 @@ func cloneDeployment(d *store.Deployment) *store.Deployment {
 	c := *d
 	c.Spec = cloneBytes(d.Spec, false)
 	c.Error = cloneBytes(d.Error, true)
+	c.Serving = cloneBytes(d.Serving, true)
 	return &c
 }
 

@@ -10,21 +10,24 @@ import (
 	"github.com/berthml/berth/internal/store"
 )
 
-const deploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, all_traffic, python, created_at, updated_at`
+const deploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, all_traffic, python, serving, created_at, updated_at`
 
 func scanDeployment(r scanner) (*store.Deployment, error) {
 	var d store.Deployment
 	var created, updated string
-	var spec, errb []byte
-	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.AllTraffic, &d.Python, &created, &updated); err != nil {
+	var spec, errb, serving []byte
+	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.AllTraffic, &d.Python, &serving, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
 		return nil, err
 	}
-	d.Spec, d.Error = spec, errb
+	d.Spec, d.Error, d.Serving = spec, errb, serving
 	if len(d.Error) == 0 {
 		d.Error = nil
+	}
+	if len(d.Serving) == 0 {
+		d.Serving = nil
 	}
 	d.CreatedAt, d.UpdatedAt = parseTime(created), parseTime(updated)
 	return &d, nil
@@ -33,8 +36,8 @@ func scanDeployment(r scanner) (*store.Deployment, error) {
 // CreateDeployment stores a new deployment; store.ErrNotFound without its endpoint.
 func (s *Store) CreateDeployment(ctx context.Context, d *store.Deployment) error {
 	t := now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, t, t)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, []byte(d.Serving), t, t)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("deployment %q: %w", d.Name, store.ErrExists)
@@ -83,8 +86,8 @@ func (s *Store) UpdateDeployment(ctx context.Context, endpoint, name string, fn 
 		return nil, err
 	}
 	d.UpdatedAt = parseTime(now())
-	if _, err := tx.ExecContext(ctx, `UPDATE deployments SET spec=?, model_artifact=?, code_artifact=?, state=?, error=?, all_traffic=?, python=?, updated_at=? WHERE endpoint=? AND name=?`,
-		nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, d.UpdatedAt.Format(time.RFC3339Nano), endpoint, name); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE deployments SET spec=?, model_artifact=?, code_artifact=?, state=?, error=?, all_traffic=?, python=?, serving=?, updated_at=? WHERE endpoint=? AND name=?`,
+		nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.AllTraffic, d.Python, []byte(d.Serving), d.UpdatedAt.Format(time.RFC3339Nano), endpoint, name); err != nil {
 		return nil, err
 	}
 	return d, tx.Commit()

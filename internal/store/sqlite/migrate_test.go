@@ -128,7 +128,7 @@ func TestDeploymentsWrittenBeforeInterpretersWereKept(t *testing.T) {
 			VALUES ('bep', 'd', X'7B7D', 'sha256:m', '', 'Succeeded', NULL, `+at+`, `+at+`)`)
 	ctx := context.Background()
 	d, err := s.GetDeployment(ctx, "ep", "blue")
-	if err != nil || d.State != "Succeeded" || d.ModelArtifact != "sha256:m" || d.Python != "" {
+	if err != nil || d.State != "Succeeded" || d.ModelArtifact != "sha256:m" || d.Python != "" || d.Serving != nil {
 		t.Fatalf("deployment after migration: %+v %v", d, err)
 	}
 	if d, err = s.UpdateDeployment(ctx, "ep", "blue", func(d *store.Deployment) error { d.Python = "/usr/bin/python3"; return nil }); err != nil || d.Python != "/usr/bin/python3" {

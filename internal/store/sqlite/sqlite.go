@@ -150,6 +150,9 @@ var migrations = []string{
 	`ALTER TABLE deployments ADD COLUMN python TEXT NOT NULL DEFAULT '';`,
 	// The interpreter a batch deployment was checked on, where its jobs run.
 	`ALTER TABLE batch_deployments ADD COLUMN python TEXT NOT NULL DEFAULT '';`,
+	// The version of a deployment that last succeeded, which a restart serves again
+	// after a failed update.
+	`ALTER TABLE deployments ADD COLUMN serving BLOB;`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.

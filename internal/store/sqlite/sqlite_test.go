@@ -76,7 +76,7 @@ func TestConstraintErrorsByCode(t *testing.T) {
 	ctx := context.Background()
 	s.CreateEndpoint(ctx, &store.Endpoint{Name: "ep"})
 	_, dup := s.db.ExecContext(ctx, `INSERT INTO endpoints (`+endpointCols+`) VALUES ('ep', x'', '{}', '{}', '', '', '', NULL, 0, '', '')`)
-	_, fk := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES ('none', 'd', x'', '', '', '', NULL, 0, '', '', '')`)
+	_, fk := s.db.ExecContext(ctx, `INSERT INTO deployments (`+deploymentCols+`) VALUES ('none', 'd', x'', '', '', '', NULL, 0, '', NULL, '', '')`)
 	text := errors.New("UNIQUE constraint failed: FOREIGN KEY constraint failed")
 	for _, c := range []struct {
 		name       string

@@ -111,12 +111,13 @@ func testDeployments(t *testing.T, s Store) {
 	}
 	up, err := s.UpdateDeployment(ctx, "ep", "blue", func(d *Deployment) error {
 		d.State, d.Error, d.AllTraffic, d.Python = "Failed", json.RawMessage(`{"code":"X"}`), false, "/usr/bin/python3"
+		d.Serving = json.RawMessage(`{"spec":{}}`)
 		return nil
 	})
-	if err != nil || up.State != "Failed" || string(up.Error) != `{"code":"X"}` || up.AllTraffic || up.Python != "/usr/bin/python3" {
+	if err != nil || up.State != "Failed" || string(up.Error) != `{"code":"X"}` || up.AllTraffic || up.Python != "/usr/bin/python3" || string(up.Serving) != `{"spec":{}}` {
 		t.Fatalf("update: %+v %v", up, err)
 	}
-	if again, _ := s.GetDeployment(ctx, "ep", "blue"); again.AllTraffic || again.Python != "/usr/bin/python3" {
+	if again, _ := s.GetDeployment(ctx, "ep", "blue"); again.AllTraffic || again.Python != "/usr/bin/python3" || string(again.Serving) != `{"spec":{}}` {
 		t.Fatalf("the cleared intent came back: %+v", again)
 	}
 	if l, _ := s.ListDeployments(ctx, "ep"); len(l) != 2 || l[0].Name != "blue" {
