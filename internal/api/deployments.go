@@ -13,7 +13,7 @@ import (
 )
 
 func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
-	v := wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Python: d.Python,
+	v := wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Python: d.Python, ModelArtifact: d.ModelArtifact, CodeArtifact: d.CodeArtifact,
 		CreatedAt: d.CreatedAt.Format(time.RFC3339), UpdatedAt: d.UpdatedAt.Format(time.RFC3339)}
 	v.Error = storedError(d.Error)
 	v.Progress, v.Warnings = a.Controller.Rollout(d.Endpoint, d.Name)

@@ -189,6 +189,9 @@ func TestAzArgs(t *testing.T) {
 	}
 }
 
+// TestDeploymentUpdateSetWithoutFile: update --set without -f sends the stored spec with
+// the change and the model and code the deployment runs, even when the local folders
+// it was created from have changed since (Azure reuses the stored assets).
 func TestDeploymentUpdateSetWithoutFile(t *testing.T) {
 	dir := t.TempDir()
 	model, code := filepath.Join(dir, "model"), filepath.Join(dir, "src")
@@ -214,12 +217,12 @@ func TestDeploymentUpdateSetWithoutFile(t *testing.T) {
 	for k, v := range stored {
 		view[k] = v
 	}
+	view["model_artifact"], view["code_artifact"] = modelDigest, codeDigest
 	viewJSON, _ := json.Marshal(view)
+	write(t, filepath.Join(model, "output.jpg"), "written after the deployment was created")
 	f := newFakeServer(t, map[string]answer{
 		"GET /endpoints/ep-e":                    {body: endpointA},
 		"GET /endpoints/ep-e/deployments/blue":   {body: string(viewJSON)},
-		"HEAD /artifacts/" + modelDigest:         {},
-		"HEAD /artifacts/" + codeDigest:          {},
 		"PATCH /endpoints/ep-e/deployments/blue": {status: http.StatusOK, body: string(viewJSON)},
 	})
 	out, stderr, err := f.berth(t, "online-deployment", "update", "--name", "blue", "--endpoint-name", "ep-e", "--set", "instance_count=2",
@@ -235,8 +238,8 @@ func TestDeploymentUpdateSetWithoutFile(t *testing.T) {
 		if r.Method == http.MethodPatch {
 			patch = &r
 		}
-		if r.Method == http.MethodPost {
-			t.Errorf("request %s %s: want nothing uploaded, the server has both artifacts", r.Method, r.Path)
+		if r.Method == http.MethodPost || r.Method == http.MethodHead {
+			t.Errorf("request %s %s: want nothing read or uploaded, the deployment runs both artifacts", r.Method, r.Path)
 		}
 	}
 	if patch == nil {
@@ -261,7 +264,7 @@ func TestDeploymentUpdateSetWithoutFile(t *testing.T) {
 			t.Errorf("spec.%s (-want +got):\n%s", k, diff)
 		}
 	}
-	for _, status := range []string{"provisioning_state", "instances", "created_at", "updated_at"} {
+	for _, status := range []string{"provisioning_state", "instances", "created_at", "updated_at", "model_artifact", "code_artifact"} {
 		if _, ok := body.Spec[status]; ok {
 			t.Errorf("spec has the status field %s: %s", status, patch.Body)
 		}

@@ -65,9 +65,14 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 			return err
 		}
 		ctx := cmd.Context()
+		var reuse *wire.DeploymentPut
 		if d == nil {
-			if d, err = storedDeployment(ctx, c, endpoint, name, sets); err != nil {
+			var stored wire.DeploymentPut
+			if d, stored, err = storedDeployment(ctx, c, endpoint, name, sets); err != nil {
 				return err
+			}
+			if !setsSources(sets) {
+				reuse = &stored // what it runs, not what its folders hold now
 			}
 		}
 		printWarnings(cmd.ErrOrStderr(), d.Warnings())
@@ -76,7 +81,7 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 				return err
 			}
 		}
-		out, err := putDeployment(ctx, c, d, create, allTraffic, !noWait, cmd.ErrOrStderr())
+		out, err := putDeployment(ctx, c, d, putOptions{create: create, allTraffic: allTraffic, wait: !noWait, reuse: reuse}, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
@@ -100,43 +105,67 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 	return cmd
 }
 
+// putOptions says how putDeployment sends a deployment.
+type putOptions struct {
+	create, allTraffic, wait bool
+	reuse                    *wire.DeploymentPut // the artifacts to send instead of local folders (an update without a file)
+}
+
 // putDeployment checks the endpoint exists, uploads what the server lacks, creates or
 // updates the deployment and, when wait is set, waits for it to settle.
-func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, create, allTraffic, wait bool, progress io.Writer) (json.RawMessage, error) {
+func putDeployment(ctx context.Context, c *client.Client, d *spec.Deployment, o putOptions, progress io.Writer) (json.RawMessage, error) {
 	// Fail fast on a missing endpoint, before uploading anything.
 	if _, _, err := c.GetEndpoint(ctx, d.EndpointName); err != nil {
 		return nil, err
 	}
-	put, err := upload(ctx, c, d, progress)
+	put, err := upload(ctx, c, d, o.reuse, progress)
 	if err != nil {
 		return nil, err
 	}
 	var out json.RawMessage
-	if create {
-		put.AllTraffic = allTraffic // kept by the server with the deployment until applied
+	if o.create {
+		put.AllTraffic = o.allTraffic // kept by the server with the deployment until applied
 		out, err = c.CreateDeployment(ctx, d.EndpointName, put)
 	} else {
 		out, err = c.UpdateDeployment(ctx, d.EndpointName, d.Name, put)
 	}
-	if err != nil || !wait {
+	if err != nil || !o.wait {
 		return out, err
 	}
 	return waitDeployment(ctx, c, d.EndpointName, d.Name, progress)
 }
 
-// storedDeployment reads the spec the server stores for a deployment and applies sets
-// to it. Its model and code paths are the absolute local paths it was created from:
-// upload digests them again and sends nothing the server already has.
-func storedDeployment(ctx context.Context, c *client.Client, endpoint, name string, sets []string) (*spec.Deployment, error) {
+// storedDeployment reads the spec the server stores for a deployment, applies sets to
+// it, and returns it with the digests of the model and code it runs. Its model and code
+// paths are the local paths it was created from, which may have changed or gone since.
+func storedDeployment(ctx context.Context, c *client.Client, endpoint, name string, sets []string) (*spec.Deployment, wire.DeploymentPut, error) {
+	var runs wire.DeploymentPut
 	raw, err := c.GetDeployment(ctx, endpoint, name)
 	if err != nil {
-		return nil, err
+		return nil, runs, err
 	}
 	stored, err := storedSpec(raw)
-	if err != nil {
-		return nil, fmt.Errorf("read the stored spec of deployment %s/%s: %w", endpoint, name, err)
+	if err == nil {
+		err = json.Unmarshal(raw, &runs)
 	}
-	return spec.DecodeDeployment(fmt.Sprintf("the stored spec of deployment %s/%s", endpoint, name), stored, sets)
+	if err != nil {
+		return nil, runs, fmt.Errorf("read the stored spec of deployment %s/%s: %w", endpoint, name, err)
+	}
+	d, err := spec.DecodeDeployment(fmt.Sprintf("the stored spec of deployment %s/%s", endpoint, name), stored, sets)
+	return d, runs, err
+}
+
+// setsSources reports whether --set changes where the model or the code comes from.
+func setsSources(sets []string) bool {
+	for _, s := range sets {
+		key, _, _ := strings.Cut(s, "=")
+		for _, field := range []string{"model", "code_configuration"} {
+			if key == field || strings.HasPrefix(key, field+".") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // storedSpec is the spec in a deployment's read view: its spec field when it has one,
@@ -160,10 +189,21 @@ func storedSpec(raw json.RawMessage) (json.RawMessage, error) {
 }
 
 // upload sends the model and code folders to the server unless it already has them,
-// and returns the deployment with the digests it will run.
-func upload(ctx context.Context, c *client.Client, d *spec.Deployment, progress io.Writer) (wire.DeploymentPut, error) {
+// and returns the deployment with the digests it will run; those of reuse, when given,
+// instead of reading the folders.
+func upload(ctx context.Context, c *client.Client, d *spec.Deployment, reuse *wire.DeploymentPut, progress io.Writer) (wire.DeploymentPut, error) {
 	var put wire.DeploymentPut
-	one := func(what, path string) (string, error) { return uploadPath(ctx, c, what, path, progress) }
+	one := func(what, path string) (string, error) {
+		kept := map[string]string{}
+		if reuse != nil {
+			kept = map[string]string{"model": reuse.ModelArtifact, "code": reuse.CodeArtifact}
+		}
+		if digest := kept[what]; digest != "" {
+			fmt.Fprintf(progress, "Using the %s the deployment runs (%s)\n", what, short(digest))
+			return digest, nil
+		}
+		return uploadPath(ctx, c, what, path, progress)
+	}
 	var err error
 	if env := d.Environment; env != nil {
 		if path, ok := env.CondaFile.(string); ok {

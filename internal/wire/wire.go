@@ -176,9 +176,13 @@ type Deployment struct {
 	Warnings          []string        `json:"warnings,omitempty"`
 	// Python is the interpreter of this machine the deployment was last built on, which
 	// it keeps across restarts of berth serve (none on Kubernetes: pods run their image's).
-	Python    string `json:"python,omitempty"`
-	CreatedAt string `json:"created_at,omitempty"`
-	UpdatedAt string `json:"updated_at,omitempty"`
+	Python string `json:"python,omitempty"`
+	// ModelArtifact and CodeArtifact are the digests of the model and code it runs: an
+	// update without a file (--set) reuses them rather than reading local folders again.
+	ModelArtifact string `json:"model_artifact,omitempty"`
+	CodeArtifact  string `json:"code_artifact,omitempty"`
+	CreatedAt     string `json:"created_at,omitempty"`
+	UpdatedAt     string `json:"updated_at,omitempty"`
 	// Phases times the latest provision on this machine, in order (none before one ends).
 	Phases []Phase `json:"phases,omitempty"`
 }
