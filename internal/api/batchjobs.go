@@ -80,7 +80,7 @@ func (a *api) deleteBatchDeployment(w http.ResponseWriter, r *http.Request) {
 }
 
 func batchDeploymentView(d *store.BatchDeployment) wire.Deployment {
-	return wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Error: storedError(d.Error), Python: d.Python,
+	return wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Error: storedError(d.Error), Python: d.Python, Warnings: d.Warnings,
 		CreatedAt: d.CreatedAt.Format(time.RFC3339), UpdatedAt: d.UpdatedAt.Format(time.RFC3339)}
 }
 

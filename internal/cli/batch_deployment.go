@@ -63,6 +63,12 @@ func batchDeploymentPut(g *globals, create bool) *cobra.Command {
 		if err != nil {
 			return err
 		}
+		var built struct{ Warnings []string }
+		if json.Unmarshal(out, &built) == nil {
+			for _, w := range built.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %s\n", w) // its jobs run with what is installed
+			}
+		}
 		if setDefault {
 			fmt.Fprintf(cmd.ErrOrStderr(), "Default deployment of batch endpoint %s: %s\n", d.EndpointName, d.Name)
 		}

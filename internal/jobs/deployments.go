@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -53,20 +54,19 @@ func (s *Service) PutBatchDeployment(ctx context.Context, in DeploymentInput, pr
 	if err := s.checkSources(in); err != nil {
 		return nil, err
 	}
-	python := ""
+	var env stage.Env
 	if !onCluster { // pods run the Python of their image
-		env, err := s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress)
-		if err != nil {
+		if env, err = s.cfg.Stage.Environment(ctx, d.AsDeployment(), progress); err != nil {
 			return nil, err
 		}
-		python = env.Base
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
 	rec := &store.BatchDeployment{Endpoint: d.EndpointName, Name: d.Name, Spec: raw,
-		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateSucceeded, Python: python}
+		ModelArtifact: in.ModelArtifact, CodeArtifact: in.CodeArtifact, State: wire.StateSucceeded,
+		Python: env.Base, Warnings: env.Warnings}
 	if err := s.cfg.Store.PutBatchDeployment(ctx, rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, batchEndpointNotFound(d.EndpointName)

@@ -134,7 +134,9 @@ type BatchDeployment struct {
 	Error          json.RawMessage
 	// Python is the interpreter (absolute, as found on PATH; symlinks kept) the deployment was checked on when it
 	// was created or last updated: its jobs run there, whatever the server's is now.
-	Python    string
+	Python string
+	// Warnings are those of that check (version pins the interpreter does not meet).
+	Warnings  []string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -220,3 +220,26 @@ func TestBatchInitFailureFailsTheJobWithTheTraceback(t *testing.T) {
 		t.Errorf("job stream of a failed job: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestBatchDeploymentShowsItsEnvironmentWarnings: a version pin the interpreter does not
+// meet is a warning on batch-deployment create and in show, as for online deployments.
+func TestBatchDeploymentShowsItsEnvironmentWarnings(t *testing.T) {
+	requireDebianPython(t, "numpy")
+	dir := batchProject(t, "pins", echoScript, "  mini_batch_size: 1\n", 1)
+	writeFiles(t, dir, map[string]string{
+		"conda.yaml": "name: env\ndependencies:\n  - python=3\n  - numpy==1.0.0\n",
+		"pinned.yml": "name: dep\nendpoint_name: pins\ntype: model\nmodel: {path: ./model}\n" +
+			"code_configuration: {code: ./code, scoring_script: score.py}\ncompute: azureml:cpu\n" +
+			"environment: {conda_file: ./conda.yaml, image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest}\n",
+	})
+	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
+	s.ok("compute", "create", "-n", "cpu", "--type", "amlcompute")
+	s.ok("batch-endpoint", "create", "-n", "pins", "-f", filepath.Join(dir, "endpoint.yml"))
+	r := s.berth("batch-deployment", "create", "-f", filepath.Join(dir, "pinned.yml"))
+	if r.code != 0 || !strings.Contains(r.stderr, "WARNING") || !strings.Contains(r.stderr, "numpy==1.0.0") {
+		t.Fatalf("create: %+v, want a warning about numpy==1.0.0", r)
+	}
+	if show := s.ok("batch-deployment", "show", "-e", "pins", "-n", "dep", "--query", "warnings", "-o", "tsv"); !strings.Contains(show, "numpy==1.0.0") {
+		t.Fatalf("show lacks the pin warning: %q", show)
+	}
+}

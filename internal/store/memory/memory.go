@@ -7,6 +7,7 @@ package memory
 import (
 	"bytes"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,6 +134,10 @@ func cloneBatchDeployment(d *store.BatchDeployment) *store.BatchDeployment {
 	c := *d
 	c.Spec = cloneBytes(d.Spec, true)
 	c.Error = cloneBytes(d.Error, true)
+	c.Warnings = slices.Clone(d.Warnings)
+	if len(c.Warnings) == 0 {
+		c.Warnings = nil // as SQLite reads an empty list back
+	}
 	return &c
 }
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -98,31 +99,48 @@ func (s *Store) DeleteBatchEndpoint(ctx context.Context, name string) error {
 	return nil
 }
 
-const batchDeploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, python, created_at, updated_at`
+const batchDeploymentCols = `endpoint, name, spec, model_artifact, code_artifact, state, error, python, warnings, created_at, updated_at`
 
 func scanBatchDeployment(r scanner) (*store.BatchDeployment, error) {
 	var d store.BatchDeployment
 	var created, updated string
 	var spec, errb []byte
-	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.Python, &created, &updated); err != nil {
+	var warnings string
+	if err := r.Scan(&d.Endpoint, &d.Name, &spec, &d.ModelArtifact, &d.CodeArtifact, &d.State, &errb, &d.Python, &warnings, &created, &updated); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
 		return nil, err
 	}
 	d.Spec, d.Error = nilIfEmpty(spec), nilIfEmpty(errb)
+	if err := json.Unmarshal([]byte(warnings), &d.Warnings); err != nil {
+		return nil, fmt.Errorf("batch deployment %s/%s: read its warnings: %w", d.Endpoint, d.Name, err)
+	}
+	if len(d.Warnings) == 0 {
+		d.Warnings = nil
+	}
 	d.CreatedAt, d.UpdatedAt = parseTime(created), parseTime(updated)
 	return &d, nil
+}
+
+// warningsJSON is how a list of warnings is stored: a JSON array, never null.
+func warningsJSON(w []string) string {
+	if len(w) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
 }
 
 // PutBatchDeployment creates or replaces a batch deployment, keeping the creation time
 // of the one it replaces; store.ErrNotFound without its endpoint.
 func (s *Store) PutBatchDeployment(ctx context.Context, d *store.BatchDeployment) error {
 	t := now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO batch_deployments (`+batchDeploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO batch_deployments (`+batchDeploymentCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(endpoint, name) DO UPDATE SET spec=excluded.spec, model_artifact=excluded.model_artifact,
-			code_artifact=excluded.code_artifact, state=excluded.state, error=excluded.error, python=excluded.python, updated_at=excluded.updated_at`,
-		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.Python, t, t)
+			code_artifact=excluded.code_artifact, state=excluded.state, error=excluded.error, python=excluded.python,
+			warnings=excluded.warnings, updated_at=excluded.updated_at`,
+		d.Endpoint, d.Name, nonNil(d.Spec), d.ModelArtifact, d.CodeArtifact, d.State, []byte(d.Error), d.Python, warningsJSON(d.Warnings), t, t)
 	if isForeignKey(err) {
 		return fmt.Errorf("batch endpoint %q: %w", d.Endpoint, store.ErrNotFound)
 	}

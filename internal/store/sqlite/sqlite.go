@@ -153,6 +153,8 @@ var migrations = []string{
 	// The version of a deployment that last succeeded, which a restart serves again
 	// after a failed update.
 	`ALTER TABLE deployments ADD COLUMN serving BLOB;`,
+	// The warnings of a batch deployment's environment check, for show.
+	`ALTER TABLE batch_deployments ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // Open opens (creating if needed) the database at path and brings its schema up to date.

@@ -124,12 +124,12 @@ func testBatchDeployments(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	d := &BatchDeployment{Endpoint: "bep", Name: "blue", Spec: json.RawMessage(`{"v":1}`), ModelArtifact: "sha256:m", CodeArtifact: "sha256:c", State: "Creating", Python: "/usr/bin/python3"}
+	d := &BatchDeployment{Endpoint: "bep", Name: "blue", Spec: json.RawMessage(`{"v":1}`), ModelArtifact: "sha256:m", CodeArtifact: "sha256:c", State: "Creating", Python: "/usr/bin/python3", Warnings: []string{"numpy==1.0 is asked for but 1.24.2 is installed"}}
 	if err := s.PutBatchDeployment(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	first, err := s.GetBatchDeployment(ctx, "bep", "blue")
-	if err != nil || string(first.Spec) != `{"v":1}` || first.ModelArtifact != "sha256:m" || first.CodeArtifact != "sha256:c" || first.State != "Creating" || first.Error != nil || first.Python != "/usr/bin/python3" || first.CreatedAt.IsZero() {
+	if err != nil || string(first.Spec) != `{"v":1}` || first.ModelArtifact != "sha256:m" || first.CodeArtifact != "sha256:c" || first.State != "Creating" || first.Error != nil || first.Python != "/usr/bin/python3" || len(first.Warnings) != 1 || first.Warnings[0] != d.Warnings[0] || first.CreatedAt.IsZero() {
 		t.Fatalf("get: %+v %v", first, err)
 	}
 	// Put over it replaces every field but keeps CreatedAt.
@@ -140,7 +140,7 @@ func testBatchDeployments(t *testing.T, s Store) {
 	}
 	got, err := s.GetBatchDeployment(ctx, "bep", "blue")
 	if err != nil || string(got.Spec) != `{"v":2}` || got.ModelArtifact != "sha256:m2" || got.CodeArtifact != "" || got.State != "Failed" ||
-		string(got.Error) != `{"code":"X"}` || got.Python != "/opt/venv/bin/python" || !got.CreatedAt.Equal(first.CreatedAt) || got.UpdatedAt.Before(first.UpdatedAt) {
+		string(got.Error) != `{"code":"X"}` || got.Python != "/opt/venv/bin/python" || len(got.Warnings) != 0 || !got.CreatedAt.Equal(first.CreatedAt) || got.UpdatedAt.Before(first.UpdatedAt) {
 		t.Fatalf("after put over it: %+v %v (first %+v)", got, err, first)
 	}
 	s.PutBatchDeployment(ctx, &BatchDeployment{Endpoint: "bep", Name: "green"})
