@@ -18,6 +18,7 @@ import pickle
 log = logging.getLogger("azureml")
 model = None
 columns = None  # [(name, type)] from the signature, or None
+version_note = ""  # set by init(): see _version_note
 
 _TABLES = (".csv", ".parquet", ".pqt")
 _IMAGES = (".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")
@@ -33,6 +34,27 @@ def _need(module):
             f"the MLflow model needs the Python package {module!r}, which the interpreter does not have ({exc}): "
             f"install it (Debian: apt-get install python3-{module}) "
             "or give the deployment an environment with a conda file that lists it") from exc
+
+
+def _version_note(sk):
+    """Names a difference between the scikit-learn the model was saved with (MLmodel's
+    flavors.sklearn.sklearn_version) and this interpreter's, or returns ""."""
+    import sklearn
+    import sys
+    saved = (sk or {}).get("sklearn_version")
+    if not saved or saved == sklearn.__version__:
+        return ""
+    return (f"the model was saved with scikit-learn {saved} and this interpreter ({sys.executable}) has "
+            f"{sklearn.__version__}: a pickled model may fail to load or predict on another version; run it where "
+            f"scikit-learn {saved} is installed (a conda file pinning scikit-learn=={saved}, on an interpreter that "
+            f"has it), or save the model again with {sklearn.__version__}")
+
+
+def _noted(exc):
+    """exc with the version note, when there is one: the likely cause of an error inside the model."""
+    if not version_note:
+        return exc
+    return RuntimeError(f"{type(exc).__name__}: {exc} ({version_note})")
 
 
 def _unpickle(path, fmt):
@@ -54,7 +76,7 @@ def _unpickle(path, fmt):
 
 
 def init():
-    global model, columns
+    global model, columns, version_note
     mlmodel = json.loads(os.environ["BERTH_MLMODEL"])
     folder = os.environ["BERTH_MLFLOW_MODEL_DIR"]
     flavors = mlmodel.get("flavors") or {}
@@ -67,8 +89,16 @@ def init():
             "(code_configuration) for other flavors")
     for module in ("numpy", "pandas", "sklearn"):
         _need(module)
+    version_note = _version_note(sk)
+    if version_note:
+        print(f"WARNING: {version_note}")
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))
-    model = _unpickle(path, (sk or {}).get("serialization_format", "cloudpickle"))
+    try:
+        model = _unpickle(path, (sk or {}).get("serialization_format", "cloudpickle"))
+    except ImportError:
+        raise
+    except Exception as exc:
+        raise _noted(exc) from exc
     sig = (mlmodel.get("signature") or {}).get("inputs")
     spec = (json.loads(sig) if isinstance(sig, str) else sig) or []
     columns = [(c.get("name"), c.get("type")) for c in spec if isinstance(c, dict) and c.get("name")] or None
@@ -118,7 +148,10 @@ def _enforce(df):
 def _score(df, path):
     import numpy as np
     import pandas as pd
-    pred = np.asarray(model.predict(df))
+    try:
+        pred = np.asarray(model.predict(df))
+    except Exception as exc:
+        raise _noted(exc) from exc
     values = [str(r) for r in pred.tolist()] if pred.ndim > 1 else pred
     return pd.DataFrame({"row": range(len(df)), "prediction": values, "file_name": os.path.basename(path)})
 

@@ -37,6 +37,7 @@ with open(os.path.join(d, "fake", "berthfake.py"), "w") as f:
 sys.path.insert(0, os.path.join(d, "fake"))
 import berthfake
 save("needs", berthfake.Model())
+save("nopredict", {"not": "a model"})
 def write(name, text):
     with open(os.path.join(d, name), "w") as f:
         f.write(text)
@@ -186,6 +187,27 @@ func fileError(dir, name string) string {
 func TestMLflowBatch(t *testing.T) {
 	f := newBatchFixture(t)
 	lin := mlmodel(t, "cloudpickle", "a", "b")
+
+	t.Run("a model saved with another scikit-learn says so, and names it in a model error", func(t *testing.T) {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(mlmodel(t, "pickle", "a", "b")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["flavors"].(map[string]any)["sklearn"].(map[string]any)["sklearn_version"] = "0.0.1"
+		old, _ := json.Marshal(doc)
+		r := f.run(t, "lin", string(old), "a.csv")
+		if r.raised != "" || !strings.Contains(r.logs, "WARNING: the model was saved with scikit-learn 0.0.1 and this interpreter") {
+			t.Fatalf("raised %q; logs:\n%s", r.raised, r.logs)
+		}
+		r = f.run(t, "nopredict", string(old), "a.csv")
+		if !strings.Contains(r.logs+r.raised, "AttributeError: 'dict' object has no attribute 'predict' (the model was saved with scikit-learn 0.0.1") {
+			t.Errorf("the model's error does not name the version difference:\n%s", r.logs)
+		}
+		r = f.run(t, "nopredict", mlmodel(t, "pickle", "a", "b"), "a.csv")
+		if strings.Contains(r.logs+r.raised, "saved with scikit-learn") || !strings.Contains(r.logs+r.raised, "'dict' object has no attribute 'predict'") {
+			t.Errorf("a version note without a version in MLmodel:\n%s", r.logs)
+		}
+	})
 
 	t.Run("linear regression, files in order, signature selects and casts", func(t *testing.T) {
 		r := f.run(t, "lin", lin, "a.csv", "b.csv")

@@ -14,6 +14,28 @@ from berth_worker import BadRequest, StartupError
 
 model = None
 columns = None  # [(name, type)] from the signature, or None
+version_note = ""  # set by init(): see _version_note
+
+
+def _version_note(sk):
+    """Names a difference between the scikit-learn the model was saved with (MLmodel's
+    flavors.sklearn.sklearn_version) and this interpreter's, or returns ""."""
+    import sklearn
+    import sys
+    saved = (sk or {}).get("sklearn_version")
+    if not saved or saved == sklearn.__version__:
+        return ""
+    return (f"the model was saved with scikit-learn {saved} and this interpreter ({sys.executable}) has "
+            f"{sklearn.__version__}: a pickled model may fail to load or predict on another version; run it where "
+            f"scikit-learn {saved} is installed (a conda file pinning scikit-learn=={saved}, on an interpreter that "
+            f"has it), or save the model again with {sklearn.__version__}")
+
+
+def _noted(exc):
+    """exc with the version note, when there is one: the likely cause of an error inside the model."""
+    if not version_note:
+        return exc
+    return RuntimeError(f"{type(exc).__name__}: {exc} ({version_note})")
 
 
 def _need(module):
@@ -28,7 +50,7 @@ def _need(module):
 
 
 def init():
-    global model, columns
+    global model, columns, version_note
     mlmodel = json.loads(os.environ["BERTH_MLMODEL"])
     folder = os.environ["BERTH_MLFLOW_MODEL_DIR"]
     flavors = mlmodel.get("flavors", {})
@@ -41,6 +63,9 @@ def init():
     _need("numpy")
     _need("pandas")
     _need("sklearn")
+    version_note = _version_note(sk)
+    if version_note:
+        print(f"WARNING: {version_note}")
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))
     fmt = (sk or {}).get("serialization_format", "cloudpickle")
     with open(path, "rb") as f:
@@ -104,4 +129,7 @@ def run(raw_data):
             except (TypeError, ValueError) as exc:
                 raise BadRequest(f"column {name!r} must be {typ}: {exc}")
         df = df[names]
-    return model.predict(df).tolist()
+    try:
+        return model.predict(df).tolist()
+    except Exception as exc:
+        raise _noted(exc) from exc
