@@ -109,6 +109,9 @@ func (c *Controller) pinReferences(ctx context.Context, in *DeploymentInput) err
 		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
 	}
 	if env := in.Spec.Environment; env != nil && env.Ref != "" {
+		if _, curated := spec.CuratedEnvironment(env.Ref); curated {
+			return nil // Azure's image: the deployment runs on an interpreter of this machine (stage)
+		}
 		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
 		if err != nil {
 			return err

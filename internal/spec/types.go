@@ -202,3 +202,19 @@ func (e *Environment) UnmarshalJSON(b []byte) error {
 	type plain Environment
 	return json.Unmarshal(b, (*plain)(e))
 }
+
+// CuratedEnvironment reports whether ref names one of Azure's curated environments
+// (azureml://registries/azureml/environments/<name>/..., or azureml:AzureML-<name>:<v>),
+// which exist only as Azure's images, and returns its name.
+func CuratedEnvironment(ref string) (name string, ok bool) {
+	if rest, found := strings.CutPrefix(ref, "azureml://registries/azureml/environments/"); found {
+		name, _, _ = strings.Cut(rest, "/")
+		return name, name != ""
+	}
+	if rest, found := strings.CutPrefix(ref, "azureml:AzureML-"); found {
+		rest = strings.TrimSuffix(rest, "@latest")
+		name, _, _ = strings.Cut(rest, ":")
+		return "AzureML-" + name, name != ""
+	}
+	return "", false
+}

@@ -79,6 +79,10 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept strin
 	if env == nil {
 		return res, nil
 	}
+	if name, curated := spec.CuratedEnvironment(env.Ref); curated {
+		res.Warnings = curatedEnvironment(ctx, name, res.Python, progress)
+		return res, nil
+	}
 	if env.Ref != "" {
 		a, err := s.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
 		if err != nil {

@@ -67,6 +67,36 @@ func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer
 	return kept
 }
 
+// curatedFrameworks are the packages Azure's curated environments are named after.
+var curatedFrameworks = []struct{ word, dist, debian string }{
+	{"sklearn", "scikit-learn", "python3-sklearn"}, {"lightgbm", "lightgbm", "python3-lightgbm"},
+	{"xgboost", "xgboost", "python3-xgboost"}, {"tensorflow", "tensorflow", ""}, {"torch", "torch", "python3-torch"},
+}
+
+// curatedEnvironment says that Azure's curated environment name is an image this
+// machine does not have, so score.py runs with python, and returns a warning for each
+// framework the name promises that python lacks.
+func curatedEnvironment(ctx context.Context, name, python string, progress io.Writer) []string {
+	fmt.Fprintf(progress, "environment: %s is Azure's curated environment, an image the process runtime does not run; score.py runs with %s\n", name, python)
+	var warnings []string
+	for _, f := range curatedFrameworks {
+		if !strings.Contains(strings.ToLower(name), f.word) {
+			continue
+		}
+		if _, ok := envbuild.HasAll(ctx, python, []envbuild.Requirement{{Name: f.dist, Line: f.dist}}); ok {
+			continue
+		}
+		fix := "install it into " + python
+		if f.debian != "" {
+			fix = fmt.Sprintf("install it (Debian: apt-get install %s, into %s)", f.debian, instance.SystemPython)
+		}
+		w := fmt.Sprintf("the curated environment %s provides %s, which %s does not have: %s, or give the deployment an environment with a conda file that lists it", name, f.dist, python, fix)
+		fmt.Fprintf(progress, "environment: WARNING: %s\n", w)
+		warnings = append(warnings, w)
+	}
+	return warnings
+}
+
 // withInterpreterHint adds to a failed environment build the interpreter of this
 // machine that has every package pip could not install, and the command that uses it.
 func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *envbuild.Result, err error) error {

@@ -173,3 +173,34 @@ func TestDeploymentKeepsTheInterpreterItWasBuiltOn(t *testing.T) {
 		}
 	}
 }
+
+// TestCuratedEnvironmentRunsOnThisMachinesPython: an Azure curated environment is an
+// image this machine does not have: the deployment runs on the server's interpreter,
+// saying so, with a warning for each framework the name promises that it lacks.
+func TestCuratedEnvironmentRunsOnThisMachinesPython(t *testing.T) {
+	py := instance.SystemPython
+	if exec.Command(py, "-c", "import sklearn").Run() != nil {
+		t.Skipf("%s lacks scikit-learn (apt-get install python3-sklearn)", py)
+	}
+	hasLightGBM := exec.Command(py, "-c", "import lightgbm").Run() == nil
+	s := New(Config{Registry: fakeRegistry{}, Python: py})
+	for _, tc := range []struct {
+		ref, name string
+		warns     bool
+	}{
+		{"azureml://registries/azureml/environments/sklearn-1.5/labels/latest", "sklearn-1.5", false},
+		{"azureml:AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu:1", "AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu", !hasLightGBM},
+	} {
+		var progress bytes.Buffer
+		env, err := s.Environment(t.Context(), deployment(t, pythonDeployment+"environment: "+tc.ref+"\n"), &progress)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.ref, err)
+		}
+		if env.Python != py || !strings.Contains(progress.String(), tc.name+" is Azure's curated environment") {
+			t.Errorf("%s: python %q, progress:\n%s", tc.ref, env.Python, progress.String())
+		}
+		if warned := len(env.Warnings) > 0 && strings.Contains(env.Warnings[0], "apt-get install python3-lightgbm"); warned != tc.warns {
+			t.Errorf("%s: warnings %q, want a lightgbm warning: %v", tc.ref, env.Warnings, tc.warns)
+		}
+	}
+}

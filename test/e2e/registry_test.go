@@ -126,3 +126,24 @@ func TestEnvironmentAndDataAssets(t *testing.T) {
 		t.Fatalf("@latest with version 2 archived: %+v", data)
 	}
 }
+
+// TestCuratedEnvironmentDeploys: a deployment that names one of Azure's curated
+// environments, as Azure's samples do, deploys on this machine's interpreter.
+func TestCuratedEnvironmentDeploys(t *testing.T) {
+	s := startServer(t, "", "BERTH_PYTHON=/usr/bin/python3")
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"curated.yml": "name: curated\nendpoint_name: quickstart\nmodel: {path: " + example("quickstart", "model") + "}\n" +
+			"code_configuration: {code: " + example("quickstart", "onlinescoring") + ", scoring_script: score.py}\n" +
+			"environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest\ninstance_type: Standard_DS3_v2\ninstance_count: 1\n",
+	})
+	s.ok("online-endpoint", "create", "-f", example("quickstart", "endpoint.yml"))
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "curated.yml"), "--all-traffic")
+	key, _ := s.keys("quickstart")
+	if status, _, body := s.score("quickstart", key, `{"data": [[1, 2, 3, 4]]}`); status != 200 {
+		t.Fatalf("score: %d %s", status, body)
+	}
+	if si := s.ok("online-deployment", "get-logs", "-e", "quickstart", "-n", "curated", "--container", "storage-initializer"); !strings.Contains(si, "sklearn-1.5 is Azure's curated environment") {
+		t.Errorf("the storage-initializer log does not say what it did with the curated environment:\n%s", si)
+	}
+}
