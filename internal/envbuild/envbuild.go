@@ -321,13 +321,19 @@ func FailureMessage(failure, fix, logPath string) string {
 	return fmt.Sprintf("%s. Fix: %s. The build log is %s (for an online deployment, `berth online-deployment get-logs --container storage-initializer` shows its tail)", failure, fix, logPath)
 }
 
-// GenericFix is the fix a failed build on base names when nothing better is known: when
-// its log shows pip could not reach a package index, that comes first.
+// GenericFix is the fix a failed build on base names when nothing better is known:
+// PipFix, or installing the packages another way.
 func GenericFix(base, logPath string) string {
+	return PipFix(logPath) + ", or " + installFix(base)
+}
+
+// PipFix is what makes pip succeed, from the build log at logPath: reaching a package
+// index when its log shows pip could not, else pins and names.
+func PipFix(logPath string) string {
 	if why := unreachableIndex(logPath); why != "" {
-		return "no package index could be reached (" + why + "): set PIP_INDEX_URL to an index this machine reaches, or PIP_FIND_LINKS to a folder of wheels, or " + installFix(base)
+		return "no package index could be reached (" + why + "): set PIP_INDEX_URL to an index this machine reaches, or PIP_FIND_LINKS to a folder of wheels"
 	}
-	return "pin versions in the conda file (e.g. numpy==1.24.2), check the package names, or " + installFix(base)
+	return "pin versions in the conda file (e.g. numpy==1.24.2) and check the package names"
 }
 
 // networkError finds the reason in pip's lines about a connection it could not make:

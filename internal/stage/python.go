@@ -122,6 +122,6 @@ func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *en
 	// This machine has them already: that is the fix to try first.
 	hint := instance.Found{Python: py, Version: version, Module: strings.Join(names, ", ")}.Hint()
 	hinted := *de
-	hinted.Message = envbuild.FailureMessage(built.Failure, hint+". Otherwise: "+envbuild.GenericFix(base, built.LogPath), built.LogPath)
+	hinted.Message = envbuild.FailureMessage(built.Failure, hint+". Otherwise: "+envbuild.PipFix(built.LogPath), built.LogPath)
 	return &hinted
 }
