@@ -2,6 +2,7 @@ package envbuild
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,13 +13,24 @@ import (
 
 // TestBuildOnAVirtualEnvironmentKeepsItsPackages: an environment built on a virtual
 // environment's interpreter sees that environment's packages (here one the system
-// Python lacks), so nothing it has is sent to pip.
+// Python lacks), so nothing it has is sent to pip, and the system's packages exactly
+// when the base sees them (its include-system-site-packages).
 func TestBuildOnAVirtualEnvironmentKeepsItsPackages(t *testing.T) {
 	if exec.Command("/usr/bin/python3", "-c", "import venv").Run() != nil {
 		t.Skip("no /usr/bin/python3 with venv")
 	}
+	for _, system := range []bool{false, true} {
+		t.Run(fmt.Sprintf("system site packages %v", system), func(t *testing.T) { buildOnVenv(t, system) })
+	}
+}
+
+func buildOnVenv(t *testing.T, withSystem bool) {
 	venv := filepath.Join(t.TempDir(), "base-venv")
-	if out, err := exec.Command("/usr/bin/python3", "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+	args := []string{"-m", "venv", "--without-pip", venv}
+	if withSystem {
+		args = append(args, "--system-site-packages")
+	}
+	if out, err := exec.Command("/usr/bin/python3", args...).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	sites, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
@@ -63,7 +75,7 @@ func TestBuildOnAVirtualEnvironmentKeepsItsPackages(t *testing.T) {
 	if err != nil || string(out) != "base venv editable\n" {
 		t.Fatalf("the built environment does not import the base's packages: %v\n%s", err, out)
 	}
-	// Its own packages first, then the base's, then the system's.
+	// Its own packages first, then the base's, then the system's if the base sees them.
 	out, err = exec.Command(r.Python, "-c", "import sys; print('\\n'.join(sys.path))").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +92,7 @@ func TestBuildOnAVirtualEnvironmentKeepsItsPackages(t *testing.T) {
 			system = i // the system's site-packages or dist-packages (the standard library comes before all)
 		}
 	}
-	if own < 0 || theBase < 0 || system < 0 || !(own < theBase && theBase < system) {
-		t.Fatalf("sys.path order: own %d, base %d, system %d, want increasing:\n%s", own, theBase, system, out)
+	if own < 0 || theBase < 0 || !(own < theBase) || (system >= 0) != withSystem || (withSystem && system < theBase) {
+		t.Fatalf("sys.path: own %d, base %d, system %d (want it: %v), want them in that order:\n%s", own, theBase, system, withSystem, out)
 	}
 }

@@ -1,7 +1,7 @@
 """Reports which requirements the interpreter running it already meets.
 
 stdin: JSON list of [name, spec] (spec like "", "==1.2", ">=1.0", "=1.2" (conda: 1.2.*)).
-stdout: JSON {"python": "3.11.2", "packages": {name: {"installed": str|None, "ok": bool}}}.
+stdout: JSON {"python": "3.11.2", "packages": {name: {"installed": str|None, "ok": bool, "where": folder}}}.
 """
 import json
 import re
@@ -48,7 +48,8 @@ def main():
         except metadata.PackageNotFoundError:
             out["packages"][name] = {"installed": None, "ok": False}
             continue
-        out["packages"][name] = {"installed": version, "ok": meets(version, spec)}
+        where = str(metadata.distribution(name).locate_file(""))
+        out["packages"][name] = {"installed": version, "ok": meets(version, spec), "where": where}
     json.dump(out, sys.stdout)
 
 

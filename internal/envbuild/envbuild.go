@@ -170,6 +170,7 @@ type checkResult struct {
 	Packages map[string]struct {
 		Installed *string `json:"installed"`
 		OK        bool    `json:"ok"`
+		Where     string  `json:"where"` // the folder it is installed in
 	} `json:"packages"`
 }
 
@@ -186,7 +187,7 @@ func (check checkResult) compare(reqs []Requirement, base string, log io.Writer)
 		case !st.OK:
 			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
 		default:
-			fmt.Fprintf(log, "%s: %s from the base interpreter\n", r.Name, *st.Installed)
+			fmt.Fprintf(log, "%s: %s, already installed in %s\n", r.Name, *st.Installed, st.Where)
 		}
 	}
 	return missing, pins
@@ -255,10 +256,15 @@ func (b *Builder) populate(ctx context.Context, base string, reqs []Requirement,
 	key, logPath := res.Key, res.LogPath
 	fmt.Fprintf(progress, "environment %s: creating a virtual environment on %s (its packages are reused)\n", key, base)
 	venv := filepath.Join(filepath.Dir(logPath), "venv")
-	if err := run(ctx, logf, "", base, "-m", "venv", "--without-pip", "--system-site-packages", venv); err != nil {
+	info := askBase(ctx, base, logf)
+	args := []string{"-m", "venv", "--without-pip"}
+	if info.System {
+		args = append(args, "--system-site-packages") // what the base sees, this one sees
+	}
+	if err := run(ctx, logf, "", base, append(args, venv)...); err != nil {
 		return fmt.Sprintf("could not create a virtual environment with %s: %v", base, lastLine(logPath))
 	}
-	if err := keepBaseVenv(ctx, base, venv, logf); err != nil {
+	if err := keepBaseVenv(base, info.Sites, venv, logf); err != nil {
 		return fmt.Sprintf("could not make the packages of %s visible in its virtual environment: %v", base, err)
 	}
 	res.Python = filepath.Join(venv, "bin", "python")
