@@ -125,7 +125,7 @@ type outcome struct {
 // fleet on this machine; the instances that served before go on serving if it fails.
 func (c *Controller) rollOutHere(ctx context.Context, k fleet.Key, gen string, rec *store.Deployment, d *spec.Deployment, end outcome) error {
 	envStart := time.Now()
-	env, err := c.stage.EnvironmentOn(ctx, d, rec.Python, c.fleet.Progress(k))
+	env, err := c.stage.EnvironmentOn(ctx, d, pastOf(rec), c.fleet.Progress(k))
 	envEnd := time.Now()
 	envPhase := phase(PhaseEnvironment, envStart, envEnd)
 	c.phases.set(k, []wire.Phase{envPhase})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 )
 
@@ -39,6 +40,17 @@ func (c *Controller) restoreServing(ctx context.Context, k fleet.Key, rec *store
 		})
 	})
 	return true
+}
+
+// pastOf is what rec ran on: the interpreter its version was built on, if recorded, and
+// the one the version that last succeeded ran on.
+func pastOf(rec *store.Deployment) stage.Past {
+	past := stage.Past{Kept: rec.Python}
+	var v store.Served
+	if len(rec.Serving) > 0 && json.Unmarshal(rec.Serving, &v) == nil {
+		past.Before = v.Python
+	}
+	return past
 }
 
 // servingVersion returns rec as it was when it last succeeded, when that is not its

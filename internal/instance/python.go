@@ -102,7 +102,9 @@ func importStatement(text, module string) string {
 // Interpreters are the Python interpreters of a machine that Berth considers when the
 // chosen one lacks a module.
 type Interpreters struct {
-	// System is tried first; "" means SystemPython.
+	// Known are tried first: interpreters the deployment ran on before.
+	Known []string
+	// System is tried next; "" means SystemPython.
 	System string
 	// Path is the PATH searched for python3 and python3.X, in its order.
 	Path string
@@ -141,6 +143,9 @@ func (in Interpreters) Candidates(failed string) []string {
 		}
 		seen[id] = true
 		out = append(out, p)
+	}
+	for _, p := range in.Known {
+		add(p)
 	}
 	add(system)
 	for _, dir := range filepath.SplitList(in.Path) {

@@ -131,7 +131,7 @@ func (s *Service) prepare(ctx context.Context, name string, js jobSpec, w io.Wri
 		return batch.Job{}, err
 	}
 	od := sp.AsDeployment()
-	env, err := s.cfg.Stage.EnvironmentOn(ctx, od, js.Python, w)
+	env, err := s.cfg.Stage.EnvironmentOn(ctx, od, stage.Past{Kept: js.Python}, w)
 	if err != nil {
 		return batch.Job{}, err
 	}

@@ -38,16 +38,25 @@ type Env struct {
 // secrets resolved. progress receives the build's steps. Fields the process runtime
 // cannot honour fail with ImageBuildFailure instead of being ignored.
 func (s *Stager) Environment(ctx context.Context, d *spec.Deployment, progress io.Writer) (Env, error) {
-	return s.EnvironmentOn(ctx, d, "", progress)
+	return s.EnvironmentOn(ctx, d, Past{}, progress)
 }
 
-// EnvironmentOn is Environment on kept, the interpreter the deployment was built on
-// before (Env.Base, as recorded), when it still runs and the deployment does not name
-// its own: a server restarted with another default keeps a working deployment on the
-// interpreter that has its packages. "" is the server's.
-func (s *Stager) EnvironmentOn(ctx context.Context, d *spec.Deployment, kept string, progress io.Writer) (Env, error) {
+// Past are the interpreters a deployment ran on before.
+type Past struct {
+	// Kept is the one its current version was built on (Env.Base, as recorded): it runs
+	// there again while that file can be run and the deployment does not name its own,
+	// so a server restarted with another default keeps a working deployment on the
+	// interpreter that has its packages. "" is the server's.
+	Kept string
+	// Before is the one its last version that succeeded ran on: when a build lacks
+	// packages, it is the first interpreter asked whether it has them.
+	Before string
+}
+
+// EnvironmentOn is Environment for a deployment that ran on the interpreters past.
+func (s *Stager) EnvironmentOn(ctx context.Context, d *spec.Deployment, past Past, progress io.Writer) (Env, error) {
 	var log bytes.Buffer
-	env, err := s.environment(ctx, d, kept, io.MultiWriter(&log, progress))
+	env, err := s.environment(ctx, d, past, io.MultiWriter(&log, progress))
 	env.Log = log.Bytes()
 	if err != nil {
 		return env, err
@@ -55,7 +64,7 @@ func (s *Stager) EnvironmentOn(ctx context.Context, d *spec.Deployment, kept str
 	return env, s.resolveVars(ctx, d, &env)
 }
 
-func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept string, progress io.Writer) (Env, error) {
+func (s *Stager) environment(ctx context.Context, d *spec.Deployment, past Past, progress io.Writer) (Env, error) {
 	res := Env{Python: s.cfg.Python}
 	named := d.EnvironmentVariables[instance.EnvPython]
 	if py := named; py != "" {
@@ -65,8 +74,8 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept strin
 		}
 		fmt.Fprintf(progress, "python: %s (Python %s), from environment_variables.%s\n", py, version, instance.EnvPython)
 		res.Python = py
-	} else if kept != "" {
-		res.Python = s.keptPython(ctx, kept, progress)
+	} else if past.Kept != "" {
+		res.Python = s.keptPython(ctx, past.Kept, progress)
 	}
 	base := ""
 	if found, err := exec.LookPath(res.Python); err == nil {
@@ -121,7 +130,7 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, kept strin
 		res.BuildLog = built.LogPath
 	}
 	if err != nil {
-		return res, s.withInterpreterHint(ctx, base, built, err)
+		return res, s.withInterpreterHint(ctx, base, past.Before, built, err)
 	}
 	if len(built.Warnings) > 0 {
 		fmt.Fprintf(progress, "environment %s: %s\n", built.Key, strings.Join(built.Warnings, "; "))

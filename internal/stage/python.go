@@ -99,7 +99,7 @@ func curatedEnvironment(ctx context.Context, name, python string, progress io.Wr
 
 // withInterpreterHint adds to a failed environment build the interpreter of this
 // machine that has every package pip could not install, and the command that uses it.
-func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *envbuild.Result, err error) error {
+func (s *Stager) withInterpreterHint(ctx context.Context, base, before string, built *envbuild.Result, err error) error {
 	de := diag.As(err)
 	if de == nil || built == nil || len(built.Missing) == 0 {
 		return err
@@ -107,6 +107,9 @@ func (s *Stager) withInterpreterHint(ctx context.Context, base string, built *en
 	in := instance.MachineInterpreters()
 	if s.cfg.Interpreters != nil {
 		in = *s.cfg.Interpreters
+	}
+	if before != "" {
+		in.Known = append([]string{before}, in.Known...) // it ran there: the likeliest to have them
 	}
 	py, version, ferr := in.First(ctx, base, func(ctx context.Context, python string) string {
 		v, _ := envbuild.HasAll(ctx, python, built.Missing)

@@ -112,18 +112,22 @@ func TestFailedBuildNamesAnInterpreterThatHasThePackages(t *testing.T) {
 	}
 	noPip := func(context.Context, string, []string, io.Writer) error { return errors.New("no index") }
 	d := deployment(t, pythonDeployment+"environment: {image: x, conda_file: {dependencies: [python=3, {pip: [berth-test-pkg]}]}}\n")
+	found := "Fix: " + other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"
 	for _, tt := range []struct {
-		name string
-		in   *instance.Interpreters
-		want string
+		name   string
+		in     *instance.Interpreters
+		before string // the interpreter the deployment's last good version ran on
+		want   string
 	}{
 		// the interpreter that has it is the first fix named, the generic ones after it
-		{"found", &instance.Interpreters{System: other}, "Fix: " + other + " (Python 3.12.7) has berth-test-pkg: restart the server with `berth serve --python " + other + "`"},
-		{"none", &instance.Interpreters{System: instance.SystemPython}, ""},
+		{"found", &instance.Interpreters{System: other}, "", found},
+		{"none", &instance.Interpreters{System: instance.SystemPython}, "", ""},
+		// not one of the machine's usual ones, but the deployment ran on it before
+		{"ran on it before", &instance.Interpreters{System: instance.SystemPython}, other, found},
 	} {
 		s := New(Config{Registry: fakeRegistry{}, Python: instance.SystemPython, Interpreters: tt.in,
 			Envs: &envbuild.Builder{Root: t.TempDir(), Pip: noPip}})
-		_, err := s.Environment(t.Context(), d, &bytes.Buffer{})
+		_, err := s.EnvironmentOn(t.Context(), d, Past{Before: tt.before}, &bytes.Buffer{})
 		de := diag.As(err)
 		if de == nil || de.Code != diag.ImageBuildFailure || !strings.Contains(de.Message, "pip could not install berth-test-pkg") {
 			t.Fatalf("%s: err = %v", tt.name, err)
@@ -162,7 +166,7 @@ func TestDeploymentKeepsTheInterpreterItWasBuiltOn(t *testing.T) {
 		{"named in the spec", pythonDeployment + "environment_variables: {BERTH_PYTHON: " + named + "}\n", kept, named, "", "from environment_variables.BERTH_PYTHON"},
 	} {
 		var progress bytes.Buffer
-		env, err := s.EnvironmentOn(t.Context(), deployment(t, tc.spec), tc.kept, &progress)
+		env, err := s.EnvironmentOn(t.Context(), deployment(t, tc.spec), Past{Kept: tc.kept}, &progress)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
