@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -13,7 +14,7 @@ import (
 )
 
 func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
-	v := wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Python: d.Python, ModelArtifact: d.ModelArtifact, CodeArtifact: d.CodeArtifact,
+	v := wire.Deployment{Spec: d.Spec, ProvisioningState: d.State, Python: runsOn(d), ModelArtifact: d.ModelArtifact, CodeArtifact: d.CodeArtifact,
 		CreatedAt: d.CreatedAt.Format(time.RFC3339), UpdatedAt: d.UpdatedAt.Format(time.RFC3339)}
 	v.Error = storedError(d.Error)
 	v.Progress, v.Warnings = a.Controller.Rollout(d.Endpoint, d.Name)
@@ -25,6 +26,19 @@ func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
 		v.Instances = append(v.Instances, wire.Instance{Index: in.Index, State: string(in.State), Address: in.Address, Restarts: in.Restarts, Phases: in.Phases})
 	}
 	return v
+}
+
+// runsOn is the interpreter a deployment runs on: its current version's, or, after an
+// update that did not succeed, the one of the version that still serves.
+func runsOn(d *store.Deployment) string {
+	if d.Python != "" || len(d.Serving) == 0 {
+		return d.Python
+	}
+	var v store.Served
+	if json.Unmarshal(d.Serving, &v) != nil {
+		return ""
+	}
+	return v.Python
 }
 
 func (a *api) deploymentInput(r *http.Request) (controller.DeploymentInput, error) {

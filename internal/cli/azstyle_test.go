@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
+	"github.com/berthml/berth/internal/wire"
 	"github.com/berthml/berth/internal/diag"
 )
 
@@ -379,5 +380,26 @@ func TestSetOnAssetAndConnectionCreates(t *testing.T) {
 	_, stderr, err := f.berth(t, "model", "create", "-n", "m", "-p", dir, "--set", "colour=red")
 	if de := diag.As(err); de == nil || de.Code != diag.BadArgument || !strings.Contains(stderr, "colour") {
 		t.Errorf("--set colour=red: err = %v, stderr = %q; want a BadArgument naming the field", err, stderr)
+	}
+}
+
+// TestUpdateSetReusesWhatItDoesNotChange: an update with --set reads again only the
+// folder a set points elsewhere.
+func TestUpdateSetReusesWhatItDoesNotChange(t *testing.T) {
+	runs := wire.DeploymentPut{ModelArtifact: "sha256:m", CodeArtifact: "sha256:c"}
+	for _, tc := range []struct {
+		sets        []string
+		model, code string
+	}{
+		{[]string{"instance_count=2"}, "sha256:m", "sha256:c"},
+		{[]string{"code_configuration.scoring_script=other.py"}, "sha256:m", "sha256:c"},
+		{[]string{"code_configuration.code=./src2"}, "sha256:m", ""},
+		{[]string{"model.path=./model2"}, "", "sha256:c"},
+		{[]string{"model=azureml:m:2", "code_configuration.code=./src2"}, "", ""},
+	} {
+		got := runsStill(runs, tc.sets)
+		if got.ModelArtifact != tc.model || got.CodeArtifact != tc.code {
+			t.Errorf("%q: reuses model %q, code %q; want %q, %q", tc.sets, got.ModelArtifact, got.CodeArtifact, tc.model, tc.code)
+		}
 	}
 }

@@ -69,9 +69,7 @@ func deploymentPut(g *globals, create bool) *cobra.Command {
 			if d, stored, err = storedDeployment(ctx, c, endpoint, name, sets); err != nil {
 				return err
 			}
-			if !setsSources(sets) {
-				reuse = &stored // what it runs, not what its folders hold now
-			}
+			reuse = runsStill(stored, sets) // what it runs, not what its folders hold now
 		}
 		printWarnings(cmd.ErrOrStderr(), d.Warnings())
 		if create && g.local {

@@ -37,17 +37,21 @@ func storedDeployment(ctx context.Context, c *client.Client, endpoint, name stri
 	return d, runs, err
 }
 
-// setsSources reports whether --set changes where the model or the code comes from.
-func setsSources(sets []string) bool {
+// runsStill is what of runs an update with sets still runs: the model unless a set
+// changes the model, the code unless one changes code_configuration or its code folder
+// (its scoring_script is a file of the same folder).
+func runsStill(runs wire.DeploymentPut, sets []string) *wire.DeploymentPut {
+	still := runs
 	for _, s := range sets {
 		key, _, _ := strings.Cut(s, "=")
-		for _, field := range []string{"model", "code_configuration"} {
-			if key == field || strings.HasPrefix(key, field+".") {
-				return true
-			}
+		if key == "model" || strings.HasPrefix(key, "model.") {
+			still.ModelArtifact = ""
+		}
+		if key == "code_configuration" || key == "code_configuration.code" {
+			still.CodeArtifact = ""
 		}
 	}
-	return false
+	return &still
 }
 
 // storedSpec is the spec in a deployment's read view: its spec field when it has one,

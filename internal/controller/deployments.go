@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -258,7 +257,7 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 		// deployment was built on. An update of nothing at all does nothing, unless the
 		// deployment runs on an interpreter that is no longer the server's: then it is the
 		// way to move it there, a new set built on the server's.
-		scaleOnly = (!bytes.Equal(r.Spec, raw) || !c.keptElsewhere(r.Python)) && r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
+		scaleOnly = (instanceCount(r.Spec) != instanceCount(raw) || !c.keptElsewhere(r.Python)) && r.State == wire.StateSucceeded && r.ModelArtifact == in.ModelArtifact && r.CodeArtifact == in.CodeArtifact && sameButCount(r.Spec, raw)
 		r.Spec, r.ModelArtifact, r.CodeArtifact = raw, in.ModelArtifact, in.CodeArtifact
 		r.State, r.Error = wire.StateUpdating, nil
 		if !scaleOnly {
@@ -285,6 +284,15 @@ func (c *Controller) keptElsewhere(python string) bool {
 	}
 	server, err := exec.LookPath(c.cfg.Python)
 	return err != nil || !instance.SameInterpreter(python, server)
+}
+
+// instanceCount is the instance_count of a stored spec (0 when it has none).
+func instanceCount(raw json.RawMessage) int {
+	var d struct {
+		InstanceCount int `json:"instance_count"`
+	}
+	json.Unmarshal(raw, &d)
+	return d.InstanceCount
 }
 
 // sameButCount reports whether two stored specs differ at most in instance_count.

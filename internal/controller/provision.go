@@ -119,6 +119,9 @@ type outcome struct {
 	failed    func(ctx context.Context, err error)
 	succeeded func(ctx context.Context, python string) // python: the interpreter to keep, or ""
 	scale     bool
+	// restore: the version rolled out is not the deployment's current one, so its
+	// warnings and phases are not shown as the deployment's.
+	restore bool
 }
 
 // rollOutHere builds the environment of rec's version and hands its desired state to the
@@ -128,8 +131,10 @@ func (c *Controller) rollOutHere(ctx context.Context, k fleet.Key, gen string, r
 	env, err := c.stage.EnvironmentOn(ctx, d, pastOf(rec), c.fleet.Progress(k))
 	envEnd := time.Now()
 	envPhase := phase(PhaseEnvironment, envStart, envEnd)
-	c.phases.set(k, []wire.Phase{envPhase})
-	c.fleet.SetWarnings(k, env.Warnings)
+	if !end.restore {
+		c.phases.set(k, []wire.Phase{envPhase})
+		c.fleet.SetWarnings(k, env.Warnings)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -154,7 +159,9 @@ func (c *Controller) rollOutHere(ctx context.Context, k fleet.Key, gen string, r
 	if ctx.Err() != nil {
 		return ctx.Err() // superseded by a newer rollout or a delete
 	}
-	c.phases.set(k, append([]wire.Phase{envPhase}, c.instancePhases(k, envEnd)...))
+	if !end.restore {
+		c.phases.set(k, append([]wire.Phase{envPhase}, c.instancePhases(k, envEnd)...))
+	}
 	switch {
 	case err != nil:
 		end.failed(ctx, err)

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func TestCreateReplacesFailedDeployment(t *testing.T) {
 	// It had run on another interpreter once: the new spec is built on the server's.
 	if _, err := h.st.UpdateDeployment(ctx, "shop", "red", func(r *store.Deployment) error {
 		r.Python = "/opt/earlier/bin/python3"
+		r.Serving = json.RawMessage(`{"spec":{"name":"red"}}`)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -36,8 +38,8 @@ func TestCreateReplacesFailedDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateDeployment over the Failed one: %v", err)
 	}
-	if rec.State != wire.StateCreating || len(rec.Error) != 0 || rec.Python != "" {
-		t.Errorf("create answered %s with error %s and interpreter %q, want %s, no error and none kept", rec.State, rec.Error, rec.Python, wire.StateCreating)
+	if rec.State != wire.StateCreating || len(rec.Error) != 0 || rec.Python != "" || rec.Serving != nil {
+		t.Errorf("create answered %s with error %s, interpreter %q and serving version %s; want %s, no error and nothing of the old one kept", rec.State, rec.Error, rec.Python, rec.Serving, wire.StateCreating)
 	}
 	d := h.waitState("red", wire.StateSucceeded)
 	if len(d.Error) != 0 {

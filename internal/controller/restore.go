@@ -15,11 +15,14 @@ import (
 // served until the restart: the one that last succeeded, when an update failed after it
 // (store.Deployment.Serving). The deployment stays Failed with its error, as it was
 // before the restart; its next update, or a create over it, replaces that version as
-// usual. It reports whether it started one.
-func (c *Controller) restoreServing(ctx context.Context, k fleet.Key, rec *store.Deployment) bool {
+// usual. Deployments on a cluster are left to its own pods (rewatchCluster).
+func (c *Controller) restoreServing(ctx context.Context, k fleet.Key, rec *store.Deployment) {
 	good, ok := servingVersion(rec)
 	if !ok {
-		return false
+		return
+	}
+	if t, err := c.endpointCluster(ctx, k.Endpoint); err != nil || t != nil {
+		return
 	}
 	c.log.Info("restart: serving again the version of a Failed deployment that last succeeded",
 		"endpoint", k.Endpoint, "deployment", k.Deployment)
@@ -37,9 +40,9 @@ func (c *Controller) restoreServing(ctx context.Context, k fleet.Key, rec *store
 			succeeded: func(context.Context, string) {
 				c.log.Info("restart: the version that last succeeded serves again", "endpoint", k.Endpoint, "deployment", k.Deployment)
 			},
+			restore: true,
 		})
 	})
-	return true
 }
 
 // pastOf is what rec ran on: the interpreter its version was built on, if recorded, and

@@ -37,3 +37,41 @@ func TestSupersededRolloutsRecordNothing(t *testing.T) {
 		t.Errorf("a create's own rollout is superseded by itself")
 	}
 }
+
+// TestServingVersionOnlyAfterAFailedUpdate: a restart serves the recorded version again
+// only when the current one is another (an update that failed), not when the version
+// that succeeded failed itself (a crash loop) or nothing succeeded yet.
+func TestServingVersionOnlyAfterAFailedUpdate(t *testing.T) {
+	served := func(spec, model string) json.RawMessage {
+		b, _ := json.Marshal(store.Served{Spec: json.RawMessage(spec), ModelArtifact: model, CodeArtifact: "c", Python: "/opt/venv/bin/python"})
+		return b
+	}
+	current := store.Deployment{Spec: json.RawMessage(`{"a":2}`), ModelArtifact: "m", CodeArtifact: "c", State: wire.StateFailed, Python: ""}
+	for _, tc := range []struct {
+		name    string
+		serving json.RawMessage
+		want    bool
+	}{
+		{"never succeeded", nil, false},
+		{"the version that succeeded crash-looped", served(`{"a":2}`, "m"), false},
+		{"an update of the spec failed", served(`{"a":1}`, "m"), true},
+		{"an update of the model failed", served(`{"a":2}`, "m0"), true},
+		{"unreadable", json.RawMessage(`{`), false},
+	} {
+		rec := current
+		rec.Serving = tc.serving
+		good, ok := servingVersion(&rec)
+		if ok != tc.want {
+			t.Errorf("%s: restore = %v, want %v", tc.name, ok, tc.want)
+			continue
+		}
+		if ok && (string(good.Spec) == string(rec.Spec) && good.ModelArtifact == rec.ModelArtifact || good.Python != "/opt/venv/bin/python" || good.State != wire.StateFailed) {
+			t.Errorf("%s: restores %+v", tc.name, good)
+		}
+	}
+	rec := current
+	rec.Serving = served(`{"a":1}`, "m")
+	if past := pastOf(&rec); past.Kept != "" || past.Before != "/opt/venv/bin/python" {
+		t.Errorf("pastOf = %+v, want nothing kept and the serving version's interpreter before", past)
+	}
+}

@@ -24,7 +24,7 @@ if venv:
         with open(os.path.join(sys.prefix, "pyvenv.cfg")) as f:
             for line in f:
                 key, _, value = line.partition("=")
-                if key.strip() == "include-system-site-packages":
+                if key.strip().lower() == "include-system-site-packages":
                     system = value.strip().lower() == "true"
     except OSError:
         pass
@@ -41,7 +41,8 @@ type baseInfo struct {
 const baseVenvPth = "berth-base-venv.pth"
 
 // askBase asks base whether it is a virtual environment's interpreter, and which
-// package folders it sees. A base that cannot be asked is logged and taken as a system
+// package folders it sees. (Environments are cached by base and requirements, not by
+// these answers: one built before a change of the base's pyvenv.cfg is reused as it is.) A base that cannot be asked is logged and taken as a system
 // interpreter, which is what an environment built on it assumed before.
 func askBase(ctx context.Context, base string, log io.Writer) baseInfo {
 	info := baseInfo{System: true}

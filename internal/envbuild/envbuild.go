@@ -187,7 +187,11 @@ func (check checkResult) compare(reqs []Requirement, base string, log io.Writer)
 		case !st.OK:
 			pins = append(pins, fmt.Sprintf("%s%s is asked for but %s is installed", r.Name, r.Spec, *st.Installed))
 		default:
-			fmt.Fprintf(log, "%s: %s, already installed in %s\n", r.Name, *st.Installed, st.Where)
+			if st.Where == "" { // python itself
+				fmt.Fprintf(log, "%s: %s\n", r.Name, *st.Installed)
+			} else {
+				fmt.Fprintf(log, "%s: %s, already installed in %s\n", r.Name, *st.Installed, st.Where)
+			}
 		}
 	}
 	return missing, pins

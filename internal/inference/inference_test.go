@@ -209,6 +209,16 @@ func TestRawHTTP(t *testing.T) {
 	if string(b) != "args 7" {
 		t.Fatalf("GET: %q", b)
 	}
+	for set, want := range map[string]int{"201": 201, "202 Accepted": 202} {
+		resp, err := http.Get(url + "/score?status=" + neturl.QueryEscape(set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("status %q set after construction: %d, want %d", set, resp.StatusCode, want)
+		}
+	}
 	for typ, want := range map[string]string{"image/jpg": "image/jpg", "text/csv": "text/csv; charset=utf-8", "application/atom+xml": "application/atom+xml; charset=utf-8"} {
 		resp, err := http.Get(url + "/score?type=" + neturl.QueryEscape(typ))
 		if err != nil {

@@ -38,6 +38,10 @@ sys.path.insert(0, os.path.join(d, "fake"))
 import berthfake
 save("needs", berthfake.Model())
 save("nopredict", {"not": "a model"})
+os.makedirs(os.path.join(d, "broken"))
+write_bytes = open(os.path.join(d, "broken", "model.pkl"), "wb")
+write_bytes.write(b"not a pickle")
+write_bytes.close()
 def write(name, text):
     with open(os.path.join(d, name), "w") as f:
         f.write(text)

@@ -49,6 +49,17 @@ def _need(module):
             "or give the deployment an environment with a conda file that lists it")
 
 
+def _load(path, fmt):
+    with open(path, "rb") as f:
+        if fmt == "cloudpickle":
+            try:
+                import cloudpickle
+                return cloudpickle.load(f)
+            except ImportError:
+                return pickle.load(f)  # cloudpickle files of plain estimators load with pickle
+        return pickle.load(f)
+
+
 def init():
     global model, columns, version_note
     mlmodel = json.loads(os.environ["BERTH_MLMODEL"])
@@ -68,15 +79,12 @@ def init():
         print(f"WARNING: {version_note}")
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))
     fmt = (sk or {}).get("serialization_format", "cloudpickle")
-    with open(path, "rb") as f:
-        if fmt == "cloudpickle":
-            try:
-                import cloudpickle
-                model = cloudpickle.load(f)
-            except ImportError:
-                model = pickle.load(f)  # cloudpickle files of plain estimators load with pickle
-        else:
-            model = pickle.load(f)
+    try:
+        model = _load(path, fmt)
+    except ImportError:
+        raise
+    except Exception as exc:
+        raise _noted(exc) from exc
     sig = (mlmodel.get("signature") or {}).get("inputs")
     if sig:
         spec = (json.loads(sig) if isinstance(sig, str) else sig) or []

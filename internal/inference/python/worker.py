@@ -233,6 +233,11 @@ class AMLResponse:
         import http.client  # only here: it costs a worker's start more than it is used
         return "%d %s" % (self.status_code, http.client.responses.get(self.status_code, "UNKNOWN").upper())
 
+    @status.setter
+    def status(self, value):
+        # As werkzeug: 201, or "201 CREATED" (its code counts).
+        self.status_code = value if isinstance(value, int) else int(str(value).split()[0])
+
 
 _CHARSET_MIMETYPES = {"application/ecmascript", "application/javascript", "application/sql", "application/xml",
                       "application/xml-dtd", "application/xml-external-parsed-entity"}

@@ -9,6 +9,10 @@ def init():
 @rawhttp
 def run(request):
     if request.method == "GET":
+        if request.args.get("status"):
+            resp = AMLResponse("made", 200)
+            resp.status = request.args.get("status")
+            return resp
         if request.args.get("type"):
             # As Azure's binary-payloads sample does: the type is set after construction.
             resp = AMLResponse(b"\x00\x01", 200)
