@@ -15,10 +15,12 @@ import logging
 import os
 import pickle
 
+from berth_worker import sklearn_version_note
+
 log = logging.getLogger("azureml")
 model = None
 columns = None  # [(name, type)] from the signature, or None
-version_note = ""  # set by init(): see _version_note
+version_note = ""  # set by init(): berth_worker.sklearn_version_note
 
 _TABLES = (".csv", ".parquet", ".pqt")
 _IMAGES = (".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")
@@ -34,20 +36,6 @@ def _need(module):
             f"the MLflow model needs the Python package {module!r}, which the interpreter does not have ({exc}): "
             f"install it (Debian: apt-get install python3-{module}) "
             "or give the deployment an environment with a conda file that lists it") from exc
-
-
-def _version_note(sk):
-    """Names a difference between the scikit-learn the model was saved with (MLmodel's
-    flavors.sklearn.sklearn_version) and this interpreter's, or returns ""."""
-    import sklearn
-    import sys
-    saved = (sk or {}).get("sklearn_version")
-    if not saved or saved == sklearn.__version__:
-        return ""
-    return (f"the model was saved with scikit-learn {saved} and this interpreter ({sys.executable}) has "
-            f"{sklearn.__version__}: a pickled model may fail to load or predict on another version; run it where "
-            f"scikit-learn {saved} is installed (a conda file pinning scikit-learn=={saved}, on an interpreter that "
-            f"has it), or save the model again with {sklearn.__version__}")
 
 
 def _noted(exc):
@@ -89,7 +77,7 @@ def init():
             "(code_configuration) for other flavors")
     for module in ("numpy", "pandas", "sklearn"):
         _need(module)
-    version_note = _version_note(sk)
+    version_note = sklearn_version_note((sk or {}).get("sklearn_version"))
     if version_note:
         print(f"WARNING: {version_note}")
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))

@@ -63,7 +63,12 @@ except ImportError:
 // batchHarnessPy imports the script as the batch worker would, calls init() and
 // run(argv[2:]) and prints the DataFrame after an OUTPUT line, or the exception.
 const batchHarnessPy = `
-import importlib.util, logging, sys
+import importlib.util, os, sys
+ws = importlib.util.spec_from_file_location("worker", os.path.join(os.path.dirname(sys.argv[1]), "worker.py"))
+worker = importlib.util.module_from_spec(ws)
+ws.loader.exec_module(worker)
+worker._install_berth_module()  # berth_worker, as the worker makes it for scripts
+import logging
 logging.basicConfig(stream=sys.stdout)
 spec = importlib.util.spec_from_file_location("mlflow_batch", sys.argv[1])
 m = importlib.util.module_from_spec(spec)
@@ -89,7 +94,7 @@ func newBatchFixture(t *testing.T) batchFixture {
 		t.Skipf("%s cannot import numpy, pandas and sklearn (%v): apt-get install python3-numpy python3-pandas python3-sklearn", batchPython, err)
 	}
 	dir := t.TempDir()
-	for name, src := range map[string]string{"mlflow_batch.py": MLflowBatch, "harness.py": batchHarnessPy, "setup.py": batchSetupPy} {
+	for name, src := range map[string]string{"mlflow_batch.py": MLflowBatch, "harness.py": batchHarnessPy, "setup.py": batchSetupPy, "worker.py": Worker} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}

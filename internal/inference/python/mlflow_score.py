@@ -10,25 +10,11 @@ import json
 import os
 import pickle
 
-from berth_worker import BadRequest, StartupError
+from berth_worker import BadRequest, StartupError, sklearn_version_note
 
 model = None
 columns = None  # [(name, type)] from the signature, or None
-version_note = ""  # set by init(): see _version_note
-
-
-def _version_note(sk):
-    """Names a difference between the scikit-learn the model was saved with (MLmodel's
-    flavors.sklearn.sklearn_version) and this interpreter's, or returns ""."""
-    import sklearn
-    import sys
-    saved = (sk or {}).get("sklearn_version")
-    if not saved or saved == sklearn.__version__:
-        return ""
-    return (f"the model was saved with scikit-learn {saved} and this interpreter ({sys.executable}) has "
-            f"{sklearn.__version__}: a pickled model may fail to load or predict on another version; run it where "
-            f"scikit-learn {saved} is installed (a conda file pinning scikit-learn=={saved}, on an interpreter that "
-            f"has it), or save the model again with {sklearn.__version__}")
+version_note = ""  # set by init(): berth_worker.sklearn_version_note
 
 
 def _noted(exc):
@@ -74,7 +60,7 @@ def init():
     _need("numpy")
     _need("pandas")
     _need("sklearn")
-    version_note = _version_note(sk)
+    version_note = sklearn_version_note((sk or {}).get("sklearn_version"))
     if version_note:
         print(f"WARNING: {version_note}")
     path = os.path.join(folder, (sk or {}).get("pickled_model") or pyfunc.get("model_path", "model.pkl"))

@@ -9,18 +9,15 @@ import (
 	"testing"
 )
 
-// scoreHarnessPy imports mlflow_score.py as the worker would (with berth_worker's two
-// exceptions), calls init() and run(argv[2]), and prints the answer or the exception.
+// scoreHarnessPy imports mlflow_score.py as the worker would (with berth_worker),
+// calls init() and run(argv[2]), and prints the answer or the exception.
 const scoreHarnessPy = `
-import importlib.util, json, sys, types
-bw = types.ModuleType("berth_worker")
-class BadRequest(Exception):
-    pass
-class StartupError(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-bw.BadRequest, bw.StartupError = BadRequest, StartupError
-sys.modules["berth_worker"] = bw
+import importlib.util, os, sys
+ws = importlib.util.spec_from_file_location("worker", os.path.join(os.path.dirname(sys.argv[1]), "worker.py"))
+worker = importlib.util.module_from_spec(ws)
+ws.loader.exec_module(worker)
+worker._install_berth_module()  # berth_worker, as the worker makes it for scripts
+import json
 spec = importlib.util.spec_from_file_location("mlflow_score", sys.argv[1])
 m = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(m)

@@ -1140,8 +1140,21 @@ class StartupError(Exception):
         self.code, self.message = code, message
 
 
+def _sklearn_version_note(saved):
+    """Names a difference between the scikit-learn an MLflow model was saved with (its
+    MLmodel's flavors.sklearn.sklearn_version) and this interpreter's, or returns ""."""
+    import sklearn
+    if not saved or saved == sklearn.__version__:
+        return ""
+    return (f"the model was saved with scikit-learn {saved} and this interpreter ({sys.executable}) has "
+            f"{sklearn.__version__}: a pickled model may fail to load or predict on another version; run it where "
+            f"scikit-learn {saved} is installed (a conda file pinning scikit-learn=={saved}, on an interpreter that "
+            f"has it), or save the model again with {sklearn.__version__}")
+
+
 def _install_berth_module():
     mod = types.ModuleType("berth_worker")
+    mod.sklearn_version_note = _sklearn_version_note  # Berth's MLflow scorers
     mod.StartupError, mod.BadRequest = StartupError, BadRequest
     mod.UnsupportedMediaType, mod.BadRequestKeyError = UnsupportedMediaType, BadRequestKeyError
     sys.modules["berth_worker"] = mod
