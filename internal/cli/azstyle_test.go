@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berthml/berth/internal/artifacts/archive"
-	"github.com/berthml/berth/internal/wire"
 	"github.com/berthml/berth/internal/diag"
+	"github.com/berthml/berth/internal/wire"
 )
 
 const (
