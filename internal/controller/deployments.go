@@ -108,16 +108,25 @@ func (c *Controller) pinReferences(ctx context.Context, in *DeploymentInput) err
 		in.ModelArtifact, in.modelType = reg.Artifact, reg.Type
 	}
 	if env := in.Spec.Environment; env != nil && env.Ref != "" {
-		if _, curated := spec.CuratedEnvironment(env.Ref); curated {
+		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
+		if curatedFallback(env.Ref, err) {
 			return nil // Azure's image: the deployment runs on an interpreter of this machine (stage)
 		}
-		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
 		if err != nil {
 			return err
 		}
 		env.Ref = "azureml:" + a.Name + ":" + a.Version
 	}
 	return nil
+}
+
+// curatedFallback reports whether ref, which the registry could not resolve (err), names
+// one of Azure's curated environments, which run on this machine's interpreter; one
+// registered here under that name is used as registered.
+func curatedFallback(ref string, err error) bool {
+	_, curated := spec.CuratedEnvironment(ref)
+	de := diag.As(err)
+	return curated && de != nil && de.Code == diag.ResourceNotFound
 }
 
 // checkQuota asks the quota checker about the deployment against every stored one.

@@ -88,12 +88,12 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, past Past,
 	if env == nil {
 		return res, nil
 	}
-	if name, curated := spec.CuratedEnvironment(env.Ref); curated {
-		res.Warnings = curatedEnvironment(ctx, name, res.Python, progress)
-		return res, nil
-	}
 	if env.Ref != "" {
 		a, err := s.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
+		if name, curated := spec.CuratedEnvironment(env.Ref); curated && isNotFound(err) {
+			res.Warnings = curatedEnvironment(ctx, name, res.Python, progress)
+			return res, nil
+		}
 		if err != nil {
 			return res, err
 		}

@@ -67,6 +67,12 @@ func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer
 	return kept
 }
 
+// isNotFound reports whether err is a ResourceNotFound.
+func isNotFound(err error) bool {
+	de := diag.As(err)
+	return de != nil && de.Code == diag.ResourceNotFound
+}
+
 // curatedFrameworks are the packages Azure's curated environments are named after.
 var curatedFrameworks = []struct{ word, dist, debian string }{
 	{"sklearn", "scikit-learn", "python3-sklearn"}, {"lightgbm", "lightgbm", "python3-lightgbm"},

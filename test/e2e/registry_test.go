@@ -106,8 +106,15 @@ func TestEnvironmentAndDataAssets(t *testing.T) {
 	if !strings.HasSuffix(shown.BuildLog, "build.log") {
 		t.Fatalf("environment show should name the build log once built: %+v", shown)
 	}
-	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-n", "curated", "--set", "environment=azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest")
-	if r.code == 0 || !strings.Contains(r.stderr, "ResourceNotFound") || !strings.Contains(r.stderr, "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest") || !strings.Contains(r.stderr, "curated") {
+	// One of Azure's curated environments, not registered here: it runs on this machine's
+	// interpreter, and says so.
+	s.ok("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-n", "curated", "--set", "environment=azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest")
+	if si := s.ok("online-deployment", "get-logs", "-e", "dataplane", "-n", "curated", "--container", "storage-initializer"); !strings.Contains(si, "AzureML-sklearn-1.0-ubuntu20.04-py38-cpu is Azure's curated environment") {
+		t.Fatalf("the storage-initializer log does not say what it did with the curated environment:\n%s", si)
+	}
+	// Any other environment that is not registered is refused.
+	r := s.berth("online-deployment", "create", "-f", filepath.Join(dir, "dep.yml"), "-n", "missing", "--set", "environment=azureml:no-such-env@latest")
+	if r.code == 0 || !strings.Contains(r.stderr, "ResourceNotFound") || !strings.Contains(r.stderr, "azureml:no-such-env@latest") {
 		t.Fatalf("a missing environment: %+v", r)
 	}
 
