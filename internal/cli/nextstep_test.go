@@ -20,6 +20,11 @@ func TestPrintNextNamesTheCommandThatShowsMore(t *testing.T) {
 		{[]string{"job", "stream", "-n", "j1"}, errors.New("boom"), "Next: `berth job show -n j1`\n"},
 		{[]string{"model", "show", "-n", "m"}, errors.New("boom"), "Next: `berth model list`\n"},
 		{[]string{"online-deployment", "create", "-e", "shop", "-n", "blue"}, errors.New("fix it with `berth online-deployment update -f f.yml`"), ""},
+		// JOB=$(...) came back empty: -n took the next flag as its value.
+		{[]string{"job", "download", "-n", "--output-name", "score"}, errors.New(`unknown command "score"`),
+			"Hint: --name took \"--output-name\" as its value, so its own value is missing (an empty shell variable?): give it one, quoted, as in --name \"$VALUE\"\n"},
+		{[]string{"online-deployment", "show", "-n", "-e", "shop"}, errors.New("boom"),
+			"Hint: --name took \"-e\" as its value, so its own value is missing (an empty shell variable?): give it one, quoted, as in --name \"$VALUE\"\n"},
 	} {
 		cmd, _, err := root.Find(tc.args)
 		if err != nil {
