@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -31,14 +30,10 @@ func (a *api) deploymentView(d *store.Deployment) wire.Deployment {
 // runsOn is the interpreter a deployment runs on: its current version's, or, after an
 // update that did not succeed, the one of the version that still serves.
 func runsOn(d *store.Deployment) string {
-	if d.Python != "" || len(d.Serving) == 0 {
-		return d.Python
+	if v, ok := d.ServedVersion(); ok && d.Python == "" {
+		return v.Python
 	}
-	var v store.Served
-	if json.Unmarshal(d.Serving, &v) != nil {
-		return ""
-	}
-	return v.Python
+	return d.Python
 }
 
 func (a *api) deploymentInput(r *http.Request) (controller.DeploymentInput, error) {

@@ -7,15 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/fleet"
-	"github.com/berthml/berth/internal/instance"
 	"github.com/berthml/berth/internal/quota"
 	"github.com/berthml/berth/internal/spec"
+	"github.com/berthml/berth/internal/stage"
 	"github.com/berthml/berth/internal/store"
 	"github.com/berthml/berth/internal/wire"
 )
@@ -109,7 +108,7 @@ func (c *Controller) pinReferences(ctx context.Context, in *DeploymentInput) err
 	}
 	if env := in.Spec.Environment; env != nil && env.Ref != "" {
 		a, err := c.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
-		if curatedFallback(env.Ref, err) {
+		if _, curated := stage.CuratedFallback(env.Ref, err); curated {
 			return nil // Azure's image: the deployment runs on an interpreter of this machine (stage)
 		}
 		if err != nil {
@@ -118,15 +117,6 @@ func (c *Controller) pinReferences(ctx context.Context, in *DeploymentInput) err
 		env.Ref = "azureml:" + a.Name + ":" + a.Version
 	}
 	return nil
-}
-
-// curatedFallback reports whether ref, which the registry could not resolve (err), names
-// one of Azure's curated environments, which run on this machine's interpreter; one
-// registered here under that name is used as registered.
-func curatedFallback(ref string, err error) bool {
-	_, curated := spec.CuratedEnvironment(ref)
-	de := diag.As(err)
-	return curated && de != nil && de.Code == diag.ResourceNotFound
 }
 
 // checkQuota asks the quota checker about the deployment against every stored one.
@@ -288,11 +278,7 @@ func (c *Controller) UpdateDeployment(ctx context.Context, in DeploymentInput) (
 // keptElsewhere reports whether python, the interpreter a deployment was recorded on,
 // is not the server's.
 func (c *Controller) keptElsewhere(python string) bool {
-	if python == "" {
-		return false
-	}
-	server, err := exec.LookPath(c.cfg.Python)
-	return err != nil || !instance.SameInterpreter(python, server)
+	return python != "" && !c.stage.ServerRuns(python)
 }
 
 // instanceCount is the instance_count of a stored spec (0 when it has none).

@@ -3,7 +3,6 @@ package controller
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 
 	"github.com/berthml/berth/internal/fleet"
 	"github.com/berthml/berth/internal/spec"
@@ -48,22 +47,15 @@ func (c *Controller) restoreServing(ctx context.Context, k fleet.Key, rec *store
 // pastOf is what rec ran on: the interpreter its version was built on, if recorded, and
 // the one the version that last succeeded ran on.
 func pastOf(rec *store.Deployment) stage.Past {
-	past := stage.Past{Kept: rec.Python}
-	var v store.Served
-	if len(rec.Serving) > 0 && json.Unmarshal(rec.Serving, &v) == nil {
-		past.Before = v.Python
-	}
-	return past
+	v, _ := rec.ServedVersion()
+	return stage.Past{Kept: rec.Python, Before: v.Python}
 }
 
 // servingVersion returns rec as it was when it last succeeded, when that is not its
 // current version (the one whose update failed).
 func servingVersion(rec *store.Deployment) (*store.Deployment, bool) {
-	if len(rec.Serving) == 0 {
-		return nil, false
-	}
-	var v store.Served
-	if err := json.Unmarshal(rec.Serving, &v); err != nil || len(v.Spec) == 0 {
+	v, ok := rec.ServedVersion()
+	if !ok {
 		return nil, false
 	}
 	if bytes.Equal(v.Spec, rec.Spec) && v.ModelArtifact == rec.ModelArtifact && v.CodeArtifact == rec.CodeArtifact {

@@ -90,7 +90,7 @@ func (s *Stager) environment(ctx context.Context, d *spec.Deployment, past Past,
 	}
 	if env.Ref != "" {
 		a, err := s.cfg.Registry.Resolve(ctx, store.KindEnvironment, env.Ref)
-		if name, curated := spec.CuratedEnvironment(env.Ref); curated && isNotFound(err) {
+		if name, curated := CuratedFallback(env.Ref, err); curated {
 			res.Warnings = curatedEnvironment(ctx, name, res.Python, progress)
 			return res, nil
 		}

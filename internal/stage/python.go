@@ -12,6 +12,7 @@ import (
 	"github.com/berthml/berth/internal/diag"
 	"github.com/berthml/berth/internal/envbuild"
 	"github.com/berthml/berth/internal/instance"
+	"github.com/berthml/berth/internal/spec"
 )
 
 // deploymentPython checks the interpreter a deployment names in
@@ -48,11 +49,11 @@ func deploymentPython(ctx context.Context, py string) (string, error) {
 // fails (a slow start under load) does not drop it: only a missing or non-executable
 // file does.
 func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer) string {
+	if s.ServerRuns(kept) {
+		return s.cfg.Python
+	}
 	server := s.cfg.Python
 	if found, err := exec.LookPath(s.cfg.Python); err == nil {
-		if instance.SameInterpreter(kept, found) {
-			return s.cfg.Python
-		}
 		server, _ = filepath.Abs(found)
 	}
 	if _, err := exec.LookPath(kept); err != nil {
@@ -67,10 +68,19 @@ func (s *Stager) keptPython(ctx context.Context, kept string, progress io.Writer
 	return kept
 }
 
-// isNotFound reports whether err is a ResourceNotFound.
-func isNotFound(err error) bool {
+// CuratedFallback reports whether ref, which the registry could not resolve (err), names
+// one of Azure's curated environments, which run on this machine's interpreter, and
+// returns its name; one registered here under that name is used as registered.
+func CuratedFallback(ref string, err error) (name string, ok bool) {
+	name, curated := spec.CuratedEnvironment(ref)
 	de := diag.As(err)
-	return de != nil && de.Code == diag.ResourceNotFound
+	return name, curated && de != nil && de.Code == diag.ResourceNotFound
+}
+
+// ServerRuns reports whether python is the interpreter the server runs score.py with.
+func (s *Stager) ServerRuns(python string) bool {
+	found, err := exec.LookPath(s.cfg.Python)
+	return err == nil && instance.SameInterpreter(python, found)
 }
 
 // curatedFrameworks are the packages Azure's curated environments are named after.

@@ -62,6 +62,15 @@ type Deployment struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
+// ServedVersion reads Serving: the version that last succeeded, if one is recorded.
+func (d *Deployment) ServedVersion() (Served, bool) {
+	var v Served
+	if len(d.Serving) == 0 || json.Unmarshal(d.Serving, &v) != nil || len(v.Spec) == 0 {
+		return Served{}, false
+	}
+	return v, true
+}
+
 // Served is a version of a deployment that succeeded: what Deployment.Serving holds.
 type Served struct {
 	Spec          json.RawMessage `json:"spec"`
